@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Build the lab node image (Debian bookworm, systemd as PID 1, everything the roles need)
+# without any container registry: debootstrap into a folder, then `docker import`.
+# The tag is a hash of this recipe, so the image is rebuilt only when the recipe changes.
+# Prints the image reference on stdout; progress goes to stderr.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+name=${K8SLAB_NODE_IMAGE_NAME:-k8slab/node}
+mirror=${K8SLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+suite=bookworm
+packages=(
+  systemd systemd-sysv dbus python3 python3-apt sudo ca-certificates
+  iproute2 iptables nftables conntrack kmod procps
+  curl jq less vim-tiny
+  golang-go golang-github-gin-gonic-gin-dev
+)
+
+recipe_hash=$( { cat "$0"; printf '%s\n' "$mirror" "$suite" "${packages[@]}"; } | sha256sum | cut -c1-12)
+image="$name:$recipe_hash"
+
+log() { printf '%s\n' "$*" >&2; }
+
+if docker image inspect "$image" >/dev/null 2>&1 && [ "${1:-}" != "--force" ]; then
+  log "node image $image is up to date"
+  echo "$image"
+  exit 0
+fi
+
+command -v debootstrap >/dev/null || { log "debootstrap is missing (apt-get install debootstrap)"; exit 1; }
+
+work=$(mktemp -d /var/tmp/k8slab-rootfs.XXXXXX)
+cleanup() { umount -R "$work/rootfs/proc" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+rootfs="$work/rootfs"
+
+log "debootstrap $suite into $rootfs (a few minutes)"
+include=$(IFS=,; echo "${packages[*]}")
+debootstrap --variant=minbase --include="$include" "$suite" "$rootfs" "$mirror" >&2
+
+# A node that needs no network: no apt lists, no docs, no caches in the image.
+chroot "$rootfs" apt-get clean
+rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* \
+       "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/log/*.log
+# docker import takes no STOPSIGNAL: `docker run --stop-signal SIGRTMIN+3` sets it.
+# systemd in a container: no getty, no udev triggers, no network waits.
+for unit in getty.target console-getty.service systemd-udevd.service systemd-udev-trigger.service \
+            systemd-networkd-wait-online.service systemd-resolved.service apt-daily.timer \
+            apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
+  ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
+done
+echo k8slab-node > "$rootfs/etc/hostname"
+: > "$rootfs/etc/machine-id"
+printf 'nameserver 192.0.2.1\n' > "$rootfs/etc/resolv.conf"
+
+log "docker import -> $image"
+tar -C "$rootfs" -c . | docker import \
+  --change 'CMD ["/sbin/init"]' \
+  --change 'ENV container=docker' \
+  - "$image" >&2
+docker tag "$image" "$name:latest"
+echo "$image"
