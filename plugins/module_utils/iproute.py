@@ -1,0 +1,274 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared code of the netns, bridge, veth and route modules.
+
+Three layers, kept apart so the middle one can be unit tested with canned
+``ip -json`` output and no root:
+
+* validation helpers (interface and namespace names, IPs, CIDRs, route destinations);
+* pure readers and planners: they take parsed ``ip -json`` data and return
+  *steps*, ``(netns, args)`` tuples meaning ``ip [-n netns] args...``;
+* :class:`Ip`, the only thing that runs ``ip``: always as an argv list, reads
+  even in check mode, changes only outside check mode, and records every
+  change it runs (or would run) for the module's ``commands`` return value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+
+# Interface names: the kernel allows at most 15 bytes (IFNAMSIZ - 1); we also
+# keep to characters that need no quoting anywhere and forbid a leading dash.
+IFNAME_RE = re.compile(r"^[A-Za-z0-9_.@+=][A-Za-z0-9_.@+=\-]{0,14}$")
+# Namespace names become file names under /run/netns and /etc/netns.
+NETNS_RE = re.compile(r"^[A-Za-z0-9_.+=@][A-Za-z0-9_.+=@\-]{0,63}$")
+ETC_NETNS = "/etc/netns"
+
+
+class ValidationError(ValueError):
+    """Bad input or a state the module refuses to touch; raised before any change."""
+
+
+# ---------------------------------------------------------------- validation
+
+def validate_ifname(name, what="interface name"):
+    """Return ``name`` if it is a legal interface name, else raise ValidationError."""
+    if not isinstance(name, str) or not name:
+        raise ValidationError("%s must be a non-empty string" % what)
+    if len(name) > 15:
+        raise ValidationError("%s %r is %d characters long; Linux allows at most 15" % (what, name, len(name)))
+    if name in (".", "..") or not IFNAME_RE.match(name):
+        raise ValidationError("%s %r has illegal characters; use letters, digits and _ . @ + = - (not first)"
+                              % (what, name))
+    return name
+
+
+def validate_netns_name(name, what="namespace name"):
+    """Return ``name`` if it can be an `ip netns` name (a file under /run/netns)."""
+    if not isinstance(name, str) or not name:
+        raise ValidationError("%s must be a non-empty string" % what)
+    if name in (".", "..") or not NETNS_RE.match(name):
+        raise ValidationError("%s %r is not a legal namespace name: at most 64 letters, digits and _ . @ + = - "
+                              "(no '/', not starting with '-')" % (what, name))
+    return name
+
+
+def parse_ip(value, what="IP address"):
+    """Return an ipaddress.ip_address for ``value`` (no prefix length allowed)."""
+    try:
+        if "/" in str(value):
+            raise ValueError("has a prefix length")
+        return ipaddress.ip_address(str(value))
+    except ValueError as exc:
+        raise ValidationError("%s %r is not a valid IPv4 or IPv6 address (%s)" % (what, value, exc))
+
+
+def parse_cidr(value, what="address"):
+    """Return an ipaddress.ip_interface for an address with prefix length like ``10.0.0.1/24``."""
+    text = str(value)
+    if "/" not in text:
+        raise ValidationError("%s %r needs a prefix length, e.g. 10.0.0.11/24" % (what, value))
+    try:
+        iface = ipaddress.ip_interface(text)
+    except ValueError as exc:
+        raise ValidationError("%s %r is not a valid address with prefix length (%s)" % (what, value, exc))
+    return iface
+
+
+def normalize_cidrs(values, what="address"):
+    """Validate a list of CIDR addresses; return them normalized, deduplicated, in order."""
+    result = []
+    seen_ips = {}
+    for value in values or []:
+        iface = parse_cidr(value, what)
+        text = str(iface)
+        if str(iface.ip) in seen_ips and seen_ips[str(iface.ip)] != text:
+            raise ValidationError("%s %s is given twice with different prefix lengths (%s and %s)"
+                                  % (what, iface.ip, seen_ips[str(iface.ip)], text))
+        if text not in result:
+            result.append(text)
+            seen_ips[str(iface.ip)] = text
+    return result
+
+
+def parse_destination(value):
+    """Return ``'default'`` or a normalized network string for a route destination."""
+    if value is None or str(value) == "default":
+        return "default"
+    text = str(value)
+    if "/" not in text:
+        raise ValidationError("route destination %r must be 'default' or a network with prefix length, e.g. 10.96.0.0/12"
+                              % (value,))
+    try:
+        return str(ipaddress.ip_network(text, strict=True))
+    except ValueError as exc:
+        raise ValidationError("route destination %r is not a valid network (%s); host bits must be zero" % (value, exc))
+
+
+# ---------------------------------------------------------------- readers
+
+def parse_json(text):
+    """Parse `ip -json` output; old iproute2 prints nothing for an empty list."""
+    text = (text or "").strip()
+    if not text:
+        return []
+    return json.loads(text)
+
+
+def link_by_name(links, name):
+    """The link called exactly ``name`` (never a prefix or substring match), or None."""
+    for link in links or []:
+        if link.get("ifname") == name:
+            return link
+    return None
+
+
+def link_by_index(links, ifindex):
+    for link in links or []:
+        if ifindex is not None and link.get("ifindex") == ifindex:
+            return link
+    return None
+
+
+def link_kind(link):
+    """The link type (``bridge``, ``veth``, ...) from `ip -details`, None for plain devices."""
+    return (link.get("linkinfo") or {}).get("info_kind")
+
+
+def is_up(link):
+    """Administrative state: the UP flag that `ip link set up` sets (not the carrier)."""
+    return "UP" in (link.get("flags") or [])
+
+
+def global_addresses(link):
+    """The link's scope-global IPv4/IPv6 addresses as normalized CIDR strings, in kernel order."""
+    result = []
+    for info in (link or {}).get("addr_info") or []:
+        if info.get("family") not in ("inet", "inet6") or info.get("scope") != "global":
+            continue
+        if "local" not in info or "prefixlen" not in info:
+            continue
+        result.append(str(ipaddress.ip_interface("%s/%s" % (info["local"], info["prefixlen"]))))
+    return result
+
+
+def hairpin(link):
+    """Hairpin mode of a bridge port, False when the link is not a bridge port."""
+    data = (link.get("linkinfo") or {}).get("info_slave_data") or {}
+    value = data.get("hairpin", False)
+    if isinstance(value, str):
+        return value.lower() in ("on", "true", "1")
+    return bool(value)
+
+
+def netns_names(netns_list):
+    """Names from `ip -json netns list`, exact strings."""
+    return [entry.get("name") for entry in netns_list or [] if entry.get("name")]
+
+
+def netns_by_id(netns_list, nsid):
+    """Name of the namespace `ip netns list` shows with id ``nsid`` (as seen from where we read it)."""
+    for entry in netns_list or []:
+        if nsid is not None and entry.get("id") == nsid:
+            return entry.get("name")
+    return None
+
+
+def route_destination(route):
+    """Normalize the `dst` of an `ip -json route` entry (host routes come without /32)."""
+    dst = route.get("dst", "default")
+    if dst == "default":
+        return dst
+    if "/" not in dst:
+        dst = "%s/%d" % (dst, ipaddress.ip_address(dst).max_prefixlen)
+    return str(ipaddress.ip_network(dst, strict=False))
+
+
+# ---------------------------------------------------------------- planners
+
+def plan_addresses(current, desired, dev, netns=None):
+    """Steps that make the global addresses of ``dev`` exactly ``desired``.
+
+    Removes first, then adds: deleting an IPv4 primary also drops its
+    secondaries, which the modules repair by planning again after applying.
+    """
+    steps = []
+    for cidr in current:
+        if cidr not in desired:
+            steps.append((netns, ["address", "del", cidr, "dev", dev]))
+    for cidr in desired:
+        if cidr not in current:
+            steps.append((netns, ["address", "add", cidr, "dev", dev]))
+    return steps
+
+
+def check_in_subnets(addresses, subnet_addresses, what, where):
+    """Every address must lie in the subnet of one of ``subnet_addresses`` and not be one of them."""
+    if not subnet_addresses:
+        raise ValidationError("%s has no addresses, so %s cannot be checked against its subnet "
+                              "(give it addresses first, or set check_subnet=false)" % (where, what))
+    nets = [ipaddress.ip_interface(cidr) for cidr in subnet_addresses]
+    for cidr in addresses:
+        iface = ipaddress.ip_interface(cidr)
+        if any(iface.ip == net.ip for net in nets):
+            raise ValidationError("%s %s is the address of %s itself" % (what, cidr, where))
+        if not any(iface.version == net.version and iface.ip in net.network
+                   for net in nets):
+            raise ValidationError("%s %s is not in the subnet of %s (%s); set check_subnet=false to allow it"
+                                  % (what, cidr, where, ", ".join(str(net.network) for net in nets)))
+
+
+# ---------------------------------------------------------------- running ip
+
+class Ip:
+    """Runs `ip` for one module: argv lists only, reads always, changes only outside check mode."""
+
+    def __init__(self, module):
+        self.module = module
+        self.bin = module.get_bin_path("ip", required=True)
+        self.commands = []
+
+    def argv(self, args, netns=None):
+        prefix = [self.bin]
+        if netns:
+            prefix += ["-n", netns]
+        return prefix + [str(arg) for arg in args]
+
+    def _run(self, argv):
+        rc, out, err = self.module.run_command(argv)
+        if rc != 0:
+            self.module.fail_json(msg="%s failed: %s" % (" ".join(argv), (err or out).strip()),
+                                  rc=rc, cmd=argv, stdout=out, stderr=err, commands=self.commands)
+        return out
+
+    def read(self, args, netns=None):
+        """Run a read-only command (also in check mode) and return its stdout."""
+        return self._run(self.argv(args, netns))
+
+    def read_json(self, args, netns=None):
+        return parse_json(self.read(["-json"] + list(args), netns))
+
+    def change(self, args, netns=None):
+        """Record a changing command; run it unless in check mode."""
+        argv = self.argv(args, netns)
+        self.commands.append(argv)
+        if not self.module.check_mode:
+            self._run(argv)
+
+    def apply(self, steps):
+        for netns, args in steps:
+            self.change(args, netns)
+
+    # The reads every module needs.
+    def netns_list(self):
+        return self.read_json(["netns", "list"])
+
+    def links(self, netns=None):
+        """Links with details and addresses, root namespace or ``netns``."""
+        return self.read_json(["-details", "address", "show"], netns)
+
+    def routes(self, family, netns=None):
+        return self.read_json(["-%d" % family, "route", "show", "table", "main"], netns)

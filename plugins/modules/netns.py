@@ -1,0 +1,329 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: netns
+short_description: Manage a named network namespace, its loopback and its /etc/netns resolv.conf
+version_added: 0.1.0
+author: k8slab maintainers (@k8slab)
+description:
+  - Creates or deletes a named network namespace with C(ip netns), the way the tutorial makes
+    a pod's namespace (C(ip netns add netns_adam)).
+  - With O(state=present) the namespace exists and its loopback C(lo) is up inside it. When
+    O(nameservers) is given, C(/etc/netns/NAME/resolv.conf) holds exactly one C(nameserver) line
+    per entry (mode C(0644)); C(ip netns exec) bind-mounts that file over C(/etc/resolv.conf),
+    which is the tutorial's DNS step.
+  - With O(state=absent) the namespace and the whole C(/etc/netns/NAME) directory are removed.
+    Processes still running inside the namespace make the module fail, unless O(force=true).
+  - Namespaces are matched by their exact name in C(ip -json netns list); C(ns1) never matches C(ns10).
+  - Reads state with C(ip -json) only and runs every command as an argument list, never through a shell.
+requirements:
+  - iproute2 5.5 or later (C(ip -json netns list), C(ip -n)); tested with 6.1 (Debian 12).
+  - Root privileges (C(become=true)).
+options:
+  name:
+    description:
+      - Name of the namespace, a file name under C(/run/netns), such as C(netns_adam).
+      - Letters, digits and C(_ . @ + = -), at most 64 characters, not starting with C(-).
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) creates the namespace and brings C(lo) up; V(absent) deletes it and C(/etc/netns/NAME).
+    type: str
+    choices: [present, absent]
+    default: present
+  nameservers:
+    description:
+      - IPv4 or IPv6 addresses of DNS servers for programs run with C(ip netns exec NAME).
+      - When given, C(/etc/netns/NAME/resolv.conf) is made to contain exactly one C(nameserver X) line
+        per entry, in this order, and nothing else. An empty list leaves an empty file.
+      - When omitted, the file is left alone.
+      - Ignored with O(state=absent).
+    type: list
+    elements: str
+  force:
+    description:
+      - Only for O(state=absent). When processes still run inside the namespace, send them C(SIGTERM)
+        (then C(SIGKILL) after 5 seconds) before deleting it, instead of failing.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change and the commands that would run; changes nothing.
+  diff_mode:
+    support: full
+    description: Shows the namespace's existence, loopback state and nameservers before and after.
+notes:
+  - Deleting a namespace also destroys the veth ends inside it, and with them their peers in the root namespace.
+seealso:
+  - module: k8slab.kube_proxy.bridge
+  - module: k8slab.kube_proxy.veth
+  - module: k8slab.kube_proxy.route
+"""
+
+EXAMPLES = r"""
+- name: Create the tutorial's pod namespace with Google's DNS
+  k8slab.kube_proxy.netns:
+    name: netns_adam
+    nameservers:
+      - 8.8.8.8
+
+- name: Create a namespace and leave /etc/netns alone
+  k8slab.kube_proxy.netns:
+    name: netns_eve
+
+- name: Delete a namespace, stopping the web app still running inside
+  k8slab.kube_proxy.netns:
+    name: netns_adam
+    state: absent
+    force: true
+"""
+
+RETURN = r"""
+netns:
+  description: The namespace after the module ran (predicted in check mode).
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: The namespace name.
+      type: str
+      sample: netns_adam
+    exists:
+      description: Whether the namespace exists.
+      type: bool
+      sample: true
+    lo_up:
+      description: Whether C(lo) is up inside the namespace.
+      type: bool
+      sample: true
+    nameservers:
+      description: The nameservers in C(/etc/netns/NAME/resolv.conf), null when the file does not exist.
+      type: list
+      elements: str
+      sample: ["8.8.8.8"]
+    resolv_conf:
+      description: Path of the namespace's resolv.conf.
+      type: str
+      sample: /etc/netns/netns_adam/resolv.conf
+  sample:
+    name: netns_adam
+    exists: true
+    lo_up: true
+    nameservers: ["8.8.8.8"]
+    resolv_conf: /etc/netns/netns_adam/resolv.conf
+commands:
+  description: The C(ip) commands run (or, in check mode, that would run), each an argument list.
+  returned: always
+  type: list
+  elements: list
+  sample: [["/usr/sbin/ip", "netns", "add", "netns_adam"], ["/usr/sbin/ip", "-n", "netns_adam", "link", "set", "dev", "lo", "up"]]
+killed_pids:
+  description: Processes signalled because O(force=true) (or, in check mode, that would be).
+  returned: when O(state=absent)
+  type: list
+  elements: int
+  sample: [4242]
+diff:
+  description: Before and after state of the namespace, with C(--diff).
+  returned: when diff mode is on
+  type: dict
+  sample:
+    before: {name: netns_adam, exists: false, lo_up: false, nameservers: null}
+    after: {name: netns_adam, exists: true, lo_up: true, nameservers: ["8.8.8.8"]}
+"""
+
+import os
+import shutil
+import signal
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
+    Ip, ValidationError, is_up, link_by_name, netns_names, parse_ip, validate_netns_name)
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iproute
+
+RESOLV_MODE = 0o644
+
+
+def resolv_conf_text(nameservers):
+    """The whole resolv.conf the module writes: one nameserver line per entry."""
+    return "".join("nameserver %s\n" % server for server in nameservers)
+
+
+def parse_resolv_conf(text):
+    """Nameservers listed in a resolv.conf text, in order."""
+    result = []
+    for line in (text or "").splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            result.append(fields[1])
+    return result
+
+
+def validate(params):
+    """Check every argument before anything is read or changed; return normalized nameservers."""
+    validate_netns_name(params["name"])
+    if params["nameservers"] is None:
+        return None
+    return [str(parse_ip(server, "nameserver")) for server in params["nameservers"]]
+
+
+def plan_present(name, exists, lo_link):
+    """Steps that create the namespace and bring its loopback up."""
+    steps = []
+    if not exists:
+        steps.append((None, ["netns", "add", name]))
+    if not exists or lo_link is None or not is_up(lo_link):
+        steps.append((name, ["link", "set", "dev", "lo", "up"]))
+    return steps
+
+
+def plan_absent(name, exists):
+    return [(None, ["netns", "delete", name])] if exists else []
+
+
+def parse_pids(text):
+    return [int(word) for word in (text or "").split() if word.isdigit()]
+
+
+class NetnsModule:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.name = module.params["name"]
+        self.ip = Ip(module)
+        self.etc_dir = os.path.join(iproute.ETC_NETNS, self.name)
+        self.resolv_path = os.path.join(self.etc_dir, "resolv.conf")
+
+    def read_resolv(self):
+        """(text, mode) of the namespace's resolv.conf, (None, None) when missing."""
+        try:
+            with open(self.resolv_path) as handle:
+                text = handle.read()
+            return text, os.stat(self.resolv_path).st_mode & 0o7777
+        except FileNotFoundError:
+            return None, None
+
+    def read_state(self):
+        exists = self.name in netns_names(self.ip.netns_list())
+        lo_link = link_by_name(self.ip.links(self.name), "lo") if exists else None
+        text = self.read_resolv()[0]
+        return {
+            "name": self.name,
+            "exists": exists,
+            "lo_up": bool(lo_link and is_up(lo_link)),
+            "nameservers": None if text is None else parse_resolv_conf(text),
+        }, lo_link
+
+    def pids(self):
+        return parse_pids(self.ip.read(["netns", "pids", self.name]))
+
+    def write_resolv(self, text):
+        if not os.path.isdir(self.etc_dir):
+            os.makedirs(self.etc_dir, 0o755)
+        fd, tmp = tempfile.mkstemp(prefix=".resolv.conf.", dir=self.etc_dir)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.chmod(tmp, RESOLV_MODE)
+            os.replace(tmp, self.resolv_path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def stop_processes(self, pids):
+        """SIGTERM, wait up to 5 s, then SIGKILL; fail if anything survives."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.time() + 5
+            while time.time() < deadline:
+                pids = self.pids()
+                if not pids:
+                    return
+                time.sleep(0.1)
+        self.module.fail_json(msg="processes %s in namespace %s survived SIGKILL" % (pids, self.name),
+                              commands=self.ip.commands)
+
+    def run(self, nameservers):
+        before, lo_link = self.read_state()
+        after = dict(before)
+        changed = False
+        result = {}
+        if self.params["state"] == "present":
+            steps = plan_present(self.name, before["exists"], lo_link)
+            self.ip.apply(steps)
+            changed = bool(steps)
+            after.update(exists=True, lo_up=True)
+            if nameservers is not None:
+                text, mode = self.read_resolv()
+                wanted = resolv_conf_text(nameservers)
+                if text != wanted or mode != RESOLV_MODE:
+                    changed = True
+                    if not self.module.check_mode:
+                        self.write_resolv(wanted)
+                after["nameservers"] = list(nameservers)
+        else:
+            killed = []
+            if before["exists"]:
+                pids = self.pids()
+                if pids and not self.params["force"]:
+                    self.module.fail_json(
+                        msg="namespace %s still has processes %s; stop them or set force=true" % (self.name, pids),
+                        pids=pids, commands=[])
+                if pids:
+                    killed = pids
+                    if not self.module.check_mode:
+                        self.stop_processes(pids)
+            steps = plan_absent(self.name, before["exists"])
+            self.ip.apply(steps)
+            changed = bool(steps)
+            if os.path.lexists(self.etc_dir):
+                changed = True
+                if not self.module.check_mode:
+                    if os.path.isdir(self.etc_dir) and not os.path.islink(self.etc_dir):
+                        shutil.rmtree(self.etc_dir)
+                    else:
+                        os.unlink(self.etc_dir)
+            after.update(exists=False, lo_up=False, nameservers=None)
+            result["killed_pids"] = killed
+        if changed and not self.module.check_mode:
+            after = self.read_state()[0]
+        result.update(changed=changed, commands=self.ip.commands,
+                      netns=dict(after, resolv_conf=self.resolv_path))
+        if self.module._diff:
+            result["diff"] = {"before": before, "after": after}
+        return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            nameservers=dict(type="list", elements="str"),
+            force=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        nameservers = validate(module.params)
+    except ValidationError as exc:
+        module.fail_json(msg=str(exc), commands=[])
+    module.exit_json(**NetnsModule(module).run(nameservers))
+
+
+if __name__ == "__main__":
+    main()

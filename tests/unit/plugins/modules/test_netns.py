@@ -1,0 +1,211 @@
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The netns module: pure helpers, and the module end to end with a fake `ip` and a temp /etc/netns."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iproute
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import ValidationError
+from ansible_collections.k8slab.kube_proxy.plugins.modules import netns
+
+LO_DOWN = {"ifindex": 1, "ifname": "lo", "flags": ["LOOPBACK"], "addr_info": []}
+LO_UP = {"ifindex": 1, "ifname": "lo", "flags": ["LOOPBACK", "UP", "LOWER_UP"], "addr_info": []}
+
+
+def params(**kwargs):
+    result = {"name": "netns_adam", "state": "present", "nameservers": None, "force": False}
+    result.update(kwargs)
+    return result
+
+
+# pure helpers ---------------------------------------------------------------------
+
+def test_resolv_conf_round_trip():
+    text = netns.resolv_conf_text(["8.8.8.8", "2001:4860:4860::8888"])
+    assert text == "nameserver 8.8.8.8\nnameserver 2001:4860:4860::8888\n"
+    assert netns.parse_resolv_conf(text + "search lab\n# nameserver 1.1.1.1\n") == ["8.8.8.8", "2001:4860:4860::8888"]
+    assert netns.resolv_conf_text([]) == ""
+
+
+def test_plan_present():
+    assert netns.plan_present("netns_adam", False, None) == [
+        (None, ["netns", "add", "netns_adam"]), ("netns_adam", ["link", "set", "dev", "lo", "up"])]
+    assert netns.plan_present("netns_adam", True, LO_DOWN) == [("netns_adam", ["link", "set", "dev", "lo", "up"])]
+    assert netns.plan_present("netns_adam", True, LO_UP) == []
+
+
+def test_plan_absent():
+    assert netns.plan_absent("netns_adam", True) == [(None, ["netns", "delete", "netns_adam"])]
+    assert netns.plan_absent("netns_adam", False) == []
+
+
+def test_parse_pids():
+    assert netns.parse_pids("12\n345\n") == [12, 345]
+    assert netns.parse_pids("") == []
+
+
+def test_validate_normalizes_nameservers():
+    assert netns.validate(params(nameservers=["8.8.8.8", "2001:4860:4860:0::8888"])) == ["8.8.8.8", "2001:4860:4860::8888"]
+    assert netns.validate(params()) is None
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": "a/b"}, "not a legal namespace name"),
+    ({"name": ".."}, "not a legal namespace name"),
+    ({"name": ""}, "non-empty"),
+    ({"nameservers": ["dns.google"]}, "nameserver 'dns.google' is not a valid"),
+    ({"nameservers": ["8.8.8.8/32"]}, "not a valid"),
+])
+def test_bad_input(kwargs, message):
+    with pytest.raises(ValidationError, match=message):
+        netns.validate(params(**kwargs))
+
+
+# the module end to end against a fake `ip` ------------------------------------------
+
+class Then(list):
+    """Successive answers to the same read (before and after the changes); the last one repeats."""
+
+
+class FakeIp:
+    """Stands in for `ip`: answers reads from canned `ip -json` output, records the changes it is asked to run."""
+
+    def __init__(self, monkeypatch, capsys, reads):
+        self.capsys = capsys
+        self.reads = reads  # {("-json", "netns", "list"): [...], ...}: argv without the binary -> output
+        self.changes = []
+        fake = self
+
+        def run_command(module, argv, **kwargs):
+            assert isinstance(argv, list) and argv[0] == "/sbin/ip"
+            key = tuple(argv[1:])
+            if "-json" not in key and "pids" not in key:
+                fake.changes.append(list(key))
+                return 0, "", ""
+            if key not in fake.reads:
+                raise AssertionError("unexpected read %s" % (key,))
+            out = fake.reads[key]
+            if isinstance(out, Then):
+                out = out.pop(0) if len(out) > 1 else out[0]
+            return 0, out if isinstance(out, str) else json.dumps(out), ""
+
+        monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda module, name, required=False: "/sbin/" + name)
+        monkeypatch.setattr(AnsibleModule, "run_command", run_command)
+
+    def run(self, main, args, check=False, diff=False):
+        """Run the module; return its result dict (failures included)."""
+        with patch_module_args(dict(args, _ansible_check_mode=check, _ansible_diff=diff)):
+            with pytest.raises(SystemExit):
+                main()
+        return json.loads(self.capsys.readouterr().out)
+
+
+def ip(*args):
+    return ["/sbin/ip"] + list(args)
+
+
+LIST = ("-json", "netns", "list")
+LO_READ = ("-n", "netns_adam", "-json", "-details", "address", "show")
+PIDS = ("netns", "pids", "netns_adam")
+
+
+@pytest.fixture
+def etc(tmp_path, monkeypatch):
+    monkeypatch.setattr(iproute, "ETC_NETNS", str(tmp_path))
+    return tmp_path
+
+
+def test_module_creates_namespace_with_dns(monkeypatch, capsys, etc):
+    fake = FakeIp(monkeypatch, capsys, {LIST: Then([[{"name": "netns_adam0"}], [{"name": "netns_adam"}]]),
+                                        LO_READ: [LO_UP]})
+    result = fake.run(netns.main, params(nameservers=["8.8.8.8"]), diff=True)
+    assert result["changed"] is True
+    assert fake.changes == [["netns", "add", "netns_adam"], ["-n", "netns_adam", "link", "set", "dev", "lo", "up"]]
+    resolv = etc / "netns_adam" / "resolv.conf"
+    assert resolv.read_text() == "nameserver 8.8.8.8\n"
+    assert resolv.stat().st_mode & 0o777 == 0o644
+    assert result["netns"] == {"name": "netns_adam", "exists": True, "lo_up": True, "nameservers": ["8.8.8.8"],
+                               "resolv_conf": str(resolv)}
+    assert result["diff"]["before"] == {"name": "netns_adam", "exists": False, "lo_up": False, "nameservers": None}
+
+
+def test_module_idempotent(monkeypatch, capsys, etc):
+    (etc / "netns_adam").mkdir()
+    (etc / "netns_adam" / "resolv.conf").write_text("nameserver 8.8.8.8\n")
+    os.chmod(etc / "netns_adam" / "resolv.conf", 0o644)
+    fake = FakeIp(monkeypatch, capsys, {LIST: [{"name": "netns_adam", "id": 0}], LO_READ: [LO_UP]})
+    result = fake.run(netns.main, params(nameservers=["8.8.8.8"]))
+    assert (result["changed"], result["commands"], fake.changes) == (False, [], [])
+
+
+def test_module_repairs_lo_and_resolv_conf_mode_and_content(monkeypatch, capsys, etc):
+    (etc / "netns_adam").mkdir()
+    (etc / "netns_adam" / "resolv.conf").write_text("nameserver 8.8.8.8\nnameserver 8.8.8.8\n")
+    os.chmod(etc / "netns_adam" / "resolv.conf", 0o600)
+    fake = FakeIp(monkeypatch, capsys, {LIST: [{"name": "netns_adam"}], LO_READ: Then([[LO_DOWN], [LO_UP]])})
+    result = fake.run(netns.main, params(nameservers=["8.8.8.8"]))
+    assert result["changed"] is True
+    assert fake.changes == [["-n", "netns_adam", "link", "set", "dev", "lo", "up"]]
+    assert (etc / "netns_adam" / "resolv.conf").read_text() == "nameserver 8.8.8.8\n"
+    assert (etc / "netns_adam" / "resolv.conf").stat().st_mode & 0o777 == 0o644
+
+
+def test_module_wrong_mode_alone_is_a_change(monkeypatch, capsys, etc):
+    (etc / "netns_adam").mkdir()
+    (etc / "netns_adam" / "resolv.conf").write_text("nameserver 8.8.8.8\n")
+    os.chmod(etc / "netns_adam" / "resolv.conf", 0o666)
+    fake = FakeIp(monkeypatch, capsys, {LIST: [{"name": "netns_adam"}], LO_READ: [LO_UP]})
+    assert fake.run(netns.main, params(nameservers=["8.8.8.8"]))["changed"] is True
+
+
+def test_module_check_mode_changes_nothing(monkeypatch, capsys, etc):
+    fake = FakeIp(monkeypatch, capsys, {LIST: []})
+    result = fake.run(netns.main, params(nameservers=["8.8.8.8"]), check=True, diff=True)
+    assert result["changed"] is True
+    assert result["commands"] == [ip("netns", "add", "netns_adam"), ip("-n", "netns_adam", "link", "set", "dev", "lo", "up")]
+    assert fake.changes == [] and list(etc.iterdir()) == []
+    assert result["diff"]["after"]["nameservers"] == ["8.8.8.8"]
+
+
+def test_module_substring_names_do_not_match(monkeypatch, capsys, etc):
+    fake = FakeIp(monkeypatch, capsys, {LIST: [{"name": "netns_adam0"}, {"name": "xnetns_adam"}]})
+    result = fake.run(netns.main, params(state="absent"))
+    assert (result["changed"], fake.changes) == (False, [])
+
+
+def test_module_absent_refuses_running_processes(monkeypatch, capsys, etc):
+    fake = FakeIp(monkeypatch, capsys, {LIST: [{"name": "netns_adam"}], LO_READ: [LO_UP], PIDS: "4242\n"})
+    result = fake.run(netns.main, params(state="absent"))
+    assert result["failed"] is True and "still has processes [4242]" in result["msg"] and "force=true" in result["msg"]
+    assert fake.changes == []
+
+
+def test_module_absent_force_kills_then_deletes(monkeypatch, capsys, etc):
+    (etc / "netns_adam").mkdir()
+    (etc / "netns_adam" / "resolv.conf").write_text("nameserver 8.8.8.8\n")
+    signals = []
+    monkeypatch.setattr(netns.os, "kill", lambda pid, sig: signals.append((pid, sig)))
+    fake = FakeIp(monkeypatch, capsys, {LIST: Then([[{"name": "netns_adam"}], []]), LO_READ: [LO_UP],
+                                        PIDS: Then(["4242\n", "4242\n", ""])})
+    result = fake.run(netns.main, params(state="absent", force=True))
+    assert result["changed"] is True and result["killed_pids"] == [4242]
+    assert signals == [(4242, signal.SIGTERM)]
+    assert fake.changes == [["netns", "delete", "netns_adam"]]
+    assert not (etc / "netns_adam").exists()
+
+
+def test_module_absent_removes_leftover_etc_dir(monkeypatch, capsys, etc):
+    (etc / "netns_adam").mkdir()
+    fake = FakeIp(monkeypatch, capsys, {LIST: []})
+    result = fake.run(netns.main, params(state="absent"))
+    assert result["changed"] is True and fake.changes == [] and not (etc / "netns_adam").exists()
+    assert fake.run(netns.main, params(state="absent"))["changed"] is False
