@@ -1,0 +1,281 @@
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Benchmark of k8slab.kube_proxy.iptables_chains; prints ratios measured side by side in one run.
+
+Runs everything inside a throwaway network + mount namespace (it re-executes
+itself under `unshare --net --mount`), so the host's tables are never touched.
+Needs root. Usage, from the repository root:
+
+    sudo /tmp/pv/bin/python benchmarks/iptables_chains.py [--services 1000] [--endpoints 4] [--rounds 3]
+
+1. apply: N services x M endpoints in kube-proxy's layout (1,000 x 4 = 9,002 rules
+   in 5,001 chains), the module through ansible-playbook vs a bare
+   `iptables-restore --noflush` of the very text the module applied.
+2. re-run with nothing to change: the module (changed=false) vs a bare `iptables-save -t nat`.
+3. 25 services x 2 endpoints through ansible.builtin.iptables, one task per
+   rule or chain, vs the module on the same rules.
+Each side is also timed as "module only": the module file run directly by
+Python with its arguments, without ansible-playbook's start-up.
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON = sys.executable
+BIN = os.path.dirname(PYTHON)
+STATE_DIR = "/run/k8slab-bench/iptables_chains"  # /run is a private tmpfs inside the namespace
+MARK = "K8SLAB_BENCH_INSIDE"
+
+
+def reexec_in_namespace():
+    if os.environ.get(MARK):
+        return
+    if os.geteuid() != 0:
+        sys.exit("needs root: it creates a throwaway network namespace")
+    setup = 'mount --make-rprivate / && mount -t tmpfs bench-run /run && mkdir -p /run/lock && ip link set lo up && exec "$@"'
+    argv = ["unshare", "--net", "--mount", "--", "sh", "-c", setup, "sh", PYTHON] + sys.argv
+    os.execvpe("unshare", argv, dict(os.environ, **{MARK: "1"}))
+
+
+def run(argv, data=None, env=None):
+    result = subprocess.run(argv, input=data, capture_output=True, text=True, env=env, cwd=REPO, check=False)
+    if result.returncode != 0:
+        raise SystemExit("%s failed (%d):\n%s\n%s" % (argv[:3], result.returncode, result.stdout[-2000:], result.stderr[-2000:]))
+    return result.stdout
+
+
+def timed(argv, data=None, env=None):
+    start = time.perf_counter()
+    out = run(argv, data, env)
+    return time.perf_counter() - start, out
+
+
+def reset_nat():
+    """An empty nat table and no ownership records: the starting point of every create."""
+    run(["iptables-restore"], data="*nat\nCOMMIT\n")
+    shutil.rmtree(STATE_DIR, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ workloads
+
+def kube_proxy_layout(services, endpoints, comments=True):
+    """Chains and jumps as kube-proxy writes them: KUBE-SERVICES -> KUBE-SVC-* -> KUBE-SEP-* (DNAT)."""
+    def name(prefix, *parts):
+        return prefix + hashlib.sha256(("/".join(str(part) for part in parts)).encode()).hexdigest()[:16].upper()
+
+    services_rules, chains = [], []
+    for svc in range(services):
+        svc_chain = name("KUBE-SVC-", svc)
+        cluster_ip = "10.96.%d.%d" % (svc // 250, svc % 250 + 1)
+        rule = "-d %s/32 -p tcp -m tcp --dport 80 -j %s" % (cluster_ip, svc_chain)
+        services_rules.append({"rule": rule, "comment": "default/svc-%d:http cluster IP" % svc} if comments else rule)
+        svc_rules, seps = [], []
+        for ep in range(endpoints):
+            sep_chain = name("KUBE-SEP-", svc, ep)
+            left = endpoints - ep
+            if left > 1:
+                svc_rules.append("-m statistic --mode random --probability %0.10f -j %s" % (1.0 / left, sep_chain))
+            else:
+                svc_rules.append("-j %s" % sep_chain)
+            address = "10.%d.%d.%d" % (1 + svc // 250, svc % 250, ep + 1)
+            seps.append({"name": sep_chain, "rules": ["-p tcp -m tcp -j DNAT --to-destination %s:8080" % address]})
+        chains.append({"name": svc_chain, "rules": svc_rules})
+        chains.extend(seps)
+    chains.insert(0, {"name": "KUBE-SERVICES", "rules": services_rules})
+    jumps = [{"chain": "PREROUTING", "rule": "-j KUBE-SERVICES"}, {"chain": "OUTPUT", "rule": "-j KUBE-SERVICES"}]
+    return {"table": "nat", "owner": "bench", "state_dir": STATE_DIR, "chains": chains, "builtin_rules": jumps}
+
+
+def simple_layout(services, endpoints):
+    """Rules ansible.builtin.iptables can express (no statistic match): the module gets the same ones."""
+    args = kube_proxy_layout(services, endpoints, comments=False)
+    for chain in args["chains"]:
+        chain["rules"] = [rule.split(" -j ")[0].startswith("-m statistic") and "-j " + rule.split(" -j ")[1] or rule
+                          for rule in chain["rules"]]
+    return args
+
+
+def builtin_iptables_tasks(args):
+    """One ansible.builtin.iptables task per chain and per rule, as a playbook would write them."""
+    tasks = []
+    for chain in args["chains"]:
+        tasks.append({"name": "chain %s" % chain["name"], "ansible.builtin.iptables": {
+            "table": "nat", "chain": chain["name"], "chain_management": True}})
+    for chain in args["chains"]:
+        for rule in chain["rules"]:
+            words = rule.split()
+            params = {"table": "nat", "chain": chain["name"], "action": "append"}
+            for index, word in enumerate(words[:-1]):
+                value = words[index + 1]
+                if word == "-d":
+                    params["destination"] = value
+                elif word == "-p":
+                    params["protocol"] = value
+                elif word == "-m":
+                    params.setdefault("match", []).append(value)
+                elif word == "--dport":
+                    params["destination_port"] = value
+                elif word == "-j":
+                    params["jump"] = value
+                elif word == "--to-destination":
+                    params["to_destination"] = value
+            tasks.append({"name": "rule %s %s" % (chain["name"], rule), "ansible.builtin.iptables": params})
+    for jump in args["builtin_rules"]:
+        tasks.append({"name": "jump from %s" % jump["chain"], "ansible.builtin.iptables": {
+            "table": "nat", "chain": jump["chain"], "jump": "KUBE-SERVICES", "action": "insert"}})
+    return tasks
+
+
+# ------------------------------------------------------------------ ways to run the module
+
+class Runner:
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+                        ANSIBLE_STDOUT_CALLBACK="task_results",
+                        ANSIBLE_CALLBACK_PLUGINS=os.path.join(REPO, "tests", "integration", "callback_plugins"),
+                        ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+                        PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
+
+    def write(self, name, data):
+        path = os.path.join(self.workdir, name)
+        with open(path, "w") as handle:
+            json.dump(data, handle)
+        return path
+
+    def playbook(self, tasks):
+        """ansible-playbook on localhost: Ansible's start-up, templating and module transfer included."""
+        path = self.write("play.json", [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}])
+        argv = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                "-e", "ansible_python_interpreter=%s" % PYTHON, path]
+        seconds, out = timed(argv, env=self.env)
+        results = json.loads(out)
+        failed = [result for result in results if result.get("_status") != "ok"]
+        if failed:
+            raise SystemExit("task failed: %s" % json.dumps(failed[0])[:2000])
+        return seconds, results
+
+    def module_playbook(self, args):
+        """The module as one task; its arguments come from a JSON vars file, as a role would pass them."""
+        self.write("args.json", {"bench_args": args})
+        tasks = [{"name": "iptables_chains", "k8slab.kube_proxy.iptables_chains": "{{ bench_args }}"}]
+        path = self.write("play.json", [{"hosts": "localhost", "gather_facts": False,
+                                         "vars_files": [os.path.join(self.workdir, "args.json")], "tasks": tasks}])
+        argv = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                "-e", "ansible_python_interpreter=%s" % PYTHON, path]
+        seconds, out = timed(argv, env=self.env)
+        result = json.loads(out)[0]
+        if result.get("_status") != "ok":
+            raise SystemExit("module failed: %s" % json.dumps(result)[:2000])
+        return seconds, result
+
+    def module_only(self, args):
+        """The module file run directly by Python, as AnsiballZ would run it, without ansible-playbook."""
+        path = self.write("module_args.json", {"ANSIBLE_MODULE_ARGS": args})
+        env = dict(os.environ, PYTHONPATH=os.path.join(REPO, ".collections"))
+        argv = [PYTHON, "-m", "ansible_collections.k8slab.kube_proxy.plugins.modules.iptables_chains", path]
+        seconds, out = timed(argv, env=env)
+        result = json.loads(out)
+        if result.get("failed"):
+            raise SystemExit("module failed: %s" % result.get("msg"))
+        return seconds, result
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def show(label, ours, theirs, their_label):
+    print("  %-46s %8.3f s   %-26s %8.3f s   ratio %6.2fx" % (label, ours, their_label, theirs, ours / theirs))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--endpoints", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--small-services", type=int, default=25)
+    parser.add_argument("--small-endpoints", type=int, default=2)
+    options = parser.parse_args()
+    reexec_in_namespace()
+
+    workdir = tempfile.mkdtemp(prefix="k8slab-bench-")
+    runner = Runner(workdir)
+    try:
+        version = run(["iptables", "--version"]).strip()
+        print("iptables_chains benchmark: %s, Python %s, %d CPUs, in a throwaway network namespace"
+              % (version, sys.version.split()[0], os.cpu_count()))
+
+        # 1. create ---------------------------------------------------------------------------
+        args = kube_proxy_layout(options.services, options.endpoints)
+        rules = sum(len(chain["rules"]) for chain in args["chains"]) + len(args["builtin_rules"])
+        print("\n1. apply %d services x %d endpoints in kube-proxy's layout: %d rules in %d chains (median of %d)"
+              % (options.services, options.endpoints, rules, len(args["chains"]), options.rounds))
+        reset_nat()
+        dummy, first = runner.module_playbook(args)  # warm-up, and the text a bare restore gets
+        payload = first["applied"]
+        pb, only, bare = [], [], []
+        for dummy in range(options.rounds):
+            reset_nat()
+            bare.append(timed(["iptables-restore", "--noflush", "-w", "30"], data=payload)[0])
+            reset_nat()
+            seconds, result = runner.module_playbook(args)
+            assert result["changed"] is True
+            pb.append(seconds)
+            reset_nat()
+            seconds, result = runner.module_only(args)
+            assert result["changed"] is True and result["applied"] == payload
+            only.append(seconds)
+        reset_nat()
+        bare_plain = timed(["iptables-restore", "-w", "30"], data=payload)[0]
+        show("module via ansible-playbook", median(pb), median(bare), "iptables-restore --noflush")
+        show("module only (python, no ansible-playbook)", median(only), median(bare), "iptables-restore --noflush")
+        print("  (for scale: the same text without --noflush into an empty table takes %.3f s)" % bare_plain)
+
+        # 2. re-run, nothing to change -----------------------------------------------------------
+        reset_nat()
+        runner.module_playbook(args)
+        pb, only, bare = [], [], []
+        for dummy in range(options.rounds + 2):
+            bare.append(timed(["iptables-save", "-t", "nat"])[0])
+            seconds, result = runner.module_playbook(args)
+            assert result["changed"] is False and result["applied"] == ""
+            pb.append(seconds)
+            seconds, result = runner.module_only(args)
+            assert result["changed"] is False
+            only.append(seconds)
+        print("\n2. re-run with nothing to change (changed=false), same %d rules (median of %d)" % (rules, options.rounds + 2))
+        show("module via ansible-playbook", median(pb), median(bare), "iptables-save -t nat")
+        show("module only (python, no ansible-playbook)", median(only), median(bare), "iptables-save -t nat")
+
+        # 3. ansible.builtin.iptables, one task per rule ----------------------------------------
+        small = simple_layout(options.small_services, options.small_endpoints)
+        tasks = builtin_iptables_tasks(small)
+        small_rules = sum(len(chain["rules"]) for chain in small["chains"]) + len(small["builtin_rules"])
+        print("\n3. %d services x %d endpoints: %d rules in %d chains; ansible.builtin.iptables needs %d tasks"
+              % (options.small_services, options.small_endpoints, small_rules, len(small["chains"]), len(tasks)))
+        reset_nat()
+        builtin_seconds, dummy = runner.playbook(tasks)
+        builtin_save = run(["iptables-save", "-t", "nat"])
+        reset_nat()
+        module_seconds, result = runner.module_playbook(small)
+        assert result["changed"] is True
+        module_save = run(["iptables-save", "-t", "nat"])
+        same = [line for line in builtin_save.splitlines() if not line.startswith("#")] == \
+            [line for line in module_save.splitlines() if not line.startswith("#")]
+        print("  both leave the same iptables-save -t nat: %s" % ("yes" if same else "NO"))
+        show("ansible.builtin.iptables, one task per rule", builtin_seconds, module_seconds, "iptables_chains, one task")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

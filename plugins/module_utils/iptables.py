@@ -1,0 +1,533 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure logic of the iptables_chains module, kube-proxy style: compute, then apply once.
+
+Nothing here runs a command; the module feeds in ``iptables-save`` text and
+ownership records and gets back an ``iptables-restore --noflush`` payload.
+
+* validation of chain names, rule text and comments (a rule is one payload line,
+  so a newline would let a rule write arbitrary restore commands);
+* :func:`parse_save`: one table of ``iptables-save`` output;
+* :func:`render_scratch` / :func:`canonical_from_scratch`: the desired chains
+  written for a throwaway network namespace and read back, which gives the
+  exact text ``iptables-save`` will show for them (``10.96.0.1/32``,
+  ``0.50000000000``, ``-m tcp`` added, matches reordered);
+* :func:`plan`: current table + canonical desired state + ownership records ->
+  payload lines, created/deleted chains, the new record and the diff texts.
+
+Ownership lives in a record (a JSON file per owner, table and IP version):
+the chains the owner declared, each marked ``created`` (the owner made it, so
+it may delete it) or adopted (it existed before; pruning only removes the
+owner's rules from it), and the rules it keeps in chains it does not own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+from collections import Counter, OrderedDict, namedtuple
+
+TABLES = ("filter", "nat", "mangle", "raw")
+BUILTIN_CHAINS = {
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+    "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
+    "raw": ("PREROUTING", "OUTPUT"),
+}
+POSITIONS = ("first", "last")
+RECORD_VERSION = 1
+# iptables allows 28 characters; we also keep to characters that need no quoting.
+CHAIN_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:+=@\-]{0,27}$")
+OWNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+COMMENT_MAX = 256
+# Options that would make one rule line do something else than append a rule.
+FORBIDDEN_RULE_TOKENS = {
+    "-A", "--append", "-I", "--insert", "-D", "--delete", "-R", "--replace", "-N", "--new-chain",
+    "-X", "--delete-chain", "-F", "--flush", "-Z", "--zero", "-P", "--policy", "-E", "--rename-chain",
+    "-t", "--table", "-L", "--list", "-S", "--list-rules", "-C", "--check",
+}
+
+BuiltinRule = namedtuple("BuiltinRule", "chain rule position")
+
+
+class ValidationError(ValueError):
+    """Bad input or a state the module refuses to touch; raised before any change."""
+
+
+class Table:
+    """One table of ``iptables-save`` output: chains in order, their policy and rules."""
+
+    def __init__(self, name):
+        self.name = name
+        self.policy = OrderedDict()  # chain -> policy ("-" for user chains)
+        self.rules = {}  # chain -> [rule text without "-A CHAIN "]
+
+    def chains(self):
+        return list(self.policy)
+
+    def user_chains(self):
+        return [name for name, policy in self.policy.items() if policy == "-"]
+
+    def is_builtin(self, chain):
+        return chain in self.policy and self.policy[chain] != "-"
+
+    def has(self, chain):
+        return chain in self.policy
+
+
+# ---------------------------------------------------------------- validation
+
+def validate_owner(owner):
+    if not isinstance(owner, str) or not OWNER_RE.match(owner):
+        raise ValidationError("owner %r must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+                              % (owner,))
+    return owner
+
+
+def validate_chain_name(name, table, what="chain"):
+    if not isinstance(name, str) or not CHAIN_RE.match(name):
+        raise ValidationError("%s name %r is not allowed: 1-28 letters, digits and _ . : + = @ - (not first)"
+                              % (what, name))
+    if name in BUILTIN_CHAINS[table]:
+        raise ValidationError("%s %s is a built-in chain of table %s; declare its rules in builtin_rules"
+                              % (what, name, table))
+    return name
+
+
+def validate_rule(text, where):
+    """Return the stripped rule text or raise: one line, no leading -A CHAIN, no table commands."""
+    if not isinstance(text, str):
+        raise ValidationError("%s: a rule must be a string, got %r" % (where, text))
+    if any(char in text for char in "\n\r\0"):
+        raise ValidationError("%s: a rule must be one line: %r" % (where, text))
+    rule = text.strip()
+    if not rule:
+        raise ValidationError("%s: empty rule" % where)
+    try:
+        # shlex only when quoting is involved: it is slow, and kube-proxy-sized rulesets have 10,000 rules.
+        tokens = shlex.split(rule) if ('"' in rule or "'" in rule or "\\" in rule) else rule.split()
+    except ValueError as exc:
+        raise ValidationError("%s: rule %r cannot be split into words (%s)" % (where, rule, exc))
+    for token in tokens:
+        if token in FORBIDDEN_RULE_TOKENS:
+            raise ValidationError("%s: rule %r contains %s; write only the rule's matches and target, without "
+                                  "-A CHAIN or table commands" % (where, rule, token))
+    return rule
+
+
+def quote_comment(comment):
+    """Quote a comment the way iptables-save prints it (and iptables-restore reads it)."""
+    return '"%s"' % comment.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def render_rule(rule, comment=None, where="rule"):
+    """A rule's text with its comment rendered as the first match, so the comment is part of the rule."""
+    rule = validate_rule(rule, where)
+    if comment is None:
+        return rule
+    if not isinstance(comment, str) or any(char in comment for char in "\n\r\0"):
+        raise ValidationError("%s: comment must be a one-line string: %r" % (where, comment))
+    if not comment or len(comment.encode("utf-8")) > COMMENT_MAX - 1:
+        raise ValidationError("%s: comment must have 1 to %d bytes" % (where, COMMENT_MAX - 1))
+    return "-m comment --comment %s %s" % (quote_comment(comment), rule)
+
+
+def normalize_chains(chains, table):
+    """The ``chains`` option as an OrderedDict name -> [rendered rule], validated."""
+    result = OrderedDict()
+    for index, chain in enumerate(chains or []):
+        if not isinstance(chain, dict):
+            raise ValidationError("chains[%d] must be a dict with name and rules" % index)
+        name = validate_chain_name(chain.get("name"), table)
+        if name in result:
+            raise ValidationError("chain %s is declared twice" % name)
+        rules = []
+        for position, item in enumerate(chain.get("rules") or []):
+            where = "chains[%s].rules[%d]" % (name, position)
+            if isinstance(item, dict):
+                unknown = set(item) - {"rule", "comment"}
+                if unknown:
+                    raise ValidationError("%s: unknown keys %s (use rule and comment)" % (where, ", ".join(sorted(unknown))))
+                rules.append(render_rule(item.get("rule"), item.get("comment"), where))
+            else:
+                rules.append(render_rule(item, None, where))
+        result[name] = rules
+    return result
+
+
+def normalize_builtin_rules(builtin_rules, declared):
+    """The ``builtin_rules`` option as a list of BuiltinRule(chain, rendered rule, position)."""
+    result = []
+    for index, item in enumerate(builtin_rules or []):
+        where = "builtin_rules[%d]" % index
+        if not isinstance(item, dict):
+            raise ValidationError("%s must be a dict with chain and rule" % where)
+        chain = item.get("chain")
+        if not isinstance(chain, str) or not (CHAIN_RE.match(chain) or chain in sum(BUILTIN_CHAINS.values(), ())):
+            raise ValidationError("%s: chain %r is not a valid chain name" % (where, chain))
+        if chain in declared:
+            raise ValidationError("%s: chain %s is one of this owner's chains; put the rule in its rules list" % (where, chain))
+        position = item.get("position") or "first"
+        if position not in POSITIONS:
+            raise ValidationError("%s: position must be first or last, got %r" % (where, position))
+        result.append(BuiltinRule(chain, render_rule(item.get("rule"), item.get("comment"), where), position))
+    return result
+
+
+def input_digest(table, ip_version, backend, version, chains, builtin_rules):
+    """A digest of everything the canonical form depends on: a cache key for it."""
+    data = [table, ip_version, backend, version, list(chains.items()), [list(rule) for rule in builtin_rules]]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------- reading iptables-save
+
+def parse_save(text, table):
+    """Parse the section of ``table`` from ``iptables-save`` output (missing table: empty Table)."""
+    result = Table(table)
+    current = None
+    for number, line in enumerate((text or "").splitlines(), 1):
+        line = line.rstrip("\n")
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("*"):
+            current = line[1:].strip()
+            continue
+        if current != table:
+            continue
+        if line == "COMMIT":
+            current = None
+        elif line.startswith(":"):
+            parts = line[1:].split()
+            if len(parts) < 2:
+                raise ValueError("iptables-save line %d: bad chain line %r" % (number, line))
+            result.policy[parts[0]] = parts[1]
+            result.rules.setdefault(parts[0], [])
+        elif line.startswith("-A "):
+            parts = line.split(" ", 2)
+            chain = parts[1]
+            if chain not in result.policy:
+                raise ValueError("iptables-save line %d: rule for undeclared chain %s" % (number, chain))
+            result.rules[chain].append(parts[2] if len(parts) > 2 else "")
+        else:
+            raise ValueError("iptables-save line %d: unexpected %r" % (number, line))
+    return result
+
+
+# ---------------------------------------------------------------- canonical form via a scratch namespace
+
+def render_scratch(table, chains, builtin_rules, foreign_chains):
+    """The restore input that loads the desired state into an empty scratch table.
+
+    Returns (text, line_map): line_map[n] says which input line n came from, so
+    iptables-restore's "Error occurred at line: n" can name the rule.
+    """
+    lines = ["*%s" % table]
+    where = ["table"]
+    for name in chains:
+        lines.append(":%s - [0:0]" % name)
+        where.append("chain %s" % name)
+    for name in foreign_chains:
+        if name not in chains:
+            lines.append(":%s - [0:0]" % name)
+            where.append("existing chain %s" % name)
+    for name, rules in chains.items():
+        for rule in rules:
+            lines.append("-A %s %s" % (name, rule))
+            where.append("chain %s" % name)
+    for item in builtin_rules:
+        lines.append("-A %s %s" % (item.chain, item.rule))
+        where.append("builtin rule in %s" % item.chain)
+    lines.append("COMMIT")
+    where.append("table")
+    line_map = dict((number, "%s: %s" % (label, line)) for number, (label, line) in enumerate(zip(where, lines), 1))
+    return "\n".join(lines) + "\n", line_map
+
+
+def explain_restore_error(stderr, line_map):
+    """iptables' own message plus the payload line it points at."""
+    message = (stderr or "").strip()
+    match = re.search(r"Error occurred at line: (\d+)", message)
+    if match and int(match.group(1)) in line_map:
+        message += "\n(line %s is %s)" % (match.group(1), line_map[int(match.group(1))])
+    return message
+
+
+def canonical_from_scratch(save_text, table, chains, builtin_rules):
+    """Map the scratch table read back with iptables-save onto the declared chains and builtin rules."""
+    scratch = parse_save(save_text, table)
+    canonical_chains = OrderedDict()
+    for name in chains:
+        if not scratch.has(name):
+            raise ValueError("chain %s missing from the scratch table" % name)
+        canonical_chains[name] = list(scratch.rules[name])
+    by_chain = OrderedDict()
+    for item in builtin_rules:
+        by_chain.setdefault(item.chain, []).append(item)
+    canonical_builtin = {}
+    for chain, items in by_chain.items():
+        read = scratch.rules.get(chain, [])
+        if len(read) != len(items):
+            raise ValidationError("the builtin rules for chain %s became %d iptables rules instead of %d; a rule with "
+                                  "several addresses expands into one rule per address, declare them one by one"
+                                  % (chain, len(read), len(items)))
+        for item, rule in zip(items, read):
+            canonical_builtin[id(item)] = rule
+    return canonical_chains, [BuiltinRule(item.chain, canonical_builtin[id(item)], item.position) for item in builtin_rules]
+
+
+# ---------------------------------------------------------------- ownership records
+
+def record_name(owner, table, ip_version):
+    return "%s.%s.%s.json" % (owner, ip_version, table)
+
+
+def empty_record(owner, table, ip_version):
+    return {"version": RECORD_VERSION, "owner": owner, "table": table, "ip_version": ip_version,
+            "backend": None, "input_digest": None, "chains": OrderedDict(), "builtin_rules": []}
+
+
+def load_record(text, owner, table, ip_version):
+    """Parse a record file's text; refuse one that belongs to someone else or is malformed."""
+    data = json.loads(text)  # dicts keep their order
+    if not isinstance(data, dict) or data.get("version") != RECORD_VERSION:
+        raise ValidationError("unsupported ownership record version %r" % (data.get("version") if isinstance(data, dict) else data))
+    for key, want in (("owner", owner), ("table", table), ("ip_version", ip_version)):
+        if data.get(key) != want:
+            raise ValidationError("ownership record has %s=%r, expected %r" % (key, data.get(key), want))
+    record = empty_record(owner, table, ip_version)
+    record["backend"] = data.get("backend")
+    record["input_digest"] = data.get("input_digest")
+    for name, entry in (data.get("chains") or {}).items():
+        record["chains"][name] = {"created": bool(entry.get("created")), "rules": list(entry.get("rules") or [])}
+    record["builtin_rules"] = [BuiltinRule(item["chain"], item["rule"], item.get("position", "first"))
+                               for item in data.get("builtin_rules") or []]
+    return record
+
+
+def dump_record(record):
+    data = dict(record)
+    data["builtin_rules"] = [OrderedDict([("chain", item.chain), ("rule", item.rule), ("position", item.position)])
+                             for item in record["builtin_rules"]]
+    # One chain per line: readable, and still the fast C encoder for kube-proxy-sized records.
+    lines = ['"chains": {']
+    chains = list(data.pop("chains").items())
+    for index, (name, entry) in enumerate(chains):
+        lines.append(" %s: %s%s" % (json.dumps(name), json.dumps(entry), "," if index < len(chains) - 1 else ""))
+    lines.append("},")
+    head = json.dumps(OrderedDict((key, data[key]) for key in data if key != "builtin_rules"))
+    rules = json.dumps(data["builtin_rules"])
+    return head[:-1] + ",\n" + "\n".join(lines) + '\n"builtin_rules": ' + rules + "}\n"
+
+
+def cached_canonical(record, digest):
+    """The canonical desired state remembered for this exact input, or None."""
+    if not record or not digest or record.get("input_digest") != digest:
+        return None
+    return (OrderedDict((name, list(entry["rules"])) for name, entry in record["chains"].items()),
+            list(record["builtin_rules"]))
+
+
+# ---------------------------------------------------------------- planning
+
+def _jump_targets(rule):
+    tokens = rule.split()
+    return set(tokens[index + 1] for index, token in enumerate(tokens[:-1]) if token in ("-j", "--jump", "-g", "--goto"))
+
+
+def _claim(current_rules, claim_counts, other_counts):
+    """Split a foreign chain's rules into ours (index, rule), neutral (other owners') and foreign indexes."""
+    claim = Counter(claim_counts)
+    others = Counter(other_counts)
+    ours, foreign = [], []
+    for index, rule in enumerate(current_rules):
+        if claim[rule] > 0:
+            claim[rule] -= 1
+            ours.append((index, rule))
+        elif others[rule] > 0:
+            others[rule] -= 1
+        else:
+            foreign.append(index)
+    return ours, foreign
+
+
+def _save_text(table, chain_names, builtin_lines, chain_rules):
+    lines = ["*%s" % table] + [":%s - [0:0]" % name for name in chain_names]
+    lines += builtin_lines
+    for name in chain_names:
+        lines += ["-A %s %s" % (name, rule) for rule in chain_rules.get(name, [])]
+    lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
+
+
+class Plan:
+    """What one run does: payload lines, results and the record to store afterwards."""
+
+    def __init__(self, table):
+        self.table = table
+        self.declare = []  # ":CHAIN - [0:0]": create or flush
+        self.deletes = []  # "-D CHAIN rule": our rules in chains we do not own
+        self.appends = []  # "-A CHAIN rule": contents of our chains
+        self.inserts = []  # "-I CHAIN n rule" / "-A CHAIN rule": our rules in chains we do not own
+        self.removes = []  # "-X CHAIN": pruned chains we created
+        self.created = []
+        self.deleted = []
+        self.record = None
+        self.before = ""
+        self.after = ""
+
+    @property
+    def changed(self):
+        return bool(self.declare or self.deletes or self.appends or self.inserts or self.removes)
+
+    def payload(self):
+        """The iptables-restore --noflush input, empty when nothing changes."""
+        if not self.changed:
+            return ""
+        lines = ["*%s" % self.table] + self.declare + self.deletes + self.appends + self.inserts + self.removes
+        lines.append("COMMIT")
+        return "\n".join(lines) + "\n"
+
+
+def plan(current, desired_chains, desired_builtin, record, other_records, digest=None):
+    """Compute the changes that bring everything this owner owns to the desired state.
+
+    ``desired_chains`` (OrderedDict name -> canonical rules) and
+    ``desired_builtin`` (BuiltinRule with canonical rule text) are empty for
+    state=absent. ``record`` is this owner's ownership record, ``other_records``
+    those of the other owners of the same table. Raises ValidationError for a
+    state it refuses to touch; then nothing has been changed.
+    """
+    table = current.name
+    result = Plan(table)
+    new_record = empty_record(record["owner"], table, record["ip_version"])
+    new_record["backend"] = record.get("backend")
+    new_record["input_digest"] = digest
+
+    foreign_owned = {}
+    foreign_builtin = {}
+    for other in other_records:
+        for name in other["chains"]:
+            foreign_owned[name] = other["owner"]
+        for item in other["builtin_rules"]:
+            foreign_builtin.setdefault(item.chain, Counter())[item.rule] += 1
+
+    for name in desired_chains:
+        if name in foreign_owned:
+            raise ValidationError("chain %s is owned by owner %s; two owners cannot share a chain" % (name, foreign_owned[name]))
+        if current.is_builtin(name):
+            raise ValidationError("chain %s is a built-in chain; declare its rules in builtin_rules" % name)
+    for item in desired_builtin:
+        if item.chain in foreign_owned:
+            raise ValidationError("builtin rule %r: chain %s is owned by owner %s, which rewrites it; "
+                                  "declare the rule there" % (item.rule, item.chain, foreign_owned[item.chain]))
+        if not current.has(item.chain):
+            raise ValidationError("builtin rule %r: chain %s does not exist in table %s" % (item.rule, item.chain, table))
+
+    # Final contents of every chain we touch, to check references before deleting chains.
+    final = dict((name, list(rules)) for name, rules in current.rules.items())
+    before_builtin, after_builtin = [], []
+
+    # 1. Our chains: create the missing ones, rewrite those whose content differs.
+    for name, rules in desired_chains.items():
+        recorded = record["chains"].get(name)
+        if current.has(name):
+            created = bool(recorded and recorded["created"])
+            if current.rules[name] != rules:
+                result.declare.append(":%s - [0:0]" % name)
+                result.appends += ["-A %s %s" % (name, rule) for rule in rules]
+        else:
+            created = True
+            result.created.append(name)
+            result.declare.append(":%s - [0:0]" % name)
+            result.appends += ["-A %s %s" % (name, rule) for rule in rules]
+        final[name] = list(rules)
+        new_record["chains"][name] = OrderedDict([("created", created), ("rules", list(rules))])
+
+    # 2. Chains we owned and no longer declare: delete those we created, empty those we adopted.
+    to_remove = []
+    for name, recorded in record["chains"].items():
+        if name in desired_chains or not current.has(name) or current.is_builtin(name):
+            continue
+        if name in foreign_owned:  # another owner has claimed it since; leave it alone
+            continue
+        if recorded["created"]:
+            to_remove.append(name)
+            final[name] = []
+            result.declare.append(":%s - [0:0]" % name)
+            result.removes.append("-X %s" % name)
+            result.deleted.append(name)
+        else:
+            ours, dummy = _claim(current.rules[name], Counter(recorded["rules"]), Counter())
+            result.deletes += ["-D %s %s" % (name, rule) for dummy, rule in ours]
+            taken = set(index for index, dummy in ours)
+            final[name] = [rule for index, rule in enumerate(current.rules[name]) if index not in taken]
+
+    # 3. Our rules in chains we do not own: in place, or deleted and put back at first/last.
+    chains_with_rules = OrderedDict()
+    for item in list(record["builtin_rules"]) + list(desired_builtin):
+        if current.has(item.chain) and item.chain not in desired_chains and item.chain not in to_remove:
+            chains_with_rules[item.chain] = True
+    for chain in chains_with_rules:
+        firsts = [item.rule for item in desired_builtin if item.chain == chain and item.position == "first"]
+        lasts = [item.rule for item in desired_builtin if item.chain == chain and item.position == "last"]
+        previous = Counter(item.rule for item in record["builtin_rules"] if item.chain == chain)
+        wanted = Counter(firsts + lasts)
+        claim = Counter(dict((rule, max(previous[rule], wanted[rule])) for rule in set(previous) | set(wanted)))
+        ours, foreign = _claim(current.rules[chain], claim, foreign_builtin.get(chain, Counter()))
+        before_builtin += ["-A %s %s" % (chain, rule) for dummy, rule in ours]
+        after_builtin += ["-A %s %s" % (chain, rule) for rule in firsts + lasts]
+        # Rules we no longer declare just go; the rest is either in place or rewritten.
+        keep, stale, left = [], [], Counter(wanted)
+        for index, rule in ours:
+            if left[rule] > 0:
+                left[rule] -= 1
+                keep.append((index, rule))
+            else:
+                stale.append((index, rule))
+        in_place = [rule for dummy, rule in keep] == firsts + lasts
+        if in_place and foreign:
+            first_indexes = [index for index, dummy in keep[:len(firsts)]]
+            last_indexes = [index for index, dummy in keep[len(firsts):]]
+            in_place = all(index < min(foreign) for index in first_indexes) and all(index > max(foreign) for index in last_indexes)
+        if in_place:
+            result.deletes += ["-D %s %s" % (chain, rule) for dummy, rule in stale]
+            gone = set(index for index, dummy in stale)
+            final[chain] = [rule for index, rule in enumerate(current.rules[chain]) if index not in gone]
+            continue
+        result.deletes += ["-D %s %s" % (chain, rule) for dummy, rule in ours]
+        result.inserts += ["-I %s %d %s" % (chain, number, rule) for number, rule in enumerate(firsts, 1)]
+        result.inserts += ["-A %s %s" % (chain, rule) for rule in lasts]
+        taken = set(index for index, dummy in ours)
+        final[chain] = firsts + [rule for index, rule in enumerate(current.rules[chain]) if index not in taken] + lasts
+    new_record["builtin_rules"] = list(desired_builtin)
+
+    # A chain can only go when nothing that stays jumps to it.
+    if to_remove:
+        for chain, rules in final.items():
+            if chain in to_remove:
+                continue
+            for rule in rules:
+                hit = _jump_targets(rule) & set(to_remove)
+                if hit:
+                    raise ValidationError("cannot delete chain %s: rule '-A %s %s' still jumps to it; remove that rule first"
+                                          % (", ".join(sorted(hit)), chain, rule))
+
+    # Diff texts: what this owner owns before and after, iptables-save style.
+    before_chains = [name for name in desired_chains if current.has(name)]
+    before_chains += [name for name in record["chains"] if name not in desired_chains and current.has(name)
+                      and not current.is_builtin(name) and name not in foreign_owned]
+    before_rules = dict((name, current.rules[name]) for name in before_chains)
+    for name in before_chains:
+        recorded = record["chains"].get(name)
+        if name not in desired_chains and recorded and not recorded["created"]:
+            ours, dummy = _claim(current.rules[name], Counter(recorded["rules"]), Counter())
+            before_rules[name] = [rule for dummy, rule in ours]
+    result.before = _save_text(table, before_chains, before_builtin, before_rules)
+    after_chains = list(desired_chains)
+    result.after = _save_text(table, after_chains, after_builtin, desired_chains)
+    result.record = new_record
+    return result

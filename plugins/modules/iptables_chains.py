@@ -1,0 +1,491 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: iptables_chains
+short_description: Declare whole iptables chains and rules, applied in one atomic iptables-restore
+version_added: 0.1.0
+description:
+  - Makes the chains an I(owner) declares in one table contain exactly the declared rules, in order,
+    and keeps the owner's rules in chains it does not own (C(PREROUTING), C(FORWARD), a foreign user chain)
+    at the top or bottom of those chains. This is how kube-proxy in iptables mode writes its rules.
+  - Reads the table with C(iptables-save), computes the difference and applies it with one
+    C(iptables-restore --noflush) transaction, so no packet ever sees half a ruleset. Nothing runs
+    when nothing differs.
+  - Compares exactly. iptables rewrites rules (C(-d 10.96.0.1) becomes C(-d 10.96.0.1/32), C(0.5)
+    becomes C(0.50000000000), C(-p tcp) gains C(-m tcp), matches are reordered). The module loads the
+    declared chains into an empty table in a private, throwaway network namespace (C(unshare --net))
+    and reads them back with C(iptables-save); that text is what the real table must show. The same
+    load rejects a bad rule with iptables' own message before the real table is touched.
+  - The canonical text is remembered in the ownership record together with a digest of the input, so a
+    re-run with the same input needs no scratch load, only one C(iptables-save).
+  - Touches only what the owner owns. Chains and rules of Docker, of the user or of other owners are
+    left byte for byte as they were, including the order of foreign rules in built-in chains.
+  - Ownership is tracked in a JSON record per owner, table and IP version under I(state_dir), not with
+    marker comments, so C(iptables-save) shows exactly the declared rules. A chain is deleted only if the
+    record says this owner created it. A declared chain that existed before the owner first wrote it is
+    adopted, its content is managed, but when it is no longer declared (or with I(state=absent)) only the
+    owner's rules are removed from it; the chain stays.
+  - Works with the nf_tables and the legacy backend of iptables, detected from the C(iptables) on C(PATH)
+    unless I(backend) says which one.
+author:
+  - k8slab maintainers (@k8slab)
+options:
+  table:
+    description: The table the chains and rules live in.
+    type: str
+    choices: [filter, nat, mangle, raw]
+    default: filter
+  ip_version:
+    description: C(ipv4) uses C(iptables-save)/C(iptables-restore), C(ipv6) the C(ip6tables) ones.
+    type: str
+    choices: [ipv4, ipv6]
+    default: ipv4
+  owner:
+    description:
+      - The name ownership is tracked under, such as C(pod_network) or C(service_proxy).
+      - Two owners in one table never touch each other's chains or rules; declaring a chain that another
+        owner has declared fails.
+      - 1 to 64 letters, digits, C(_), C(.) or C(-), starting with a letter or digit.
+    type: str
+    required: true
+  state:
+    description:
+      - C(present) makes the declared chains and built-in rules exist exactly as declared, and prunes
+        chains and rules this owner declared before and no longer declares.
+      - C(absent) removes everything the ownership record lists for this owner (chains it created are
+        flushed and deleted, adopted chains lose the owner's rules, the owner's rules in built-in chains
+        are deleted) and deletes the record. I(chains) and I(builtin_rules) are ignored.
+    type: str
+    choices: [present, absent]
+    default: present
+  chains:
+    description:
+      - The chains this owner owns, each with its complete, ordered list of rules.
+      - A chain with an empty list is declared and kept empty.
+      - A chain that a rule jumps to must be declared here or already exist in the table.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The chain's name, at most 28 characters; not a built-in chain.
+        type: str
+        required: true
+      rules:
+        description:
+          - The rules in order. Each is either a string with the rule's matches and target as
+            C(iptables-save) shows them, without the leading C(-A CHAIN), such as
+            C(-m statistic --mode random --probability 0.5 -j EVE-HTTP), or a dict with C(rule) and an
+            optional C(comment).
+          - A comment is rendered as C(-m comment --comment "...") in front of the rule and is part of it,
+            so changing a comment changes the rule.
+        type: list
+        elements: raw
+        default: []
+  builtin_rules:
+    description:
+      - Rules this owner keeps in chains it does not own, such as its jumps from C(PREROUTING) and
+        C(OUTPUT), C(FORWARD) accepts or a C(MASQUERADE) in C(POSTROUTING).
+      - Rules with C(position=first) sit at the top of their chain, above every rule that no k8slab owner
+        owns, in the declared order; rules with C(position=last) sit at the bottom. Rules of other owners
+        may be interleaved without counting as out of place, so two owners do not fight over the top.
+      - A rule that is out of place is deleted and put back in the same transaction; foreign rules keep
+        their order.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      chain:
+        description: The chain, a built-in one or an existing user chain this owner does not declare.
+        type: str
+        required: true
+      rule:
+        description: The rule's matches and target, without C(-A CHAIN).
+        type: str
+        required: true
+      comment:
+        description: Optional comment, rendered as C(-m comment --comment "...") in front of the rule.
+        type: str
+      position:
+        description: Keep the rule at the top (C(first), what kube-proxy does) or the bottom (C(last), what C(--append) does).
+        type: str
+        choices: [first, last]
+        default: first
+  wait:
+    description: Seconds to wait for the xtables lock (C(iptables-restore -w)).
+    type: int
+    default: 30
+  state_dir:
+    description:
+      - Directory of the ownership records, one JSON file C(OWNER.IP_VERSION.TABLE.json) per owner, table and
+        IP version. The records of other owners found here are read to keep out of their chains and rules.
+    type: path
+    default: /var/lib/k8slab/iptables_chains
+  backend:
+    description:
+      - The iptables backend, C(nft) (C(iptables-nft-*)) or C(legacy) (C(iptables-legacy-*)).
+      - C(auto) uses the backend of the C(iptables) (or C(ip6tables)) command on C(PATH).
+    type: str
+    choices: [auto, nft, legacy]
+    default: auto
+attributes:
+  check_mode:
+    description: Reads the table and loads the scratch namespace, changes nothing, reports what it would do.
+    support: full
+  diff_mode:
+    description: Shows the owner's chains and rules before and after, as C(iptables-save) lines.
+    support: full
+  platform:
+    description: Linux with iptables, C(unshare) (util-linux) and root.
+    support: full
+    platforms: posix
+notes:
+  - Needs root, C(iptables-save) and C(iptables-restore) of the chosen backend, and C(unshare) for the scratch
+    namespace. Rules that use objects which live outside the table, such as C(-m set --match-set) (ipsets),
+    cannot be loaded into the empty scratch namespace and are rejected.
+  - A rule string whose addresses expand to several iptables rules (C(-s 10.0.0.1,10.0.0.2)) is fine in
+    I(chains), but must be written one rule per address in I(builtin_rules).
+  - Between reading and applying, another program may change the table; the transaction then fails as a whole
+    and leaves the table as it was, and a re-run converges.
+seealso:
+  - name: kube-proxy iptables proxier
+    description: The design this module follows.
+    link: https://github.com/kubernetes/kubernetes/blob/master/pkg/proxy/iptables/proxier.go
+"""
+
+EXAMPLES = r"""
+- name: The tutorial's Service, 10.96.0.1:8080 balanced over two pods
+  k8slab.kube_proxy.iptables_chains:
+    table: nat
+    owner: service_proxy
+    chains:
+      - name: APP-SERVICE
+        rules:
+          - -d 10.96.0.1 -p tcp -m tcp --dport 8080 -j EDEN-SVC-HTTP
+      - name: EDEN-SVC-HTTP
+        rules:
+          - -m statistic --mode random --probability 0.5 -j EVE-HTTP
+          - -j ADAM-HTTP
+      - name: ADAM-HTTP
+        rules:
+          - -p tcp -m tcp -j DNAT --to-destination 10.0.0.11:8080
+      - name: EVE-HTTP
+        rules:
+          - -p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080
+    builtin_rules:
+      - {chain: PREROUTING, rule: -j APP-SERVICE, position: last}
+      - {chain: OUTPUT, rule: -j APP-SERVICE, position: last}
+
+- name: The pod network's forwarding and masquerading, with comments
+  k8slab.kube_proxy.iptables_chains:
+    table: filter
+    owner: pod_network
+    builtin_rules:
+      - chain: FORWARD
+        rule: -i bridge_eden -j ACCEPT
+        comment: pods may send
+        position: last
+      - chain: FORWARD
+        rule: -o bridge_eden -j ACCEPT
+        comment: pods may receive
+        position: last
+
+- name: Masquerade traffic leaving the pod network
+  k8slab.kube_proxy.iptables_chains:
+    table: nat
+    owner: pod_network
+    builtin_rules:
+      - {chain: POSTROUTING, rule: -s 10.0.0.0/24 -j MASQUERADE, position: last}
+
+- name: Rules with comments, so that iptables-save explains itself
+  k8slab.kube_proxy.iptables_chains:
+    table: nat
+    owner: service_proxy
+    chains:
+      - name: EDEN-SVC-HTTP
+        rules:
+          - rule: -m statistic --mode random --probability 0.5 -j EVE-HTTP
+            comment: default/eden:http -> eve
+          - rule: -j ADAM-HTTP
+            comment: default/eden:http -> adam
+
+- name: Remove every chain and rule the service proxy owns in nat
+  k8slab.kube_proxy.iptables_chains:
+    table: nat
+    owner: service_proxy
+    state: absent
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the table was (or in check mode would be) changed.
+  returned: always
+  type: bool
+  sample: true
+table:
+  description: The table.
+  returned: always
+  type: str
+  sample: nat
+chains:
+  description: The chains this owner manages (declared; with I(state=absent) the ones the record listed).
+  returned: always
+  type: list
+  elements: str
+  sample: [APP-SERVICE, EDEN-SVC-HTTP, ADAM-HTTP, EVE-HTTP]
+created:
+  description: Chains created by this run.
+  returned: always
+  type: list
+  elements: str
+  sample: [EVE-HTTP]
+deleted:
+  description: Chains deleted by this run (pruned, or all of them with I(state=absent)).
+  returned: always
+  type: list
+  elements: str
+  sample: [OLD-SVC]
+applied:
+  description: The exact C(iptables-restore --noflush) input that was (in check mode would be) applied; empty when nothing changed.
+  returned: always
+  type: str
+  sample: "*nat\n:EDEN-SVC-HTTP - [0:0]\n-A EDEN-SVC-HTTP -m statistic --mode random --probability 0.50000000000 -j EVE-HTTP\n\
+    -A EDEN-SVC-HTTP -j ADAM-HTTP\nCOMMIT\n"
+backend:
+  description: The iptables backend used.
+  returned: always
+  type: str
+  sample: nft
+diff:
+  description: The owner's chains and rules before and after, as C(iptables-save) lines.
+  returned: when diff mode is on
+  type: dict
+  sample:
+    before: "*nat\n:EDEN-SVC-HTTP - [0:0]\n-A EDEN-SVC-HTTP -j ADAM-HTTP\nCOMMIT\n"
+    after: "*nat\n:EDEN-SVC-HTTP - [0:0]\n-A EDEN-SVC-HTTP -m statistic --mode random --probability 0.50000000000 -j EVE-HTTP\n\
+      -A EDEN-SVC-HTTP -j ADAM-HTTP\nCOMMIT\n"
+"""
+
+import glob
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
+    ValidationError, canonical_from_scratch, cached_canonical, dump_record, empty_record, explain_restore_error,
+    input_digest, load_record, normalize_builtin_rules, normalize_chains, parse_save, plan, record_name,
+    render_scratch, validate_owner)
+
+# Runs inside the scratch namespace; every value comes in as a positional argument, never pasted in.
+SCRATCH_SCRIPT = '"$1" -w "$4" && exec "$2" -t "$3"'
+
+
+class IptablesChains:
+    """Reads, plans and applies for one owner, table and IP version."""
+
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        self.table = params["table"]
+        self.ip_version = params["ip_version"]
+        self.owner = params["owner"]
+        self.wait = params["wait"]
+        self.state_dir = params["state_dir"]
+        self.prefix = "iptables" if self.ip_version == "ipv4" else "ip6tables"
+        self.backend = None
+        self.version = None
+        self.save_bin = None
+        self.restore_bin = None
+        self.loaded_record = None
+
+    # ------------------------------------------------------------ commands
+    def run(self, argv, data=None, what=None):
+        rc, out, err = self.module.run_command(argv, data=data, binary_data=True, environ_update={"LC_ALL": "C"})
+        if rc != 0 and what:
+            self.module.fail_json(msg="%s failed (rc %d): %s" % (what, rc, (err or out).strip()), rc=rc, stderr=err, cmd=argv)
+        return rc, out, err
+
+    def detect_backend(self, wanted):
+        """Pick iptables-{nft,legacy}-{save,restore}; auto means the backend of `iptables` on PATH."""
+        if wanted == "auto":
+            command = self.module.get_bin_path(self.prefix)
+            if not command:
+                self.module.fail_json(msg="%s not found on PATH; install iptables" % self.prefix)
+            dummy, out, dummy = self.run([command, "--version"], what="%s --version" % self.prefix)
+            wanted = "nft" if "nf_tables" in out else "legacy"
+            fallback = True
+        else:
+            fallback = False
+        binaries = []
+        for kind in ("save", "restore"):
+            path = self.module.get_bin_path("%s-%s-%s" % (self.prefix, wanted, kind))
+            if not path and fallback:
+                path = self.module.get_bin_path("%s-%s" % (self.prefix, kind))
+            if not path:
+                self.module.fail_json(msg="%s-%s-%s not found: the %s backend is not installed" % (self.prefix, wanted, kind, wanted))
+            binaries.append(path)
+        self.save_bin, self.restore_bin = binaries
+        dummy, out, dummy = self.run([self.restore_bin, "--version"], what="%s --version" % self.restore_bin)
+        self.version = out.strip()
+        if ("nf_tables" in self.version) != (wanted == "nft"):
+            self.module.fail_json(msg="%s reports %r, which is not the %s backend" % (self.restore_bin, self.version, wanted))
+        self.backend = wanted
+
+    def read_table(self):
+        dummy, out, dummy = self.run([self.save_bin, "-t", self.table], what="%s -t %s" % (self.save_bin, self.table))
+        if "incompatible" in out and "nft" in out:
+            self.module.fail_json(msg="table %s holds nftables rules iptables cannot show: %s" % (self.table, out.strip()))
+        return parse_save(out, self.table)
+
+    def scratch_canonical(self, chains, builtin_rules, current):
+        """Load the desired state into an empty table in a throwaway network namespace and read it back."""
+        text, line_map = render_scratch(self.table, chains, builtin_rules, current.user_chains())
+        unshare = self.module.get_bin_path("unshare", required=True)
+        shell = self.module.get_bin_path("sh", required=True)
+        argv = [unshare, "--net", "--", shell, "-c", SCRATCH_SCRIPT, "k8slab-scratch",
+                self.restore_bin, self.save_bin, self.table, str(self.wait)]
+        rc, out, err = self.run(argv, data=text)
+        if rc != 0:
+            self.module.fail_json(msg="iptables rejected the declared rules, nothing was changed: %s"
+                                  % explain_restore_error(err, line_map), rc=rc, stderr=err)
+        try:
+            return canonical_from_scratch(out, self.table, chains, builtin_rules)
+        except ValidationError as exc:
+            self.module.fail_json(msg=str(exc))
+        except ValueError as exc:
+            self.module.fail_json(msg="cannot read the scratch table back: %s" % exc, stdout=out)
+
+    # ------------------------------------------------------------ ownership records
+    def record_path(self, owner=None):
+        return os.path.join(self.state_dir, record_name(owner or self.owner, self.table, self.ip_version))
+
+    def load_records(self):
+        mine = empty_record(self.owner, self.table, self.ip_version)
+        others = []
+        pattern = os.path.join(glob.escape(self.state_dir), "*.%s.%s.json" % (self.ip_version, self.table))
+        for path in sorted(glob.glob(pattern)):
+            owner = os.path.basename(path)[:-len(".%s.%s.json" % (self.ip_version, self.table))]
+            try:
+                with open(path) as handle:
+                    record = load_record(handle.read(), owner, self.table, self.ip_version)
+            except (OSError, ValueError) as exc:
+                # Refuse to guess: an unreadable record could hide chains that must not be touched.
+                self.module.fail_json(msg="cannot read ownership record %s: %s" % (path, exc))
+            if owner == self.owner:
+                mine = record
+                self.loaded_record = record  # plan() only reads it
+            else:
+                others.append(record)
+        return mine, others
+
+    def store_record(self, record):
+        path = self.record_path()
+        if record is None:
+            if os.path.exists(path):
+                os.unlink(path)
+            return
+        if record == self.loaded_record:  # the usual re-run: nothing to write
+            return
+        text = dump_record(record)
+        try:
+            with open(path) as handle:
+                if handle.read() == text:
+                    return
+        except OSError:
+            pass
+        if not os.path.isdir(self.state_dir):
+            os.makedirs(self.state_dir, 0o755)
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=self.state_dir)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    # ------------------------------------------------------------ states
+    def converge(self, state, chains, builtin_rules):
+        record, others = self.load_records()
+        current = self.read_table()
+        if state == "present":
+            digest = input_digest(self.table, self.ip_version, self.backend, self.version, chains, builtin_rules)
+            canonical = cached_canonical(record, digest)
+            if canonical is None and not chains and not builtin_rules:
+                canonical = ({}, [])  # nothing declared: nothing to canonicalise
+            if canonical is None:
+                canonical = self.scratch_canonical(chains, builtin_rules, current)
+            desired_chains, desired_builtin = canonical
+            managed = list(desired_chains)
+        else:
+            digest = None
+            desired_chains, desired_builtin = {}, []
+            managed = list(record["chains"])
+        try:
+            result = plan(current, desired_chains, desired_builtin, record, others, digest)
+        except ValidationError as exc:
+            self.module.fail_json(msg=str(exc))
+        payload = result.payload()
+        if payload and not self.module.check_mode:
+            rc, dummy, err = self.run([self.restore_bin, "--noflush", "-w", str(self.wait)], data=payload)
+            if rc != 0:
+                lines = dict(enumerate(payload.splitlines(), 1))
+                self.module.fail_json(msg="iptables-restore failed, the table is unchanged: %s"
+                                      % explain_restore_error(err, lines), rc=rc, stderr=err, applied="")
+        if not self.module.check_mode:
+            result.record["backend"] = self.backend
+            self.store_record(result.record if state == "present" else None)
+        output = dict(changed=result.changed, table=self.table, chains=managed, created=result.created,
+                      deleted=result.deleted, applied=payload, backend=self.backend)
+        if self.module._diff:
+            output["diff"] = dict(before=result.before, after=result.after,
+                                  before_header="%s -t %s (owner %s)" % (self.prefix, self.table, self.owner),
+                                  after_header="%s -t %s (owner %s)" % (self.prefix, self.table, self.owner))
+        return output
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            table=dict(type="str", default="filter", choices=["filter", "nat", "mangle", "raw"]),
+            ip_version=dict(type="str", default="ipv4", choices=["ipv4", "ipv6"]),
+            owner=dict(type="str", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            chains=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                rules=dict(type="list", elements="raw", default=[]),
+            )),
+            builtin_rules=dict(type="list", elements="dict", default=[], options=dict(
+                chain=dict(type="str", required=True),
+                rule=dict(type="str", required=True),
+                comment=dict(type="str"),
+                position=dict(type="str", default="first", choices=["first", "last"]),
+            )),
+            wait=dict(type="int", default=30),
+            state_dir=dict(type="path", default="/var/lib/k8slab/iptables_chains"),
+            backend=dict(type="str", default="auto", choices=["auto", "nft", "legacy"]),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        validate_owner(params["owner"])
+        if params["wait"] < 0:
+            raise ValidationError("wait must be 0 or more seconds")
+        chains = normalize_chains(params["chains"], params["table"])
+        builtin_rules = normalize_builtin_rules(params["builtin_rules"], chains)
+    except ValidationError as exc:
+        module.fail_json(msg=str(exc))
+    worker = IptablesChains(module)
+    worker.detect_backend(params["backend"])
+    module.exit_json(**worker.converge(params["state"], chains, builtin_rules))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The iptables_chains module with canned command output: which commands it runs, what it returns. No root."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.k8slab.kube_proxy.plugins.modules import iptables_chains
+
+EMPTY_NAT = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
+# What iptables-save shows after the declared chains were loaded (in the scratch namespace or for real).
+LOADED_NAT = ("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+              ":EDEN-SVC-HTTP - [0:0]\n:EVE-HTTP - [0:0]\n-A OUTPUT -j EDEN-SVC-HTTP\n"
+              "-A EDEN-SVC-HTTP -m statistic --mode random --probability 0.50000000000 -j EVE-HTTP\n"
+              "-A EVE-HTTP -p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080\nCOMMIT\n")
+PARAMS = dict(table="nat", owner="service_proxy", chains=[
+    {"name": "EDEN-SVC-HTTP", "rules": ["-m statistic --mode random --probability 0.5 -j EVE-HTTP"]},
+    {"name": "EVE-HTTP", "rules": ["-p tcp -j DNAT --to-destination 10.0.0.21:8080"]},
+], builtin_rules=[{"chain": "OUTPUT", "rule": "-j EDEN-SVC-HTTP"}])
+APPLIED = ("*nat\n:EDEN-SVC-HTTP - [0:0]\n:EVE-HTTP - [0:0]\n"
+           "-A EDEN-SVC-HTTP -m statistic --mode random --probability 0.50000000000 -j EVE-HTTP\n"
+           "-A EVE-HTTP -p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080\n-I OUTPUT 1 -j EDEN-SVC-HTTP\nCOMMIT\n")
+
+
+class FakeNode:
+    """Answers the module's commands from canned text and records every call."""
+
+    def __init__(self, tmp_path, monkeypatch, capsys, backend="nf_tables", missing=()):
+        self.capsys = capsys
+        self.state_dir = tmp_path / "state"
+        self.table = EMPTY_NAT
+        self.scratch = (0, LOADED_NAT, "")
+        self.restore_result = (0, "", "")
+        self.backend = backend
+        self.missing = set(missing)
+        self.calls = []
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda _module, *args, **kwargs: self.run_command(*args, **kwargs))
+        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda _module, *args, **kwargs: self.get_bin_path(*args, **kwargs))
+
+    def get_bin_path(self, name, required=False, opt_dirs=None):
+        return None if name in self.missing else "/usr/sbin/%s" % name
+
+    def run_command(self, argv, data=None, **_kwargs):
+        name = os.path.basename(argv[0])
+        self.calls.append((name,) + tuple(argv[1:]))
+        if argv[1:] == ["--version"]:
+            return 0, "%s v1.8.9 (%s)\n" % (name, self.backend), ""
+        if name.endswith("-save"):
+            return 0, self.table, ""
+        if name == "unshare":
+            self.scratch_input = data
+            return self.scratch
+        if name.endswith("-restore"):
+            self.applied = data
+            return self.restore_result
+        raise AssertionError("unexpected command %r" % (argv,))
+
+    def run(self, check=False, diff=False, **args):
+        params = dict(PARAMS, state_dir=str(self.state_dir))
+        params.update(args)
+        if check:
+            params["_ansible_check_mode"] = True
+        if diff:
+            params["_ansible_diff"] = True
+        self.calls = []
+        with patch_module_args(params):
+            with pytest.raises(SystemExit):
+                iptables_chains.main()
+        return json.loads(self.capsys.readouterr().out)
+
+    def commands(self):
+        return [call[0] if call[1:] != ("--version",) else call[0] + " --version" for call in self.calls]
+
+    @property
+    def record(self):
+        path = self.state_dir / "service_proxy.ipv4.nat.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+
+@pytest.fixture
+def node(tmp_path, monkeypatch, capsys):
+    return FakeNode(tmp_path, monkeypatch, capsys)
+
+
+def test_first_run_loads_scratch_then_applies_once(node):
+    result = node.run()
+    assert node.commands() == ["iptables --version", "iptables-nft-restore --version", "iptables-nft-save",
+                               "unshare", "iptables-nft-restore"]
+    assert node.calls[2] == ("iptables-nft-save", "-t", "nat")
+    # the scratch load: a fixed script, every value a separate argument
+    assert node.calls[3][1:6] == ("--net", "--", "/usr/sbin/sh", "-c", iptables_chains.SCRATCH_SCRIPT)
+    assert node.calls[3][6:] == ("k8slab-scratch", "/usr/sbin/iptables-nft-restore", "/usr/sbin/iptables-nft-save", "nat", "30")
+    assert node.scratch_input == ("*nat\n:EDEN-SVC-HTTP - [0:0]\n:EVE-HTTP - [0:0]\n"
+                                  "-A EDEN-SVC-HTTP -m statistic --mode random --probability 0.5 -j EVE-HTTP\n"
+                                  "-A EVE-HTTP -p tcp -j DNAT --to-destination 10.0.0.21:8080\n"
+                                  "-A OUTPUT -j EDEN-SVC-HTTP\nCOMMIT\n")
+    assert node.calls[4] == ("iptables-nft-restore", "--noflush", "-w", "30")
+    assert node.applied == APPLIED
+    assert result["changed"] is True and result["applied"] == APPLIED
+    assert (result["created"], result["deleted"], result["chains"]) == (["EDEN-SVC-HTTP", "EVE-HTTP"], [], ["EDEN-SVC-HTTP", "EVE-HTTP"])
+    assert (result["backend"], result["table"]) == ("nft", "nat")
+    assert "diff" not in result
+    assert node.record["chains"]["EVE-HTTP"] == {"created": True, "rules": ["-p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080"]}
+    assert node.record["builtin_rules"] == [{"chain": "OUTPUT", "rule": "-j EDEN-SVC-HTTP", "position": "first"}]
+
+
+def test_rerun_uses_the_remembered_canonical_form(node):
+    node.run()
+    node.table = LOADED_NAT
+    result = node.run()
+    assert node.commands() == ["iptables --version", "iptables-nft-restore --version", "iptables-nft-save"]
+    assert result["changed"] is False and result["applied"] == "" and result["created"] == []
+
+
+def test_rerun_does_not_rewrite_the_record(node, monkeypatch):
+    node.run()
+    node.table = LOADED_NAT
+    monkeypatch.setattr(iptables_chains, "dump_record", lambda record: pytest.fail("record rendered again"))
+    assert node.run()["changed"] is False
+
+
+def test_changed_input_loads_scratch_again(node):
+    node.run()
+    node.table = LOADED_NAT
+    node.run(builtin_rules=[{"chain": "OUTPUT", "rule": "-j EDEN-SVC-HTTP", "comment": "x"}])
+    assert "unshare" in node.commands()
+
+
+def test_drift_is_repaired_without_scratch(node):
+    node.run()
+    node.table = LOADED_NAT.replace("-A EDEN-SVC-HTTP -m statistic --mode random --probability 0.50000000000 -j EVE-HTTP\n", "")
+    result = node.run()
+    assert "unshare" not in node.commands()
+    assert result["changed"] is True
+    assert node.applied == ("*nat\n:EDEN-SVC-HTTP - [0:0]\n"
+                            "-A EDEN-SVC-HTTP -m statistic --mode random --probability 0.50000000000 -j EVE-HTTP\nCOMMIT\n")
+
+
+def test_check_mode_applies_and_records_nothing(node):
+    result = node.run(check=True, diff=True)
+    assert "iptables-nft-restore" not in node.commands()[2:]
+    assert result["changed"] is True and result["applied"] == APPLIED
+    assert node.record is None
+    assert result["diff"]["before"] == "*nat\nCOMMIT\n"
+    assert result["diff"]["after"].startswith("*nat\n:EDEN-SVC-HTTP - [0:0]\n:EVE-HTTP - [0:0]\n-A OUTPUT -j EDEN-SVC-HTTP\n")
+
+
+def test_rejected_rule_fails_before_anything_is_applied(node):
+    node.scratch = (2, "", "iptables-restore v1.8.9 (nf_tables): invalid port/service `99999' specified\n"
+                           "Error occurred at line: 4\n")
+    result = node.run(chains=[{"name": "X", "rules": ["-j ACCEPT", "-p tcp --dport 99999 -j ACCEPT"]}], builtin_rules=[])
+    assert result["failed"] is True
+    assert "invalid port/service `99999' specified" in result["msg"]
+    assert "(line 4 is chain X: -A X -p tcp --dport 99999 -j ACCEPT)" in result["msg"]
+    assert node.commands()[-1] == "unshare" and node.record is None
+
+
+def test_restore_failure_is_reported(node):
+    node.restore_result = (4, "", "iptables-restore: unable to initialize table 'nat'\nError occurred at line: 1\n")
+    result = node.run()
+    assert result["failed"] is True
+    assert "the table is unchanged: iptables-restore: unable to initialize table 'nat'" in result["msg"]
+    assert "(line 1 is *nat)" in result["msg"]
+    assert node.record is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(owner="../x"), "owner '../x'"),
+    (dict(chains=[{"name": "X", "rules": ["-j ACCEPT\n-F"]}]), "one line"),
+    (dict(chains=[{"name": "PREROUTING", "rules": []}]), "built-in chain"),
+    (dict(builtin_rules=[{"chain": "OUTPUT", "rule": "-A OUTPUT -j X"}]), "contains -A"),
+    (dict(wait=-1), "wait must be 0 or more"),
+])
+def test_bad_arguments_fail_before_any_command(node, args, message):
+    result = node.run(**args)
+    assert result["failed"] is True and message in result["msg"]
+    assert node.calls == []
+
+
+def test_explicit_legacy_backend(node):
+    node.backend = "legacy"
+    result = node.run(backend="legacy")
+    assert node.commands() == ["iptables-legacy-restore --version", "iptables-legacy-save", "unshare", "iptables-legacy-restore"]
+    assert result["backend"] == "legacy"
+
+
+def test_auto_falls_back_to_plain_names(tmp_path, monkeypatch, capsys):
+    node = FakeNode(tmp_path, monkeypatch, capsys, backend="legacy",
+                    missing=("iptables-legacy-save", "iptables-legacy-restore"))
+    result = node.run()
+    assert node.commands() == ["iptables --version", "iptables-restore --version", "iptables-save", "unshare", "iptables-restore"]
+    assert result["backend"] == "legacy"
+
+
+def test_explicit_backend_that_is_missing(tmp_path, monkeypatch, capsys):
+    node = FakeNode(tmp_path, monkeypatch, capsys, missing=("iptables-legacy-save",))
+    result = node.run(backend="legacy")
+    assert result["failed"] is True and "iptables-legacy-save not found" in result["msg"]
+
+
+def test_ipv6_uses_ip6tables(node):
+    node.table = EMPTY_NAT
+    node.run(ip_version="ipv6")
+    assert node.commands()[:3] == ["ip6tables --version", "ip6tables-nft-restore --version", "ip6tables-nft-save"]
+    assert (node.state_dir / "service_proxy.ipv6.nat.json").exists()
+
+
+def test_absent_removes_and_forgets(node):
+    node.run()
+    node.table = LOADED_NAT
+    result = node.run(state="absent")
+    assert result["changed"] is True and result["deleted"] == ["EDEN-SVC-HTTP", "EVE-HTTP"]
+    assert node.applied == ("*nat\n:EDEN-SVC-HTTP - [0:0]\n:EVE-HTTP - [0:0]\n-D OUTPUT -j EDEN-SVC-HTTP\n"
+                            "-X EDEN-SVC-HTTP\n-X EVE-HTTP\nCOMMIT\n")
+    assert "unshare" not in node.commands()
+    assert node.record is None
+
+
+def test_nothing_declared_prunes_without_scratch(node):
+    node.run()
+    node.table = LOADED_NAT
+    result = node.run(chains=[], builtin_rules=[])
+    assert "unshare" not in node.commands()
+    assert result["deleted"] == ["EDEN-SVC-HTTP", "EVE-HTTP"] and result["chains"] == []
+    assert node.record["chains"] == {} and node.record["builtin_rules"] == []
+
+
+def test_other_owners_record_is_respected(node):
+    node.state_dir.mkdir()
+    (node.state_dir / "pod_network.ipv4.nat.json").write_text(json.dumps({
+        "version": 1, "owner": "pod_network", "table": "nat", "ip_version": "ipv4", "backend": "nft",
+        "input_digest": None, "chains": {"EVE-HTTP": {"created": True, "rules": []}}, "builtin_rules": []}))
+    result = node.run()
+    assert result["failed"] is True and "owned by owner pod_network" in result["msg"]
+
+
+def test_broken_record_stops_the_run(node):
+    node.state_dir.mkdir()
+    (node.state_dir / "pod_network.ipv4.nat.json").write_text("{not json")
+    result = node.run()
+    assert result["failed"] is True and "cannot read ownership record" in result["msg"]
+    assert "iptables-nft-save" not in node.commands()
