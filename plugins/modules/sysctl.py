@@ -1,0 +1,453 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: sysctl
+short_description: Set a kernel parameter now and after reboot, and put back the value it found
+version_added: 0.1.0
+author: k8slab maintainers (@k8slab)
+description:
+  - Sets one kernel parameter, such as C(net.ipv4.ip_forward), in the running kernel by writing
+    C(/proc/sys) directly, and persists it as one C(NAME = VALUE) line in a file under
+    C(/etc/sysctl.d/), so it holds after a reboot. This is the tutorial's
+    C(sysctl --write net.ipv4.ip_forward=1), made repeatable and reversible.
+  - Before the first change of the running value it records the value it found in a small JSON file
+    under O(state_dir). O(state=absent) puts that recorded value back, removes the parameter's line
+    from O(sysctl_file) (and the file when nothing else is left in it) and deletes the record.
+    A second O(state=absent) changes nothing.
+  - The tutorial's own clean-up writes C(net.ipv4.ip_forward=0); this module restores the recorded
+    original instead, so a host that forwarded packets before keeps forwarding them.
+  - When there is no record (the running value was already right when O(state=present) ran, or the
+    record was lost), O(state=absent) leaves the running value alone and says so in RV(msg).
+  - Parameters under C(net.) belong to the network namespace the module runs in.
+  - Values are compared after collapsing white space, so C(4096 87380 6291456) matches the tab
+    separated form the kernel prints.
+options:
+  name:
+    description:
+      - The parameter, in dotted (C(net.ipv4.ip_forward)) or slashed (C(net/ipv4/ip_forward)) form.
+      - Must exist under C(/proc/sys). Components that contain a dot (such as the VLAN interface
+        C(eth0.100)) cannot be written in dotted form; use the slashed form for them.
+    type: str
+    required: true
+  value:
+    description:
+      - The value to set. Required when O(state=present).
+    type: str
+  state:
+    description:
+      - V(present) sets the value now and in O(sysctl_file), recording the previous running value first.
+      - V(absent) restores the recorded value, removes the line from O(sysctl_file) and forgets the record.
+    type: str
+    choices: [present, absent]
+    default: present
+  sysctl_file:
+    description:
+      - The file that persists the value across reboots. Other lines in it are kept as they are.
+      - The file is created with mode C(0644) when missing, and removed by O(state=absent) when only
+        comments and blank lines are left in it.
+    type: path
+    default: /etc/sysctl.d/99-k8slab.conf
+  state_dir:
+    description:
+      - The directory holding one JSON record per parameter with the value found before the first change.
+      - O(state=absent) removes the directory when its last record goes, and its parent too when that is
+        empty and named C(k8slab) (the collection's shared C(/var/lib/k8slab)).
+    type: path
+    default: /var/lib/k8slab/sysctl
+notes:
+  - Check mode and diff mode are supported. The diff shows the running value and the content of O(sysctl_file).
+  - Does not run the C(sysctl) program and does not reload C(/etc/sysctl.d); it writes the one parameter directly.
+  - In a container, C(/proc/sys) may be mounted read-only; the module then fails with the kernel's error.
+attributes:
+  check_mode:
+    support: full
+    description: Reports the value, file and record it would write; changes nothing.
+  diff_mode:
+    support: full
+    description: Shows the running value, the content of O(sysctl_file) and the recorded original before and after.
+  platform:
+    support: full
+    platforms: linux
+    description: Linux only; it reads and writes C(/proc/sys).
+"""
+
+EXAMPLES = r"""
+- name: Forward IPv4 packets between interfaces, now and after reboot (the tutorial's first step)
+  k8slab.kube_proxy.sysctl:
+    name: net.ipv4.ip_forward
+    value: "1"
+    sysctl_file: /etc/sysctl.d/99-k8slab-ip_forward.conf
+
+- name: Put ip_forward back to what it was before the task above first changed it
+  k8slab.kube_proxy.sysctl:
+    name: net.ipv4.ip_forward
+    state: absent
+    sysctl_file: /etc/sysctl.d/99-k8slab-ip_forward.conf
+
+- name: Several parameters can share one file
+  k8slab.kube_proxy.sysctl:
+    name: "{{ item.name }}"
+    value: "{{ item.value }}"
+    sysctl_file: /etc/sysctl.d/99-lab.conf
+  loop:
+    - {name: net.ipv4.conf.all.rp_filter, value: "0"}
+    - {name: net.ipv4.ip_local_port_range, value: "32768 60999"}
+"""
+
+RETURN = r"""
+name:
+  description: The parameter in dotted form.
+  returned: always
+  type: str
+  sample: net.ipv4.ip_forward
+value:
+  description: The running value after the module ran (in check mode, the value it would have).
+  returned: always
+  type: str
+  sample: "1"
+previous:
+  description: The running value before the module ran.
+  returned: always
+  type: str
+  sample: "0"
+original:
+  description:
+    - The recorded value from before the first change, or V(null) when nothing is recorded.
+    - With O(state=absent), the value that was restored (the record itself is gone afterwards).
+  returned: always
+  type: str
+  sample: "0"
+recorded:
+  description: Whether a record of the original value exists after the module ran.
+  returned: always
+  type: bool
+  sample: true
+restored:
+  description: Whether O(state=absent) found a record to restore (even if the running value already matched it).
+  returned: always
+  type: bool
+  sample: false
+sysctl_file:
+  description: The file that persists the value.
+  returned: always
+  type: str
+  sample: /etc/sysctl.d/99-k8slab-ip_forward.conf
+msg:
+  description: What the module did, in one sentence.
+  returned: always
+  type: str
+  sample: "net.ipv4.ip_forward set to 1 (was 0, recorded for state=absent)"
+"""
+
+import json
+import os
+import re
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+PROC_SYS = "/proc/sys"
+FILE_HEADER = "# Managed by k8slab.kube_proxy.sysctl; removed by state=absent.\n"
+_COMPONENT_RE = re.compile(r"^[A-Za-z0-9_:@+\-.]+$")
+
+
+def normalize_name(name):
+    """Return the dotted form of a sysctl name; raise ValueError when it is not one.
+
+    Slashed names keep dots inside components (eth0.100); those cannot round-trip
+    through the dotted form, so the slashed form is kept as the canonical key then.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise ValueError("name must not be empty")
+    if "/" in name:
+        parts = name.strip("/").split("/")
+    else:
+        parts = name.split(".")
+    for part in parts:
+        if part in ("", ".", "..") or not _COMPONENT_RE.match(part):
+            raise ValueError("%r is not a sysctl name (expected something like net.ipv4.ip_forward)" % name)
+    if any("." in part for part in parts):
+        return "/".join(parts)
+    return ".".join(parts)
+
+
+def name_parts(name):
+    """Split a normalized name into its /proc/sys path components."""
+    return name.split("/") if "/" in name else name.split(".")
+
+
+def proc_path(name, root=None):
+    return os.path.join(root or PROC_SYS, *name_parts(name))
+
+
+def normalize_value(value):
+    """Collapse white space the way sysctl(8) compares multi-field values."""
+    return " ".join(to_native(value).split())
+
+
+def file_key(line):
+    """The normalized name a sysctl.d line sets, or None for comments, blanks and junk."""
+    text = line.strip()
+    if not text or text[0] in "#;" or "=" not in text:
+        return None
+    key = text.split("=", 1)[0].strip().lstrip("-")
+    try:
+        return normalize_name(key)
+    except ValueError:
+        return None
+
+
+def render_file(content, name, value):
+    """Return `content` with exactly one `name = value` line (or none when value is None).
+
+    The first existing line for `name` is replaced in place, later duplicates are
+    dropped (they would win at boot), other lines are kept verbatim.
+    """
+    lines = content.splitlines(True) if content else []
+    out = []
+    placed = False
+    for line in lines:
+        if file_key(line) == name:
+            if value is not None and not placed:
+                out.append("%s = %s\n" % (name, value))
+                placed = True
+            continue
+        out.append(line if line.endswith("\n") else line + "\n")
+    if value is not None and not placed:
+        if not out:
+            out.append(FILE_HEADER)
+        out.append("%s = %s\n" % (name, value))
+    return "".join(out)
+
+
+def only_comments(content):
+    return all(not line.strip() or line.strip()[0] in "#;" for line in content.splitlines())
+
+
+def record_path(state_dir, name):
+    return os.path.join(state_dir, name.replace("/", "%") + ".json")
+
+
+class Sysctl(object):
+    """One parameter: read the running value, the file and the record; converge; report."""
+
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        try:
+            self.name = normalize_name(params["name"])
+        except ValueError as exc:
+            module.fail_json(msg=to_native(exc))
+        self.sysctl_file = params["sysctl_file"]
+        self.state_dir = params["state_dir"]
+        self.path = proc_path(self.name)
+        if not os.path.isfile(self.path):
+            module.fail_json(msg="unknown kernel parameter %s (%s does not exist)" % (self.name, self.path), name=self.name)
+        self.record_file = record_path(self.state_dir, self.name)
+        self.changed = False
+        self.diff = {"before": {}, "after": {}}
+        self.before_value = self.read_running()
+        self.before_file = self.read_text(self.sysctl_file)
+        self.record = self.read_record()
+
+    # reading -------------------------------------------------------------
+    def read_running(self):
+        try:
+            with open(self.path) as handle:
+                return normalize_value(handle.read())
+        except (IOError, OSError) as exc:
+            self.module.fail_json(msg="cannot read %s: %s" % (self.path, to_native(exc)), name=self.name)
+
+    def read_text(self, path):
+        try:
+            with open(path) as handle:
+                return handle.read()
+        except (IOError, OSError) as exc:
+            if not os.path.exists(path):
+                return None
+            self.module.fail_json(msg="cannot read %s: %s" % (path, to_native(exc)), name=self.name)
+
+    def read_record(self):
+        text = self.read_text(self.record_file)
+        if text is None:
+            return None
+        try:
+            data = json.loads(text)
+            return normalize_value(data["original"])
+        except (ValueError, KeyError, TypeError) as exc:
+            self.module.fail_json(msg="record %s is damaged (%s); fix or delete it" % (self.record_file, to_native(exc)),
+                                  name=self.name)
+
+    # writing -------------------------------------------------------------
+    def write_running(self, value):
+        if self.module.check_mode:
+            return
+        try:
+            with open(self.path, "w") as handle:
+                handle.write(value + "\n")
+        except (IOError, OSError) as exc:
+            self.module.fail_json(msg="cannot write %s to %s: %s" % (value, self.path, to_native(exc)), name=self.name)
+        now = self.read_running()
+        if now != value:
+            self.module.fail_json(msg="the kernel took %s=%s but reads back %r" % (self.name, value, now), name=self.name)
+
+    def write_text(self, path, text, mode):
+        """Atomically replace `path` with `text` (creating its directory)."""
+        if self.module.check_mode:
+            return
+        directory = os.path.dirname(path)
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o755)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path))
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.chmod(tmp, mode)
+        except (IOError, OSError) as exc:
+            self.module.fail_json(msg="cannot write %s: %s" % (path, to_native(exc)), name=self.name)
+        self.module.atomic_move(tmp, path)
+
+    def remove(self, path):
+        if self.module.check_mode:
+            return
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            if os.path.exists(path):
+                self.module.fail_json(msg="cannot remove %s: %s" % (path, to_native(exc)), name=self.name)
+
+    def prune_state_dir(self):
+        """Drop the record directory once empty, and an empty k8slab parent with it."""
+        if self.module.check_mode:
+            return
+        state_dir = self.state_dir.rstrip("/")
+        parent = os.path.dirname(state_dir)
+        try:
+            os.rmdir(state_dir)
+            if os.path.basename(parent) == "k8slab":
+                os.rmdir(parent)
+        except OSError:
+            pass  # not empty: other records or other modules' state live there
+
+    # states --------------------------------------------------------------
+    def converge_file(self, value):
+        after = render_file(self.before_file or "", self.name, value)
+        if value is None and only_comments(after):
+            after = None
+        if after == self.before_file:
+            return
+        self.changed = True
+        self.diff["before"]["sysctl_file"] = self.before_file or ""
+        self.diff["after"]["sysctl_file"] = after or ""
+        if after is None:
+            self.remove(self.sysctl_file)
+        else:
+            self.write_text(self.sysctl_file, after, 0o644)
+
+    def converge_running(self, value):
+        if value == self.before_value:
+            return
+        self.changed = True
+        self.diff["before"]["running"] = self.before_value
+        self.diff["after"]["running"] = value
+        self.write_running(value)
+
+    def state_present(self, value):
+        notes = []
+        if value != self.before_value and self.record is None:
+            # First change: remember what we found, before touching the kernel.
+            self.changed = True
+            self.diff["before"]["record"] = ""
+            self.diff["after"]["record"] = self.before_value
+            self.write_text(self.record_file, json.dumps({"name": self.name, "original": self.before_value}) + "\n", 0o644)
+            self.record = self.before_value
+            notes.append("recorded for state=absent")
+        self.converge_running(value)
+        self.converge_file(value)
+        if value != self.before_value:
+            msg = "%s set to %s (was %s%s)" % (self.name, value, self.before_value, ", " + ", ".join(notes) if notes else "")
+        else:
+            msg = "%s is %s" % (self.name, value)
+        return self.result(value, msg, restored=False)
+
+    def state_absent(self):
+        original = self.record
+        if original is not None:
+            self.converge_running(original)
+            value = original
+            msg = "%s restored to its recorded value %s" % (self.name, original)
+            if original == self.before_value:
+                msg = "%s already at its recorded value %s" % (self.name, original)
+        else:
+            value = self.before_value
+            msg = "no recorded value for %s; left the running value %s alone" % (self.name, value)
+        self.converge_file(None)
+        if original is not None:
+            self.changed = True
+            self.diff["before"]["record"] = original
+            self.diff["after"]["record"] = ""
+            self.remove(self.record_file)
+            self.prune_state_dir()
+        return self.result(value, msg, restored=original is not None, original=original)
+
+    def result(self, value, msg, restored, original=None):
+        return dict(
+            changed=self.changed,
+            name=self.name,
+            value=value,
+            previous=self.before_value,
+            original=original if original is not None else self.record,
+            recorded=self.record is not None and not restored,
+            restored=restored,
+            sysctl_file=self.sysctl_file,
+            msg=msg,
+            diff=self.render_diff(),
+        )
+
+    def render_diff(self):
+        """One before/after text per object: running value, file, record."""
+        before, after = self.diff["before"], self.diff["after"]
+        diffs = []
+        for key, header in (("running", self.path), ("sysctl_file", self.sysctl_file), ("record", self.record_file)):
+            if key in before or key in after:
+                b, a = before.get(key, ""), after.get(key, "")
+                diffs.append(dict(before_header=header, after_header=header,
+                                  before=b if b.endswith("\n") or not b else b + "\n",
+                                  after=a if a.endswith("\n") or not a else a + "\n"))
+        return diffs
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            value=dict(type="str"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            sysctl_file=dict(type="path", default="/etc/sysctl.d/99-k8slab.conf"),
+            state_dir=dict(type="path", default="/var/lib/k8slab/sysctl"),
+        ),
+        required_if=[("state", "present", ["value"])],
+        supports_check_mode=True,
+    )
+    value = None
+    if module.params["state"] == "present":
+        value = normalize_value(module.params["value"])
+        if not value or "\n" in module.params["value"].strip():
+            module.fail_json(msg="value must be non-empty and on one line")
+    sysctl = Sysctl(module)
+    if module.params["state"] == "present":
+        result = sysctl.state_present(value)
+    else:
+        result = sysctl.state_absent()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+// Copyright: (c) 2026, k8slab maintainers
+// GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+// The tutorial's pod: a Gin app that answers GET / with the name of the
+// network namespace it runs in, so a reply shows which pod served it.
+package main
+
+import (
+	"flag"
+	"log"
+	"net/http"
+	"os/exec"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// namespaceName asks `ip netns identify` (as the tutorial does) which named
+// network namespace this process is in; "root" when it is in none.
+func namespaceName() string {
+	out, _ := exec.Command("ip", "netns", "identify").Output()
+	name := strings.TrimSpace(string(out))
+	if name == "" {
+		return "root"
+	}
+	// A process can be in a namespace with several names; the first will do.
+	return strings.Fields(name)[0]
+}
+
+func main() {
+	listen := flag.String("listen", ":8080", "address and port to listen on")
+	flag.Parse()
+
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.Logger(), gin.Recovery())
+
+	message := "hello world from " + namespaceName() + " namespace"
+	r.GET("/", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"message": message})
+	})
+	// Exits non-zero (and systemd restarts it) when the port cannot be bound.
+	log.Fatal(r.Run(*listen))
+}
