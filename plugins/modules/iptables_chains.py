@@ -276,6 +276,7 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import prune_empty_state_dir
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
     ValidationError, canonical_from_scratch, cached_canonical, dump_record, empty_record, explain_restore_error,
     input_digest, load_record, normalize_builtin_rules, normalize_chains, parse_save, plan, record_name,
@@ -388,6 +389,7 @@ class IptablesChains:
         if record is None:
             if os.path.exists(path):
                 os.unlink(path)
+                prune_empty_state_dir(self.state_dir)
             return
         if record == self.loaded_record:  # the usual re-run: nothing to write
             return

@@ -151,6 +151,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import prune_empty_state_dir
 
 PROC_SYS = "/proc/sys"
 FILE_HEADER = "# Managed by k8slab.kube_proxy.sysctl; removed by state=absent.\n"
@@ -327,14 +328,7 @@ class Sysctl(object):
         """Drop the record directory once empty, and an empty k8slab parent with it."""
         if self.module.check_mode:
             return
-        state_dir = self.state_dir.rstrip("/")
-        parent = os.path.dirname(state_dir)
-        try:
-            os.rmdir(state_dir)
-            if os.path.basename(parent) == "k8slab":
-                os.rmdir(parent)
-        except OSError:
-            pass  # not empty: other records or other modules' state live there
+        prune_empty_state_dir(self.state_dir)
 
     # states --------------------------------------------------------------
     def converge_file(self, value):

@@ -193,6 +193,10 @@ def test_absent_removes_all_it_owns_and_nothing_else(node):
     assert "-A POSTROUTING -s 10.0.0.0/24 -j MASQUERADE" in nat
     again, = node.playbook(SERVICE.replace("state_dir:", "state: absent\n    state_dir:"))
     assert again["changed"] is False
+    # the other owner's record keeps the folder; once it goes too, no trace is left
+    assert node.run(["ls", STATE_DIR]).stdout.split() == ["pod_network.ipv4.nat.json"]
+    node.playbook(pod_network.replace("state_dir:", "state: absent\n    state_dir:"))
+    assert node.run(["test", "-e", STATE_DIR], check=False).returncode == 1
 
 
 def test_comments_and_diff(node):
