@@ -9,14 +9,12 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 name=${K8SLAB_NODE_IMAGE_NAME:-k8slab/node}
 mirror=${K8SLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 suite=bookworm
-packages=(
-  systemd systemd-sysv dbus python3 python3-apt sudo ca-certificates
-  iproute2 iptables nftables conntrack kmod procps
-  curl jq less vim-tiny
-  golang-go golang-github-gin-gonic-gin-dev
-)
+packages_file="$repo/images/node/packages.txt"   # shared with images/node/Dockerfile
+mapfile -t packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$packages_file")
+# debootstrap keeps the .debs it downloads here, so a rebuild downloads nothing.
+debs=${K8SLAB_CACHE:-$repo/.cache}/debootstrap
 
-recipe_hash=$( { cat "$0"; printf '%s\n' "$mirror" "$suite" "${packages[@]}"; } | sha256sum | cut -c1-12)
+recipe_hash=$( { cat "$0" "$packages_file"; printf '%s\n' "$mirror" "$suite" "${packages[@]}"; } | sha256sum | cut -c1-12)
 image="$name:$recipe_hash"
 
 log() { printf '%s\n' "$*" >&2; }
@@ -36,7 +34,8 @@ rootfs="$work/rootfs"
 
 log "debootstrap $suite into $rootfs (a few minutes)"
 include=$(IFS=,; echo "${packages[*]}")
-debootstrap --variant=minbase --include="$include" "$suite" "$rootfs" "$mirror" >&2
+mkdir -p "$debs"
+debootstrap --variant=minbase --cache-dir="$debs" --include="$include" "$suite" "$rootfs" "$mirror" >&2
 
 # A node that needs no network: no apt lists, no docs, no caches in the image.
 chroot "$rootfs" apt-get clean
