@@ -70,7 +70,7 @@ def complete_pods(pods, bridge_address):
             raise ValueError("pod #%d needs at least a name and an address: %r" % (index, pod))
         name = str(pod["name"])
         try:
-            address = ipaddress.ip_address(str(pod["address"]).split("/")[0])
+            address = ipaddress.ip_address(str(pod["address"]).split("/", maxsplit=1)[0])
         except ValueError:
             raise ValueError("pod %s: %r is not an IP address" % (name, pod["address"]))
         if address not in bridge.network:
