@@ -6,7 +6,7 @@ Runs everything inside a throwaway network + mount namespace (it re-executes
 itself under `unshare --net --mount`), so the host's tables are never touched.
 Needs root. Usage, from the repository root:
 
-    sudo /tmp/pv/bin/python benchmarks/iptables_chains.py [--services 1000] [--endpoints 4] [--rounds 3]
+    .venv/bin/python benchmarks/iptables_chains.py [--services 1000] [--endpoints 4] [--rounds 3]
 
 1. apply: N services x M endpoints in kube-proxy's layout (1,000 x 4 = 9,002 rules
    in 5,001 chains), the module through ansible-playbook vs a bare
