@@ -1,0 +1,208 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""kube-proxy's iptables layout, rendered from Service port records; pure, no commands.
+
+:func:`render` takes the records of :func:`service_model.service_ports` and returns,
+per table (nat and filter), the chains and the jumps from built-in chains in the
+shape the iptables_chains module takes. Every rule is written the way
+kube-proxy's ``syncProxyRules`` (pkg/proxy/iptables/proxier.go) writes it: the
+same chains, the same match order, the same comments. :func:`restore_text` turns
+a table back into ``iptables-restore`` input, which is what the unit tests hold
+against the rules kube-proxy's own tests expect.
+
+Deliberate differences from kube-proxy (each a knob or explained in the docs):
+no KUBE-PROXY-CANARY chains (nothing monitors them here); no ``-m nfacct``
+counters (they need nfacct objects outside the table); KUBE-FIREWALL always
+holds kubelet's anti-martian rule (kube-proxy only writes it with localhost
+NodePorts; kubelet writes it always, so a real node always shows it); no
+LoadBalancer, health check node ports or ``Local`` traffic policies.
+"""
+
+from __future__ import annotations
+
+MASQUERADE_BIT = 14
+LOCALHOST_NODEPORTS_COMMENT = "kubernetes service nodeports; NOTE: this must be the last rule in this chain"
+
+NAT_TOP_CHAINS = ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ")
+FILTER_TOP_CHAINS = ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS",
+                     "KUBE-PROXY-FIREWALL", "KUBE-FIREWALL")
+
+
+def probability(remaining):
+    """kube-proxy's computeProbability: fmt.Sprintf("%0.10f", 1/n)."""
+    return "%0.10f" % (1.0 / remaining)
+
+
+def _quoted(text):
+    return '"%s"' % text
+
+
+def _jumps(table):
+    """The jumps kube-proxy (and kubelet, for KUBE-FIREWALL) keep at the top of the built-in chains.
+
+    kube-proxy prepends each jump in its list order, so the last one ends up on top; listed
+    here in the order a node shows them, kubelet's KUBE-FIREWALL (made before kube-proxy starts) last.
+    """
+    if table == "nat":
+        return [
+            ("PREROUTING", '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES'),
+            ("OUTPUT", '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES'),
+            ("POSTROUTING", '-m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING'),
+        ]
+    new = "-m conntrack --ctstate NEW "
+    return [
+        ("INPUT", new + '-m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL'),
+        ("INPUT", '-m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS'),
+        ("INPUT", new + '-m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES'),
+        ("INPUT", "-j KUBE-FIREWALL"),
+        ("FORWARD", new + '-m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL'),
+        ("FORWARD", '-m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD'),
+        ("FORWARD", new + '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES'),
+        ("FORWARD", new + '-m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES'),
+        ("OUTPUT", new + '-m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL'),
+        ("OUTPUT", new + '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES'),
+        ("OUTPUT", "-j KUBE-FIREWALL"),
+    ]
+
+
+class _Table(object):
+    def __init__(self, top):
+        self.order = list(top)
+        self.rules = dict((name, []) for name in top)
+
+    def chain(self, name):
+        if name not in self.rules:
+            self.order.append(name)
+            self.rules[name] = []
+
+    def add(self, chain, *parts):
+        self.rules[chain].append(" ".join(part for part in parts if part))
+
+    def declared(self):
+        return [{"name": name, "rules": list(self.rules[name])} for name in self.order]
+
+
+def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, localhost_nodeports=False,
+           conntrack_tcp_liberal=False, masquerade_bit=MASQUERADE_BIT):
+    """Return {"nat": {"chains", "builtin_rules"}, "filter": {...}, "paths": {key: [chains]}}.
+
+    records: :func:`service_model.service_ports` output. cluster_cidr: the pod CIDR that
+    counts as "local" (kube-proxy's --cluster-cidr); traffic to a cluster IP from outside
+    it is marked for masquerade. Without it (and without masquerade_all) no such rule is
+    written, as kube-proxy does without a local traffic detector.
+    """
+    mark = "0x%x" % (1 << masquerade_bit)
+    nat = _Table(NAT_TOP_CHAINS)
+    filt = _Table(FILTER_TOP_CHAINS)
+    paths = {}
+
+    nat.add("KUBE-POSTROUTING", "-m mark ! --mark %s/%s -j RETURN" % (mark, mark))
+    nat.add("KUBE-POSTROUTING", "-j MARK --xor-mark %s" % mark)
+    nat.add("KUBE-POSTROUTING", '-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE',
+            "--random-fully" if random_fully else "")
+    nat.add("KUBE-MARK-MASQ", "-j MARK --or-mark %s" % mark)
+    # kubelet's copy of the anti-martian rule (kube-proxy adds its own only with localhost NodePorts).
+    filt.add("KUBE-FIREWALL", '-m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 '
+             "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
+
+    for record in records:
+        proto = record["protocol"].lower()
+        key = record["key"]
+        endpoints = record["endpoints"]
+        has_endpoints = bool(endpoints)
+        svc_chain = record["chains"]["svc"]
+        ext_chain = record["chains"]["external"]
+        externally = bool(record.get("node_port")) or bool(record.get("external_ips"))
+        match = "-m %s -p %s" % (proto, proto)
+        portal = "-d %s --dport %d" % (record["cluster_ip"], record["port"])
+        path = []
+
+        if has_endpoints:
+            nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(key + " cluster IP"), match, portal, "-j", svc_chain)
+            path.append("KUBE-SERVICES")
+        else:
+            no_endpoints = _quoted(key + " has no endpoints")
+            filt.add("KUBE-SERVICES", "-m comment --comment", no_endpoints, match, portal, "-j REJECT")
+        for external_ip in record.get("external_ips") or []:
+            if has_endpoints:
+                nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(key + " external IP"), match,
+                        "-d %s --dport %d" % (external_ip, record["port"]), "-j", ext_chain)
+            else:
+                filt.add("KUBE-EXTERNAL-SERVICES", "-m comment --comment", no_endpoints, match,
+                         "-d %s --dport %d" % (external_ip, record["port"]), "-j REJECT")
+        if record.get("node_port"):
+            if has_endpoints:
+                nat.add("KUBE-NODEPORTS", "-m comment --comment", key, match, "--dport %d" % record["node_port"],
+                        "-j", ext_chain)
+            else:
+                filt.add("KUBE-EXTERNAL-SERVICES", "-m comment --comment", no_endpoints, "-m addrtype --dst-type LOCAL",
+                         match, "--dport %d" % record["node_port"], "-j REJECT")
+        if not has_endpoints:
+            paths[key] = path
+            continue
+
+        # The service chain: masquerade what comes from outside the cluster, then pick an endpoint.
+        nat.chain(svc_chain)
+        if masquerade_all:
+            nat.add(svc_chain, "-m comment --comment", _quoted(key + " cluster IP"), match, portal, "-j KUBE-MARK-MASQ")
+        elif cluster_cidr:
+            nat.add(svc_chain, "-m comment --comment", _quoted(key + " cluster IP"), match, portal,
+                    "! -s %s" % cluster_cidr, "-j KUBE-MARK-MASQ")
+        if externally:
+            nat.chain(ext_chain)
+            nat.add(ext_chain, "-m comment --comment", _quoted("masquerade traffic for %s external destinations" % key),
+                    "-j KUBE-MARK-MASQ")
+            nat.add(ext_chain, "-j", svc_chain)
+            path[0:0] = ["KUBE-NODEPORTS", ext_chain] if record.get("node_port") else [ext_chain]
+        path.append(svc_chain)
+        affinity = record.get("session_affinity") == "ClientIP"
+        if affinity:
+            for endpoint in endpoints:
+                nat.add(svc_chain, "-m comment --comment", _quoted("%s -> %s" % (key, endpoint["endpoint"])),
+                        "-m recent --name %s --rcheck --seconds %d --reap -j %s"
+                        % (endpoint["chain"], record["affinity_timeout"], endpoint["chain"]))
+        for index, endpoint in enumerate(endpoints):
+            remaining = len(endpoints) - index
+            nat.add(svc_chain, "-m comment --comment", _quoted("%s -> %s" % (key, endpoint["endpoint"])),
+                    "-m statistic --mode random --probability %s" % probability(remaining) if remaining > 1 else "",
+                    "-j", endpoint["chain"])
+        for endpoint in endpoints:
+            chain = endpoint["chain"]
+            nat.chain(chain)
+            # Hairpin: a pod that reaches itself through the Service is masqueraded, so the answer comes back the same way.
+            nat.add(chain, "-m comment --comment", key, "-s", endpoint["address"], "-j KUBE-MARK-MASQ")
+            nat.add(chain, "-m comment --comment", key,
+                    "-m recent --name %s --set" % chain if affinity else "",
+                    match, "-j DNAT --to-destination", endpoint["endpoint"])
+            path.append(chain)
+        paths[key] = path
+
+    last = ["-m addrtype --dst-type LOCAL"]
+    if not localhost_nodeports:
+        last.append("! -d 127.0.0.0/8")
+    nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(LOCALHOST_NODEPORTS_COMMENT), " ".join(last), "-j KUBE-NODEPORTS")
+
+    if not conntrack_tcp_liberal:
+        filt.add("KUBE-FORWARD", "-m conntrack --ctstate INVALID -j DROP")
+    filt.add("KUBE-FORWARD", '-m comment --comment "kubernetes forwarding rules"', "-m mark --mark %s/%s -j ACCEPT" % (mark, mark))
+    filt.add("KUBE-FORWARD", '-m comment --comment "kubernetes forwarding conntrack rule"',
+             "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+
+    result = {"paths": paths}
+    for name, table in (("nat", nat), ("filter", filt)):
+        result[name] = {
+            "chains": table.declared(),
+            "builtin_rules": [{"chain": chain, "rule": rule, "position": "first"} for chain, rule in _jumps(name)],
+        }
+    return result
+
+
+def restore_text(table_name, table):
+    """A table of :func:`render` as ``iptables-restore`` input: chain lines, then every chain's rules."""
+    lines = ["*" + table_name]
+    lines.extend(":%s - [0:0]" % chain["name"] for chain in table["chains"])
+    for chain in table["chains"]:
+        lines.extend("-A %s %s" % (chain["name"], rule) for rule in chain["rules"])
+    lines.append("COMMIT")
+    return "\n".join(lines) + "\n"

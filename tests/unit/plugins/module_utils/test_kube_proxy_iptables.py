@@ -1,0 +1,254 @@
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""kube-proxy's layout held against kube-proxy's own test expectations.
+
+The Services, EndpointSlices and expected rules below are those of
+TestOverallIPTablesRules in kubernetes/kubernetes pkg/proxy/iptables/proxier_test.go
+(current release): a ClusterIP Service (svc1, also the hairpin rule of every
+KUBE-SEP), a NodePort Service (svc3), a Service with two endpoints and an
+external IP (svc4), session affinity with a 10800 s timeout (svc5) and a Service
+without endpoints (svc6). Both sides are normalised the way that test file's
+sortIPTablesRules normalises (tables by name, KUBE-NODEPORTS then KUBE-SERVICES
+then the other chains by name, rules grouped by chain in their order,
+KUBE-NODEPORTS and KUBE-SERVICES rules by Service name with the nodeports jump last).
+
+Where the lab differs on purpose, DIFFERENCES says which expected lines are left
+out or changed, and why; docs/role-service_proxy.md explains the same.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import kube_proxy_iptables as kpi
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model as model
+
+
+def service(namespace, name, cluster_ip, port=80, port_name="p80", **spec):
+    ports = [{"name": port_name, "port": port, "protocol": "TCP"}]
+    if "node_port" in spec:
+        ports[0]["nodePort"] = spec.pop("node_port")
+    body = {"clusterIP": cluster_ip, "ports": ports}
+    body.update(spec)
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": namespace, "name": name}, "spec": body}
+
+
+def endpoint_slice(namespace, service_name, addresses, port=80, port_name="p80", conditions=None):
+    return {
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+        "metadata": {"namespace": namespace, "name": "%s-1" % service_name,
+                     "labels": {"kubernetes.io/service-name": service_name}},
+        "endpoints": [dict({"addresses": [a]}, **({"conditions": conditions[i]} if conditions else {}))
+                      for i, a in enumerate(addresses)],
+        "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
+    }
+
+
+# The Services of TestOverallIPTablesRules that this lab models. svc5 is a LoadBalancer
+# there; here it is the ClusterIP part of it, with the same session affinity.
+OVERALL_SERVICES = [
+    service("ns1", "svc1", "172.30.0.41"),
+    service("ns3", "svc3", "172.30.0.43", type="NodePort", node_port=3003),
+    service("ns4", "svc4", "172.30.0.44", type="NodePort", externalIPs=["192.168.99.33"]),
+    service("ns5", "svc5", "172.30.0.45", sessionAffinity="ClientIP",
+            sessionAffinityConfig={"clientIP": {"timeoutSeconds": 10800}}),
+    service("ns6", "svc6", "172.30.0.46"),
+]
+OVERALL_SLICES = [
+    endpoint_slice("ns1", "svc1", ["10.180.0.1"]),
+    endpoint_slice("ns3", "svc3", ["10.180.0.3"]),
+    endpoint_slice("ns4", "svc4", ["10.180.0.4", "10.180.0.5"]),
+    endpoint_slice("ns5", "svc5", ["10.180.0.3"]),
+]
+
+# Verbatim from TestOverallIPTablesRules (ns2/svc2 is a LoadBalancer with Local traffic policy).
+# Verbatim from TestOverallIPTablesRules; lines starting with # are ours.
+with open(os.path.join(os.path.dirname(__file__), "fixtures", "kube_proxy_overall_iptables_rules.txt")) as handle:
+    KUBE_PROXY_EXPECTED = "".join(line for line in handle if not line.startswith("#"))
+
+# (pattern, what we do with matching expected lines, why). Every difference is on purpose.
+DIFFERENCES = [
+    (r"ns2/svc2|GNZBNJ2PO5MGZ6GT|RS4RBKLTHTF2IUXJ", None,
+     "ns2/svc2 is a LoadBalancer with externalTrafficPolicy Local: neither is modelled"),
+    (r"ns5/svc5:p80 loadbalancer IP|KUBE-FW-NUKIZ6OKUXPJNT4C|KUBE-EXT-NUKIZ6OKUXPJNT4C"
+     r"|ns5/svc5:p80 -m tcp -p tcp (-d 127\.0\.0\.0/8 )?--dport 3002", None,
+     "ns5/svc5 is a LoadBalancer there; here only its ClusterIP and session affinity are modelled"),
+    (r"-d 127\.0\.0\.0/8 --dport \d+ -m nfacct", None,
+     "no localhost NodePort rules with nfacct counters: nfacct objects live outside the table"),
+    (r" -m nfacct --nfacct-name ct_state_invalid_dropped_pkts", "",
+     "the INVALID drop without its nfacct counter, as kube-proxy writes it when nfacct is missing"),
+]
+
+
+def apply_differences(text):
+    lines = []
+    for line in text.strip().splitlines():
+        for pattern, replacement, _why in DIFFERENCES:
+            if re.search(pattern, line):
+                if replacement is None:
+                    line = None
+                    break
+                line = re.sub(pattern, replacement, line)
+        if line is not None:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _comment_service(rule):
+    match = re.search(r'--comment (?:"([^"]*)"|(\S+))', rule)
+    if not match:
+        return None
+    name = match.group(1) if match.group(1) is not None else match.group(2)
+    return re.split(r"[ :]", name, 1)[0]
+
+
+def sort_iptables_rules(text):
+    """A port of proxier_test.go's sortIPTablesRules: the same order for the same rules."""
+    tables = {}
+    current = None
+    for line in text.strip().splitlines():
+        if line.startswith("*"):
+            current = tables.setdefault(line[1:], {"chains": [], "rules": {}})
+        elif line.startswith(":"):
+            name = line[1:].split()[0]
+            current["chains"].append(name)
+            current["rules"].setdefault(name, [])
+        elif line.startswith("-A "):
+            chain, rule = line[3:].split(" ", 1)
+            current["rules"].setdefault(chain, []).append(rule)
+    out = []
+    for table_name in sorted(tables):
+        table = tables[table_name]
+
+        def chain_key(name):
+            if name == "KUBE-NODEPORTS":
+                return (0, name)
+            if name == "KUBE-SERVICES":
+                return (1, name)
+            return (2 if name.startswith("KUBE-") else 3, name)
+        chains = sorted(table["chains"], key=chain_key)
+        for chain in ("KUBE-NODEPORTS", "KUBE-SERVICES"):
+            rules = table["rules"].get(chain, [])
+            last = [r for r in rules if "must be the last rule" in r] if table_name == "nat" else []
+            rest = [r for r in rules if r not in last]
+            if all(_comment_service(r) for r in rest):
+                rest.sort(key=_comment_service)
+            table["rules"][chain] = rest + last
+        out.append("*" + table_name)
+        out.extend(":%s - [0:0]" % chain for chain in chains)
+        for chain in chains:
+            out.extend("-A %s %s" % (chain, rule) for rule in table["rules"].get(chain, []))
+        out.append("COMMIT")
+    return "\n".join(out) + "\n"
+
+
+def render_overall(**kwargs):
+    records = model.service_ports(OVERALL_SERVICES, OVERALL_SLICES, [])
+    options = dict(cluster_cidr="10.0.0.0/8", random_fully=False, localhost_nodeports=True)
+    options.update(kwargs)
+    return kpi.render(records, **options)
+
+
+def rendered_text(result):
+    return "".join(kpi.restore_text(name, result[name]) for name in ("filter", "nat"))
+
+
+def test_overall_rules_equal_kube_proxys_expectations():
+    expected = sort_iptables_rules(apply_differences(KUBE_PROXY_EXPECTED))
+    got = sort_iptables_rules(rendered_text(render_overall()))
+    assert got.splitlines() == expected.splitlines()
+
+
+CASES = [
+    # ClusterIP: the portal, the masquerade of traffic from outside the cluster CIDR, the pick.
+    '-A KUBE-SERVICES -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O',
+    # Hairpin: an endpoint reaching itself through its Service is masqueraded.
+    "-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -s 10.180.0.1 -j KUBE-MARK-MASQ",
+    # Several endpoints: 1/2, then the rest.
+    '-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.4:80" '
+    "-m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-UKSFD7AGPMPPLUHC",
+    # NodePort.
+    "-A KUBE-NODEPORTS -m comment --comment ns3/svc3:p80 -m tcp -p tcp --dport 3003 -j KUBE-EXT-X27LE4BHSL4DOUIK",
+    # Session affinity.
+    '-A KUBE-SVC-NUKIZ6OKUXPJNT4C -m comment --comment "ns5/svc5:p80 -> 10.180.0.3:80" '
+    "-m recent --name KUBE-SEP-I77PXRDZVX7PMWMN --rcheck --seconds 10800 --reap -j KUBE-SEP-I77PXRDZVX7PMWMN",
+    # No endpoints: rejected at once.
+    '-A KUBE-SERVICES -m comment --comment "ns6/svc6:p80 has no endpoints" -m tcp -p tcp -d 172.30.0.46 --dport 80 -j REJECT',
+]
+
+
+@pytest.mark.parametrize("line", CASES)
+def test_each_kube_proxy_case_is_rendered(line):
+    """One line per case, so a failure names the feature that broke."""
+    assert line in rendered_text(render_overall()).splitlines()
+
+
+def test_the_differences_only_drop_what_is_not_modelled():
+    """Of the fully modelled Services, only the localhost NodePort (nfacct) rule is left out."""
+    kept = apply_differences(KUBE_PROXY_EXPECTED)
+    without_localhost = "\n".join(line for line in KUBE_PROXY_EXPECTED.splitlines() if "localhost_nps_accepted_pkts" not in line)
+    for name in ("ns1/svc1", "ns3/svc3", "ns4/svc4", "ns6/svc6"):
+        assert without_localhost.count(name) == kept.count(name) > 0
+
+
+def test_lab_defaults_masquerade_randomly_and_keep_nodeports_off_localhost():
+    result = render_overall(random_fully=True, localhost_nodeports=False)
+    nat = kpi.restore_text("nat", result["nat"])
+    assert '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully' in nat
+    assert ('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"'
+            " -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS") in nat
+    assert nat.splitlines()[-2].endswith("-j KUBE-SEP-SXIVWICOYRO3J4NJ") or "KUBE-NODEPORTS" in nat
+
+
+def test_nodeports_jump_is_the_last_rule_of_kube_services():
+    chains = dict((c["name"], c["rules"]) for c in render_overall()["nat"]["chains"])
+    assert chains["KUBE-SERVICES"][-1].endswith("-j KUBE-NODEPORTS")
+    assert "must be the last rule" in chains["KUBE-SERVICES"][-1]
+
+
+def test_three_endpoints_get_one_third_then_one_half():
+    services = [service("ns1", "svc1", "172.30.0.41")]
+    slices = [endpoint_slice("ns1", "svc1", ["10.180.0.3", "10.180.0.1", "10.180.0.2"])]
+    chains = dict((c["name"], c["rules"]) for c in kpi.render(model.service_ports(services, slices))["nat"]["chains"])
+    picks = chains["KUBE-SVC-XPGD46QRK7WJZT7O"]
+    assert [re.search(r"--probability (\S+)", r).group(1) if "--probability" in r else None for r in picks] == \
+        ["0.3333333333", "0.5000000000", None]
+    # Sorted by ip:port, as kube-proxy sorts a service port's endpoints.
+    assert [re.search(r'-> ([0-9.:]+)"', r).group(1) for r in picks] == ["10.180.0.1:80", "10.180.0.2:80", "10.180.0.3:80"]
+
+
+def test_no_cluster_cidr_no_masquerade_rule():
+    chains = dict((c["name"], c["rules"]) for c in render_overall(cluster_cidr=None)["nat"]["chains"])
+    assert not any("KUBE-MARK-MASQ" in r for r in chains["KUBE-SVC-XPGD46QRK7WJZT7O"])
+
+
+def test_adding_a_service_renames_nothing():
+    before = render_overall()
+    records = model.service_ports(OVERALL_SERVICES + [service("ns0", "svc0", "172.30.0.40")],
+                                  OVERALL_SLICES + [endpoint_slice("ns0", "svc0", ["10.180.0.9"])])
+    after = kpi.render(records, cluster_cidr="10.0.0.0/8", random_fully=False, localhost_nodeports=True)
+    names_before = set(c["name"] for c in before["nat"]["chains"])
+    names_after = set(c["name"] for c in after["nat"]["chains"])
+    assert names_before < names_after
+    rules_before = dict((c["name"], c["rules"]) for c in before["nat"]["chains"])
+    rules_after = dict((c["name"], c["rules"]) for c in after["nat"]["chains"])
+    for name in names_before - {"KUBE-SERVICES"}:
+        assert rules_before[name] == rules_after[name]
+
+
+def test_jumps_sit_first_in_the_builtin_chains():
+    result = render_overall()
+    assert result["nat"]["builtin_rules"][0] == {
+        "chain": "PREROUTING", "rule": '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES', "position": "first"}
+    assert all(r["position"] == "first" for r in result["filter"]["builtin_rules"])
+    assert {r["chain"] for r in result["filter"]["builtin_rules"]} == {"INPUT", "FORWARD", "OUTPUT"}
+
+
+def test_paths_list_the_chains_a_packet_passes():
+    paths = render_overall()["paths"]
+    assert paths["ns3/svc3:p80"] == ["KUBE-NODEPORTS", "KUBE-EXT-X27LE4BHSL4DOUIK", "KUBE-SERVICES",
+                                     "KUBE-SVC-X27LE4BHSL4DOUIK", "KUBE-SEP-OYPFS5VJICHGATKP"]
+    assert paths["ns6/svc6:p80"] == []

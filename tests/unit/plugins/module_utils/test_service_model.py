@@ -1,0 +1,134 @@
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Services + EndpointSlices + pods -> service ports with endpoints and kube-proxy's names."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import complete_pods
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model as model
+
+PODS = complete_pods([{"name": "adam", "address": "10.0.0.11", "labels": {"component": "app"}},
+                      {"name": "eve", "address": "10.0.0.21", "labels": {"component": "app"}}], "10.0.0.1/24")
+APP = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "app-service"},
+       "spec": {"clusterIP": "10.96.0.1", "selector": {"component": "app"},
+                "ports": [{"protocol": "TCP", "port": 8080, "targetPort": 8080}]}}
+
+
+def slice_for(service, endpoints, name="s1", namespace="default", port_name="", port=8080):
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"name": name, "namespace": namespace, "labels": {"kubernetes.io/service-name": service}},
+            "endpoints": endpoints, "ports": [{"name": port_name, "port": port, "protocol": "TCP"}]}
+
+
+@pytest.mark.parametrize("port_name, protocol, chain", [
+    # Names seen on every cluster: the API server's Service and kube-dns.
+    ("default/kubernetes:https", "TCP", "KUBE-SVC-NPX46M4PTMTKRN6Y"),
+    ("kube-system/kube-dns:dns", "UDP", "KUBE-SVC-TCOU7JCQXEZGVUNU"),
+    ("kube-system/kube-dns:dns-tcp", "TCP", "KUBE-SVC-ERIFXISQEP7F7OF4"),
+    ("ns1/svc1:p80", "TCP", "KUBE-SVC-XPGD46QRK7WJZT7O"),
+])
+def test_service_chain_names_are_kube_proxys(port_name, protocol, chain):
+    assert model.service_chain_names(port_name, protocol)["svc"] == chain
+
+
+def test_endpoint_chain_name_is_kube_proxys():
+    assert model.endpoint_chain_name("ns1/svc1:p80", "TCP", "10.180.0.1:80") == "KUBE-SEP-SXIVWICOYRO3J4NJ"
+
+
+def test_tutorial_service_by_selector():
+    [record] = model.service_ports([APP], [], PODS)
+    assert record["key"] == "default/app-service"
+    assert record["chains"]["svc"] == "KUBE-SVC-HVXLY56DFZMBQN5Y"
+    assert record["source"] == "selector"
+    assert [(e["endpoint"], e["pod"], e["netns"]) for e in record["endpoints"]] == [
+        ("10.0.0.11:8080", "adam", "netns_adam"), ("10.0.0.21:8080", "eve", "netns_eve")]
+
+
+def test_endpoint_slices_win_over_the_selector_and_not_ready_is_left_out():
+    slices = [slice_for("app-service", [
+        {"addresses": ["10.0.0.21"], "conditions": {"ready": True}},
+        {"addresses": ["10.0.0.11"], "conditions": {"ready": False}},
+    ])]
+    [record] = model.service_ports([APP], slices, PODS)
+    assert record["source"] == "endpointslices"
+    assert [e["pod"] for e in record["endpoints"]] == ["eve"]
+    assert [e["pod"] for e in record["not_ready"]] == ["adam"]
+
+
+def test_terminating_but_serving_endpoints_are_used_only_when_none_is_ready():
+    slices = [slice_for("app-service", [
+        {"addresses": ["10.0.0.21"], "conditions": {"ready": False, "serving": True, "terminating": True}},
+        {"addresses": ["10.0.0.11"], "conditions": {"ready": False, "serving": False, "terminating": True}},
+    ])]
+    [record] = model.service_ports([APP], slices, PODS)
+    assert [e["pod"] for e in record["endpoints"]] == ["eve"]
+
+
+def test_a_kubectl_list_export_replays():
+    exported = [{"apiVersion": "v1", "kind": "List", "items": [
+        dict(APP, spec=dict(APP["spec"], selector=None, type="ClusterIP", sessionAffinity="None",
+                            clusterIPs=["10.96.0.1"], internalTrafficPolicy="Cluster")),
+        slice_for("app-service", [{"addresses": ["10.0.0.11"]}, {"addresses": ["10.0.0.21"]}]),
+    ]}]
+    services, slices = model.split_manifests(exported)
+    [record] = model.service_ports(services, slices, PODS)
+    assert [e["pod"] for e in record["endpoints"]] == ["adam", "eve"]
+
+
+def test_slice_ports_match_by_name_and_protocol():
+    service = {"metadata": {"name": "web"}, "spec": {"clusterIP": "10.96.0.5", "ports": [
+        {"name": "http", "port": 80, "targetPort": "web"}, {"name": "metrics", "port": 9090}]}}
+    slices = [slice_for("web", [{"addresses": ["10.0.0.11"]}], port_name="http", port=8080)]
+    http, metrics = model.service_ports([service], slices, PODS)
+    assert [e["endpoint"] for e in http["endpoints"]] == ["10.0.0.11:8080"]
+    assert http["key"] == "default/web:http"
+    assert metrics["endpoints"] == []
+
+
+def test_named_target_port_needs_endpoint_slices():
+    service = {"metadata": {"name": "web"},
+               "spec": {"clusterIP": "10.96.0.5", "selector": {"component": "app"}, "ports": [{"port": 80, "targetPort": "web"}]}}
+    with pytest.raises(ValueError, match="named port"):
+        model.service_ports([service], [], PODS)
+
+
+def test_headless_services_are_left_out():
+    headless = {"metadata": {"name": "db"}, "spec": {"clusterIP": "None", "ports": [{"port": 5432}]}}
+    assert model.service_ports([headless], [], PODS) == []
+
+
+def test_nodeport_and_affinity_are_read():
+    service = {"metadata": {"name": "web"}, "spec": {
+        "type": "NodePort", "clusterIP": "10.96.0.5", "selector": {"component": "app"},
+        "sessionAffinity": "ClientIP", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}},
+        "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]}}
+    [record] = model.service_ports([service], [], PODS)
+    assert (record["node_port"], record["session_affinity"], record["affinity_timeout"]) == (30080, "ClientIP", 60)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"type": "LoadBalancer", "clusterIP": "10.96.0.5", "ports": [{"port": 80}]}, "not supported"),
+    ({"clusterIP": "10.96.0.5", "externalTrafficPolicy": "Local", "ports": [{"port": 80}]}, "only Cluster"),
+    ({"clusterIP": "10.96.0.5", "sessionAffinity": "Cookie", "ports": [{"port": 80}]}, "None or ClientIP"),
+    ({"clusterIP": "fd00::1", "ports": [{"port": 80}]}, "IPv4"),
+])
+def test_bad_services_are_refused_with_a_reason(spec, message):
+    with pytest.raises(ValueError, match=message):
+        model.service_ports([{"metadata": {"name": "web"}, "spec": spec}], [], PODS)
+
+
+def test_two_services_on_one_node_port_are_refused():
+    def node_port_service(name, ip):
+        return {"metadata": {"name": name},
+                "spec": {"type": "NodePort", "clusterIP": ip, "ports": [{"port": 80, "nodePort": 30080}]}}
+    with pytest.raises(ValueError, match="nodePort 30080"):
+        model.service_ports([node_port_service("a", "10.96.0.5"), node_port_service("b", "10.96.0.6")], [], PODS)
+
+
+def test_a_slice_must_name_its_service():
+    bad = slice_for("web", [])
+    del bad["metadata"]["labels"]
+    with pytest.raises(ValueError, match="kubernetes.io/service-name"):
+        model.service_ports([APP], [bad], PODS)
