@@ -6,27 +6,33 @@ Runs everything inside a throwaway network + mount namespace (it re-executes
 itself under `unshare --net --mount`), so the host's tables are never touched.
 Needs root. Usage, from the repository root:
 
-    .venv/bin/python benchmarks/iptables_chains.py [--services 1000] [--endpoints 4] [--rounds 3]
+    .venv/bin/python benchmarks/iptables_chains.py [--services 1000] [--endpoints 4] [--rounds 3] [--markdown]
 
+0. the floor: ansible-playbook of an empty play on the same host, subtracted
+   from every figure taken through ansible-playbook (and printed).
 1. apply: N services x M endpoints in kube-proxy's layout (1,000 x 4 = 9,002 rules
    in 5,001 chains), the module through ansible-playbook vs a bare
    `iptables-restore --noflush` of the very text the module applied.
 2. re-run with nothing to change: the module (changed=false) vs a bare `iptables-save -t nat`.
+   2b. one endpoint of one Service moved among all of them, vs the full apply of 1.
 3. 25 services x 2 endpoints through ansible.builtin.iptables, one task per
    rule or chain, vs the module on the same rules.
 Each side is also timed as "module only": the module file run directly by
-Python with its arguments, without ansible-playbook's start-up.
+Python with its arguments, without ansible-playbook's start-up. It ends with
+every figure, its target (issue 14) and met/missed.
 """
 import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from targets import Targets, median, spread, stamp
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
@@ -189,12 +195,18 @@ class Runner:
         return seconds, result
 
 
-def median(values):
-    return statistics.median(values)
-
-
 def show(label, ours, theirs, their_label):
     print("  %-46s %8.3f s   %-26s %8.3f s   ratio %6.2fx" % (label, ours, their_label, theirs, ours / theirs))
+
+
+def one_endpoint_moved(args):
+    """The same layout with one endpoint of one Service moved to another pod address (a one-rule change)."""
+    moved = json.loads(json.dumps(args))
+    for chain in moved["chains"]:
+        if chain["name"].startswith("KUBE-SEP-"):
+            chain["rules"] = [re.sub(r"--to-destination 10\.\d+\.", "--to-destination 10.250.", rule) for rule in chain["rules"]]
+            return moved
+    raise SystemExit("no endpoint chain to change")
 
 
 def main():
@@ -204,15 +216,23 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--small-services", type=int, default=25)
     parser.add_argument("--small-endpoints", type=int, default=2)
+    parser.add_argument("--skip-builtin", action="store_true", help="skip 3. (ansible.builtin.iptables, about 2 minutes)")
+    parser.add_argument("--markdown", action="store_true", help="also print the table as markdown")
     options = parser.parse_args()
     reexec_in_namespace()
 
     workdir = tempfile.mkdtemp(prefix="k8slab-bench-")
     runner = Runner(workdir)
+    table = Targets("iptables_chains, %d services x %d endpoints, %s" % (options.services, options.endpoints, stamp(REPO)))
     try:
         version = run(["iptables", "--version"]).strip()
-        print("iptables_chains benchmark: %s, Python %s, %d CPUs, in a throwaway network namespace"
-              % (version, sys.version.split()[0], os.cpu_count()))
+        print("iptables_chains benchmark: %s, Python %s, %d CPUs, load %.2f, in a throwaway network namespace"
+              % (version, sys.version.split()[0], os.cpu_count(), os.getloadavg()[0]))
+
+        # 0. the floor: ansible-playbook with nothing to do ---------------------------------------
+        floor = median([runner.playbook([])[0] for dummy in range(options.rounds)])
+        print("\n0. floor: ansible-playbook of an empty play on localhost, median of %d: %.3f s"
+              " (subtracted from every ansible-playbook figure below)" % (options.rounds, floor))
 
         # 1. create ---------------------------------------------------------------------------
         args = kube_proxy_layout(options.services, options.endpoints)
@@ -236,9 +256,16 @@ def main():
             only.append(seconds)
         reset_nat()
         bare_plain = timed(["iptables-restore", "-w", "30"], data=payload)[0]
+        apply_net = median(pb) - floor
+        only_apply = only
         show("module via ansible-playbook", median(pb), median(bare), "iptables-restore --noflush")
         show("module only (python, no ansible-playbook)", median(only), median(bare), "iptables-restore --noflush")
         print("  (for scale: the same text without --noflush into an empty table takes %.3f s)" % bare_plain)
+        table.add("apply %dx%d via ansible-playbook minus floor, vs bare iptables-restore --noflush"
+                  % (options.services, options.endpoints), apply_net / median(bare),
+                  "%s - %.2f s vs %s" % (spread(pb), floor, spread(bare)), 2.0)
+        table.add("  the same, module only (no ansible-playbook)", median(only) / median(bare),
+                  "%s vs %s" % (spread(only), spread(bare)))
 
         # 2. re-run, nothing to change -----------------------------------------------------------
         reset_nat()
@@ -255,24 +282,52 @@ def main():
         print("\n2. re-run with nothing to change (changed=false), same %d rules (median of %d)" % (rules, options.rounds + 2))
         show("module via ansible-playbook", median(pb), median(bare), "iptables-save -t nat")
         show("module only (python, no ansible-playbook)", median(only), median(bare), "iptables-save -t nat")
+        table.add("no-change via ansible-playbook minus floor, vs bare iptables-save -t nat",
+                  (median(pb) - floor) / median(bare), "%s - %.2f s vs %s" % (spread(pb), floor, spread(bare)), 2.0)
+        table.add("  the same, module only (no ansible-playbook)", median(only) / median(bare),
+                  "%s vs %s" % (spread(only), spread(bare)))
+
+        # 2b. one endpoint changed among all of them ------------------------------------------------
+        moved = one_endpoint_moved(args)
+        pb, only = [], []
+        for dummy in range(options.rounds):
+            seconds, result = runner.module_playbook(moved)
+            assert result["changed"] is True
+            pb.append(seconds)
+            seconds, result = runner.module_only(args)
+            assert result["changed"] is True
+            only.append(seconds)
+        print("\n2b. one endpoint of one Service moved, among the same %d rules (median of %d)" % (rules, options.rounds))
+        show("module via ansible-playbook", median(pb), apply_net + floor, "the full apply (1.)")
+        table.add("one endpoint changed via ansible-playbook minus floor, vs the full apply minus floor",
+                  (median(pb) - floor) / apply_net, "%s - %.2f s vs %.2f s" % (spread(pb), floor, apply_net), 0.25)
+        table.add("  the same, module only (no ansible-playbook), vs the full apply module only",
+                  median(only) / median(only_apply), "%s vs %s" % (spread(only), spread(only_apply)))
 
         # 3. ansible.builtin.iptables, one task per rule ----------------------------------------
-        small = simple_layout(options.small_services, options.small_endpoints)
-        tasks = builtin_iptables_tasks(small)
-        small_rules = sum(len(chain["rules"]) for chain in small["chains"]) + len(small["builtin_rules"])
-        print("\n3. %d services x %d endpoints: %d rules in %d chains; ansible.builtin.iptables needs %d tasks"
-              % (options.small_services, options.small_endpoints, small_rules, len(small["chains"]), len(tasks)))
-        reset_nat()
-        builtin_seconds, dummy = runner.playbook(tasks)
-        builtin_save = run(["iptables-save", "-t", "nat"])
-        reset_nat()
-        module_seconds, result = runner.module_playbook(small)
-        assert result["changed"] is True
-        module_save = run(["iptables-save", "-t", "nat"])
-        same = [line for line in builtin_save.splitlines() if not line.startswith("#")] == \
-            [line for line in module_save.splitlines() if not line.startswith("#")]
-        print("  both leave the same iptables-save -t nat: %s" % ("yes" if same else "NO"))
-        show("ansible.builtin.iptables, one task per rule", builtin_seconds, module_seconds, "iptables_chains, one task")
+        if not options.skip_builtin:
+            small = simple_layout(options.small_services, options.small_endpoints)
+            tasks = builtin_iptables_tasks(small)
+            small_rules = sum(len(chain["rules"]) for chain in small["chains"]) + len(small["builtin_rules"])
+            print("\n3. %d services x %d endpoints: %d rules in %d chains; ansible.builtin.iptables needs %d tasks"
+                  % (options.small_services, options.small_endpoints, small_rules, len(small["chains"]), len(tasks)))
+            reset_nat()
+            builtin_seconds, dummy = runner.playbook(tasks)
+            builtin_save = run(["iptables-save", "-t", "nat"])
+            reset_nat()
+            module_seconds, result = runner.module_playbook(small)
+            assert result["changed"] is True
+            module_save = run(["iptables-save", "-t", "nat"])
+            same = [line for line in builtin_save.splitlines() if not line.startswith("#")] == \
+                [line for line in module_save.splitlines() if not line.startswith("#")]
+            print("  both leave the same iptables-save -t nat: %s" % ("yes" if same else "NO"))
+            show("ansible.builtin.iptables, one task per rule", builtin_seconds, module_seconds, "iptables_chains, one task")
+            table.add("%dx%d: ansible.builtin.iptables (%d tasks) vs the module (one task)"
+                      % (options.small_services, options.small_endpoints, len(tasks)), builtin_seconds / module_seconds,
+                      "%.2f s vs %.2f s" % (builtin_seconds, module_seconds), 50.0, at_most=False)
+        table.print_table()
+        if options.markdown:
+            print("\n" + table.markdown())
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -1,0 +1,147 @@
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Converge benchmark: how site.yml's run time grows with the number of pods, on a fresh node container.
+
+For each pod count (default: the tutorial's 2 pods, then 100 pods) it starts a
+fresh node container with molecule's shared create/prepare playbooks (its own
+inventory; the container is named K8SLAB_CONTAINER_PREFIX + "k8slab-bench"),
+times the first `ansible-playbook site.yml`, then the converge with nothing to
+change (several rounds; every one must report changed=0), then removes the
+container. The 2-pod run uses the role defaults, so it is also the default
+lab's no-change converge. Pod counts run interleaved, round by round, so load
+from other work on the machine hits both sides alike. Usage, from the
+repository root (needs Docker and the node image, as molecule does):
+
+    K8SLAB_NODE_IMAGE=k8slab/node:<tag> .venv/bin/python benchmarks/converge.py [--pods 2 100] [--rounds 3]
+
+It ends with every figure, its target (issue 14) and met/missed, and the
+tasks where the no-change converge of the largest lab spends its time.
+"""
+import argparse
+import ipaddress
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+from targets import Targets, median, spread, stamp
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+HOST = "k8slab-bench"
+
+
+def pods(count):
+    """count pods labelled component=app behind the default Service; None: the tutorial's defaults."""
+    if count == 2:
+        return None
+    if count > 240:
+        raise SystemExit("at most 240 pods fit the default /24 pod network")
+    base = ipaddress.ip_address("10.0.0.10")
+    return [{"name": "pod%03d" % index, "address": str(base + index), "labels": {"component": "app"}}
+            for index in range(1, count + 1)]
+
+
+class Lab:
+    def __init__(self, workdir):
+        self.workdir = workdir
+        cache = os.environ.get("K8SLAB_CACHE", os.path.join(REPO, ".cache"))
+        self.inventory = os.path.join(workdir, "bench.yml")
+        with open(self.inventory, "w", encoding="utf-8") as handle:
+            json.dump({"all": {"children": {"nodes": {"hosts": {HOST: {}}}}}}, handle)
+        self.env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+                        ANSIBLE_COLLECTIONS_PATH=os.pathsep.join([os.path.join(REPO, ".collections"),
+                                                                  os.path.join(cache, "collections")]),
+                        ANSIBLE_CALLBACK_PLUGINS=os.path.join(REPO, "benchmarks", "callback_plugins"),
+                        ANSIBLE_CALLBACKS_ENABLED="task_times",
+                        ANSIBLE_NOCOLOR="1",
+                        PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
+
+    def playbook(self, path, extra_vars=None, times=None):
+        argv = [os.path.join(BIN, "ansible-playbook"),
+                "-i", os.path.join(REPO, "molecule", "resources", "inventory", "nodes.yml"), "-i", self.inventory,
+                os.path.join(REPO, path)]
+        if extra_vars:
+            argv += ["-e", "@" + extra_vars]
+        env = dict(self.env, K8SLAB_TASK_TIMES=times or "")
+        start = time.perf_counter()
+        result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, check=False)
+        seconds = time.perf_counter() - start
+        if result.returncode != 0:
+            raise SystemExit("%s failed (%d):\n%s\n%s" % (path, result.returncode, result.stdout[-4000:], result.stderr[-2000:]))
+        recap = re.search(r"changed=(\d+)", result.stdout.split("PLAY RECAP")[-1])
+        return seconds, int(recap.group(1)) if recap else -1
+
+    def fresh_node(self):
+        self.playbook("molecule/resources/playbooks/destroy.yml")
+        self.playbook("molecule/resources/playbooks/create.yml")
+        self.playbook("molecule/resources/playbooks/prepare.yml")
+
+    def destroy(self):
+        self.playbook("molecule/resources/playbooks/destroy.yml")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
+    parser.add_argument("--pods", type=int, nargs="+", default=[2, 100], help="pod counts; 2 is the tutorial's lab")
+    parser.add_argument("--rounds", type=int, default=3, help="no-change converges per fresh node")
+    parser.add_argument("--fresh-rounds", type=int, default=1, help="fresh nodes (first converges) per pod count")
+    parser.add_argument("--markdown", action="store_true", help="also print the table as markdown")
+    options = parser.parse_args()
+    if not os.environ.get("K8SLAB_CONTAINER_PREFIX"):
+        print("note: K8SLAB_CONTAINER_PREFIX is not set; the container is called %s" % HOST)
+
+    workdir = tempfile.mkdtemp(prefix="k8slab-bench-converge-")
+    lab = Lab(workdir)
+    first = {count: [] for count in options.pods}
+    again = {count: [] for count in options.pods}
+    times_of_largest = os.path.join(workdir, "times.json")
+    print("converge benchmark: site.yml on a fresh node container, pods %s, %d no-change rounds, %d CPUs, load %s"
+          % (options.pods, options.rounds, os.cpu_count(), os.getloadavg()[0]))
+    try:
+        for fresh in range(options.fresh_rounds):
+            for count in options.pods:
+                vars_file = os.path.join(workdir, "pods-%d.json" % count)
+                records = pods(count)
+                with open(vars_file, "w", encoding="utf-8") as handle:
+                    json.dump({"k8slab_pods": records} if records else {}, handle)
+                lab.fresh_node()
+                seconds, changed = lab.playbook("playbooks/site.yml", vars_file)
+                first[count].append(seconds)
+                print("  %3d pods, fresh node %d: first converge %.1f s (changed=%d)" % (count, fresh + 1, seconds, changed))
+                for dummy in range(options.rounds):
+                    times = times_of_largest if count == max(options.pods) else None
+                    seconds, changed = lab.playbook("playbooks/site.yml", vars_file, times)
+                    if changed != 0:
+                        raise SystemExit("the converge with nothing to change reported changed=%d" % changed)
+                    again[count].append(seconds)
+                    print("  %3d pods: no-change converge %.1f s" % (count, seconds))
+                lab.destroy()
+    finally:
+        lab.destroy()
+
+    small, large = min(options.pods), max(options.pods)
+    table = Targets("Converge (site.yml), %s" % stamp(REPO))
+    table.add("first converge, %d vs %d pods" % (large, small), median(first[large]) / median(first[small]),
+              "%s vs %s" % (spread(first[large]), spread(first[small])), 3.0)
+    table.add("no-change converge, %d vs %d pods" % (large, small), median(again[large]) / median(again[small]),
+              "%s vs %s" % (spread(again[large]), spread(again[small])), 1.5)
+    if 2 in again:
+        table.add("default lab (2 pods), no-change converge", median(again[2]), spread(again[2]), 10.0, unit="s")
+    table.print_table()
+    if os.path.exists(times_of_largest):
+        with open(times_of_largest, encoding="utf-8") as handle:
+            times = json.load(handle)
+        total = sum(entry[0] for entry in times.values())
+        print("\nWhere the last no-change converge of %d pods spends its time (top 10 of %.1f s in tasks):" % (large, total))
+        for name, (seconds, count) in sorted(times.items(), key=lambda item: -item[1][0])[:10]:
+            print("  %6.1f s %4.0f%%  %s%s" % (seconds, 100 * seconds / total, name, " (x%d)" % count if count > 1 else ""))
+    if options.markdown:
+        print("\n" + table.markdown())
+
+
+if __name__ == "__main__":
+    main()

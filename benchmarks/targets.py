@@ -1,0 +1,65 @@
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared by the benchmarks: every figure printed with its target and whether it is met.
+
+A row is a figure (a ratio or an absolute value), the target it is held to
+(at most / at least), and what was measured on both sides. `print_table`
+writes the plain table every benchmark ends with; `markdown` the same rows for
+the README's performance table.
+"""
+import statistics
+import subprocess
+import time
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def spread(values, unit="s"):
+    """'1.23 s (1.10-1.40, n=3)': the median and the range of the rounds."""
+    if len(values) == 1:
+        return "%.2f %s" % (values[0], unit)
+    return "%.2f %s (%.2f-%.2f, n=%d)" % (median(values), unit, min(values), max(values), len(values))
+
+
+class Targets:
+    """Rows of figure / measured / target / met-or-missed."""
+
+    def __init__(self, title):
+        self.title = title
+        self.rows = []
+
+    def add(self, figure, value, measured, target=None, at_most=True, unit="x"):
+        """value: the figure (a ratio when unit is 'x'); target None means 'reported as it is'."""
+        if target is None:
+            verdict, target_text = "(report)", "-"
+        else:
+            met = value <= target if at_most else value >= target
+            verdict = "met" if met else "MISSED"
+            target_text = "%s %g%s" % ("<=" if at_most else ">=", target, unit if unit == "x" else " " + unit)
+        value_text = "%.2fx" % value if unit == "x" else "%.2f %s" % (value, unit)
+        self.rows.append((figure, measured, value_text, target_text, verdict))
+
+    def print_table(self):
+        print("\n%s" % self.title)
+        widths = [max(len(str(row[i])) for row in self.rows + [self.header()]) for i in range(5)]
+        for row in [self.header()] + self.rows:
+            print("  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+    @staticmethod
+    def header():
+        return ("figure", "measured", "value", "target", "result")
+
+    def markdown(self):
+        lines = ["| %s |" % " | ".join(self.header()), "| --- | --- | --- | --- | --- |"]
+        for row in self.rows:
+            lines.append("| %s |" % " | ".join(str(cell) for cell in row))
+        return "\n".join(lines)
+
+
+def stamp(repo):
+    """The commit and the date a run belongs to, for the README table."""
+    commit = subprocess.run(["git", "-C", repo, "describe", "--always", "--dirty"],
+                            capture_output=True, text=True, check=False).stdout.strip() or "unknown"
+    return "%s, commit %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), commit)
