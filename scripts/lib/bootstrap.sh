@@ -9,7 +9,7 @@
 K8SLAB_APT_PACKAGES=(
   docker.io:dockerd iptables:iptables-save iproute2:ip debootstrap:debootstrap
   git:git util-linux:unshare jq:jq curl:curl ca-certificates:update-ca-certificates
-  shellcheck:shellcheck
+  shellcheck:shellcheck nftables:nft
 )
 # community.docker comes from this release of the `ansible` package on PyPI.
 K8SLAB_ANSIBLE_WHEEL_VERSION=${K8SLAB_ANSIBLE_WHEEL_VERSION:-12.3.0}

@@ -1,0 +1,335 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure logic of the nft_table module, kube-proxy's nftables way: one table, rewritten in one transaction.
+
+Nothing here runs a command; the module feeds in ``nft -j`` output and gets
+back an ``nft -f`` payload.
+
+* :func:`validate_table` / :func:`validate_content`: the arguments, checked
+  before anything runs;
+* :func:`scratch_input` / :func:`explain_nft_error`: the desired table written
+  for an empty throwaway network namespace, and nft's error message with its
+  line numbers turned into lines of I(content);
+* :func:`table_state`: one table of ``nft -j list`` output as a comparable
+  value (no handles, no counter values, no elements of the sets rules fill at
+  run time, such as kube-proxy's session affinity sets);
+* :func:`plan`: live state + canonical desired state -> the one ``nft -f``
+  transaction that makes the table equal the desired one.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
+TABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+# Tables iptables-nft (and ebtables/arptables-nft) own; iptables_chains manages those.
+XTABLES = {
+    "ip": ("filter", "nat", "mangle", "raw", "security"),
+    "ip6": ("filter", "nat", "mangle", "raw", "security"),
+    "arp": ("filter",),
+    "bridge": ("filter", "nat", "broute"),
+}
+# Identifiers nft reads without quotes (kube-proxy's chain names have / and . in them).
+PLAIN_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_./\-]*$")
+RECORD_VERSION = 1
+# Keys of `nft -j` objects that say where an object is or how busy it was, not what it is.
+_PLACE_KEYS = ("family", "table", "handle")
+_STATE_KEYS = {"counter": ("packets", "bytes"), "quota": ("used",)}
+SET_KINDS = ("set", "map")
+# Deleted in this order: objects that point at chains (maps) before the chains.
+_DELETE_ORDER = ("map", "set", "flowtable", "counter", "quota", "limit", "ct helper", "ct timeout",
+                 "ct expectation", "secmark", "synproxy", "chain")
+
+
+class ValidationError(ValueError):
+    """Bad input or a state the module refuses to touch; raised before any change."""
+
+
+# ---------------------------------------------------------------- validation
+
+def validate_table(family, name):
+    if family not in FAMILIES:
+        raise ValidationError("family %r must be one of %s" % (family, ", ".join(FAMILIES)))
+    if not isinstance(name, str) or not TABLE_RE.match(name):
+        raise ValidationError("table name %r is not allowed: 1-64 letters, digits, '_' or '-', starting with a letter"
+                              % (name,))
+    if name in XTABLES.get(family, ()):
+        raise ValidationError("table %s %s belongs to iptables-nft (iptables, ebtables, arptables); nft_table never "
+                              "touches it, manage its chains with iptables_chains" % (family, name))
+    return family, name
+
+
+def validate_content(content):
+    if not isinstance(content, str):
+        raise ValidationError("content must be a string with the table's body in nft syntax")
+    if "\0" in content:
+        raise ValidationError("content contains a NUL character")
+    _check_braces(content)
+    return content
+
+
+def _check_braces(content):
+    """Refuse content that closes the table's brace: it could name other tables or run `flush ruleset`."""
+    depth, line, quoted, comment = 0, 1, False, False
+    for char in content:
+        if char == "\n":
+            line += 1
+            comment = False
+        elif comment:
+            continue
+        elif char == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char == "#":
+            comment = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth < 0:
+                raise ValidationError("content line %d closes the table's brace; content is only the table's body "
+                                      "and cannot reach beyond the table" % line)
+
+
+def quote_name(name):
+    """An object name as nft reads it back."""
+    if PLAIN_NAME_RE.match(name):
+        return name
+    if '"' in name or "\n" in name:
+        raise ValidationError("object name %r cannot be written in an nft command" % (name,))
+    return '"%s"' % name
+
+
+# ---------------------------------------------------------------- the scratch load
+
+def scratch_input(family, name, content):
+    """The text that loads the desired table into an empty network namespace.
+
+    The table line is line 1, so line N of the input is line N-1 of content.
+    """
+    body = content if content.endswith("\n") or not content else content + "\n"
+    return "table %s %s {\n%s}\n" % (family, name, body)
+
+
+_NFT_LOCATION_RE = re.compile(r"^(?:/dev/stdin|-|[^:\s]*\.nft):(\d+):(\d+(?:-\d+)?)?:?", re.M)
+
+
+def explain_nft_error(stderr, offset=1, what="content"):
+    """nft's own message, with "/dev/stdin:5:3-7:" rewritten as "content line 4, column 3-7:"."""
+    message = (stderr or "").strip()
+
+    def where(match):
+        line = int(match.group(1)) - offset
+        if line < 1:
+            return "%s (table line):" % what
+        column = match.group(2)
+        return "%s line %d%s:" % (what, line, ", column %s" % column if column else "")
+
+    return _NFT_LOCATION_RE.sub(where, message)
+
+
+def split_scratch_output(out):
+    """The scratch script prints `nft -j list ruleset` (one line), then `nft -s list ruleset` (text)."""
+    first, dummy, rest = (out or "").partition("\n")
+    return json.loads(first or '{"nftables": []}'), rest
+
+
+# ---------------------------------------------------------------- reading nft -j
+
+def items(nft_json):
+    """The objects of ``nft -j`` output as (kind, body) pairs, metainfo left out."""
+    if not isinstance(nft_json, dict) or not isinstance(nft_json.get("nftables"), list):
+        raise ValueError("not nft -j output: %r" % (str(nft_json)[:200],))
+    result = []
+    for item in nft_json["nftables"]:
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ValueError("unexpected nft -j item %r" % (item,))
+        kind, body = next(iter(item.items()))
+        if kind != "metainfo":
+            result.append((kind, body))
+    return result
+
+
+def tables(nft_json):
+    """[(family, name)] of every table in ``nft -j list ruleset|tables`` output."""
+    return [(body["family"], body["name"]) for kind, body in items(nft_json) if kind == "table"]
+
+
+def _strip_state(value):
+    """A rule expression or element with counter values, quota use and timers taken out."""
+    if isinstance(value, list):
+        return [_strip_state(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    result = {}
+    for key, item in value.items():
+        if key == "expires":
+            continue
+        if key == "counter" and isinstance(item, dict):
+            item = dict((k, v) for k, v in item.items() if k not in ("packets", "bytes"))
+        elif key == "quota" and isinstance(item, dict):
+            item = dict((k, v) for k, v in item.items() if k != "used")
+        result[key] = _strip_state(item)
+    return result
+
+
+def _filled_sets(value, found):
+    """Names of the sets and maps rules add to at run time (`update @affinity { ip saddr }`)."""
+    if isinstance(value, list):
+        for item in value:
+            _filled_sets(item, found)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("set", "map") and isinstance(item, dict) and item.get("op") in ("add", "update", "delete") \
+                    and isinstance(item.get("set", item.get("map")), str):
+                found.add(item.get("set", item.get("map")).lstrip("@"))
+            _filled_sets(item, found)
+    return found
+
+
+class TableState:
+    """One table as a comparable value: declarations, set elements and rules, without handles or counts."""
+
+    def __init__(self, family, name):
+        self.family = family
+        self.name = name
+        self.objects = {}  # (kind, name) -> declaration without elements and state
+        self.elements = {}  # (kind, name) -> sorted elements
+        self.rules = {}  # chain -> [rule]
+        self.filled = set()  # sets that rules fill at run time: their elements are not compared
+
+    def key(self):
+        return (self.objects, dict((k, v) for k, v in self.elements.items() if k[1] not in self.filled), self.rules)
+
+    def __eq__(self, other):
+        return isinstance(other, TableState) and self.key() == other.key()
+
+    def __ne__(self, other):
+        return not self == other
+
+    def names(self, kind):
+        return [name for (k, name) in self.objects if k == kind]
+
+
+def table_state(nft_json, family, name):
+    """The table (family, name) of ``nft -j`` output, or None when it is not there."""
+    state = None
+    for kind, body in items(nft_json):
+        if not isinstance(body, dict) or body.get("family") != family:
+            continue
+        if kind == "table":
+            if body.get("name") == name:
+                state = TableState(family, name)
+            continue
+        if body.get("table") != name:
+            continue
+        if state is None:
+            raise ValueError("nft -j listed %s %r before its table" % (kind, body.get("name")))
+        if kind == "rule":
+            rule = dict((k, v) for k, v in body.items() if k not in _PLACE_KEYS + ("chain", "index"))
+            state.rules.setdefault(body["chain"], []).append(_strip_state(rule))
+            continue
+        declaration = dict((k, v) for k, v in body.items()
+                           if k not in _PLACE_KEYS + _STATE_KEYS.get(kind, ()) + ("elem",))
+        state.objects[(kind, body["name"])] = declaration
+        if kind in SET_KINDS:
+            elements = _strip_state(copy.deepcopy(body.get("elem") or []))
+            state.elements[(kind, body["name"])] = sorted(elements, key=lambda e: json.dumps(e, sort_keys=True))
+        if kind == "chain":
+            state.rules.setdefault(body["name"], [])
+    if state is not None:
+        state.filled = _filled_sets(state.rules, set())
+    return state
+
+
+# ---------------------------------------------------------------- planning
+
+class Plan:
+    """One run: the nft -f payload (empty when nothing changes) and what it does."""
+
+    def __init__(self):
+        self.payload = ""
+        self.created = False
+        self.deleted = False
+        self.removed = []  # "chain foo", "set bar": objects that go and are not declared again
+        self.replaced = []  # objects deleted and declared again because their declaration changed
+
+    @property
+    def changed(self):
+        return bool(self.payload)
+
+
+def plan(family, name, live, desired, desired_text):
+    """The transaction that makes table (family, name) equal ``desired``.
+
+    ``live`` and ``desired`` are TableState (``live`` None when the table is
+    missing, ``desired`` None for state=absent); ``desired_text`` is the
+    desired table as ``nft -s list table`` prints it (read back from the
+    scratch namespace), which is what gets loaded.
+
+    The table is never deleted and re-created while it stays: the payload adds
+    it (a no-op when it exists), flushes every chain's rules and every set's
+    elements, deletes the objects that go or whose declaration changed, and
+    declares the whole table again. nft applies the file as one kernel
+    transaction, so packets see the old table or the new one, never a mix;
+    the elements that rules add at run time (session affinity) and named
+    counter values survive.
+    """
+    result = Plan()
+    head = "%s %s" % (family, name)
+    if desired is None:
+        if live is not None:
+            result.payload = "delete table %s\n" % head
+            result.deleted = True
+        return result
+    if live is None:
+        result.payload = "add table %s\n%s" % (head, desired_text)
+        result.created = True
+        return result
+    if live == desired:
+        return result
+    filled = live.filled | desired.filled
+    flushes, deletes = [], []
+    for kind in _DELETE_ORDER + tuple(sorted(set(k for k, dummy in live.objects) - set(_DELETE_ORDER))):
+        for obj in sorted(live.names(kind)):
+            key = (kind, obj)
+            if key not in desired.objects:
+                deletes.append("delete %s %s %s" % (kind, head, quote_name(obj)))
+                result.removed.append("%s %s" % (kind, obj))
+            elif live.objects[key] != desired.objects[key]:
+                deletes.append("delete %s %s %s" % (kind, head, quote_name(obj)))
+                result.replaced.append("%s %s" % (kind, obj))
+            elif kind in SET_KINDS and obj not in filled:
+                flushes.append("flush %s %s %s" % (kind, head, quote_name(obj)))
+    lines = ["add table %s" % head, "flush table %s" % head] + flushes + deletes
+    result.payload = "\n".join(lines) + "\n" + desired_text
+    return result
+
+
+# ---------------------------------------------------------------- ownership records
+
+def record_name(family, name):
+    return "%s.%s.json" % (family, name)
+
+
+def new_record(family, name, created):
+    return {"version": RECORD_VERSION, "family": family, "table": name, "created": bool(created)}
+
+
+def load_record(text, family, name):
+    data = json.loads(text)
+    if not isinstance(data, dict) or data.get("version") != RECORD_VERSION:
+        raise ValidationError("unsupported ownership record version %r" % (data.get("version") if isinstance(data, dict) else data))
+    for key, want in (("family", family), ("table", name)):
+        if data.get(key) != want:
+            raise ValidationError("ownership record has %s=%r, expected %r" % (key, data.get(key), want))
+    return new_record(family, name, data.get("created"))
+
+
+def dump_record(record):
+    return json.dumps(record, sort_keys=True) + "\n"

@@ -1,0 +1,391 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: nft_table
+short_description: Declare a whole nftables table, applied in one atomic nft transaction
+version_added: 0.2.0
+description:
+  - Makes one nftables table (I(family) and I(name)) contain exactly the chains, sets, maps, named
+    counters and rules of I(content). This is how kube-proxy in nftables mode manages C(table ip kube-proxy).
+  - Reads the live table with C(nft -j list table), compares it with the desired table and, when they differ,
+    applies one C(nft -f) file that adds the table (a no-op if it exists), flushes its rules and set elements,
+    deletes the chains, sets and other objects that go or whose declaration changed, and declares the whole
+    table again. nft commits a file as one kernel transaction, so packets see the old table or the new one,
+    never an empty or half-written one. Nothing runs when nothing differs.
+  - Compares exactly. nft rewrites what it is given (C(priority dstnat) becomes C(-100), C(10800s) becomes
+    C(3h), a set used by C(update) gains C(dynamic) and C(size 65535)). The module loads the desired table into
+    an empty, private, throwaway network namespace (C(unshare --net)) and reads it back with C(nft -j) and
+    C(nft -s list); that is what the live table must show, and the read-back text is what gets applied. The
+    same load rejects bad content with nft's own message, its line numbers counted in I(content), before the
+    live ruleset is touched.
+  - Compared are the declarations of chains (type, hook, priority, policy), sets, maps and named objects,
+    the rules in order and the elements of sets and maps. Not compared are handles, counter and quota values,
+    and the elements of sets and maps that rules fill at run time (C(update @set), C(add @set)), such as
+    kube-proxy's session affinity sets; those elements and named counter values survive a change.
+  - Touches only its table. Other tables (Docker's, firewalld's, the iptables-nft tables C(ip filter),
+    C(ip nat) and so on) are never named in what it applies; the iptables-nft tables cannot be managed at all.
+  - Ownership is kept in a JSON record per table under I(state_dir). A table that exists without a record was
+    not made by this module and is refused unless I(adopt=true).
+author:
+  - k8slab maintainers (@k8slab)
+options:
+  family:
+    description: The table's address family.
+    type: str
+    choices: [ip, ip6, inet, arp, bridge, netdev]
+    default: ip
+  name:
+    description:
+      - The table's name, 1 to 64 letters, digits, C(_) or C(-), starting with a letter, such as C(kube-proxy).
+      - The tables of iptables-nft (C(filter), C(nat), C(mangle), C(raw), C(security) in C(ip) and C(ip6), and
+        those of ebtables and arptables) are refused.
+    type: str
+    required: true
+  content:
+    description:
+      - The table's body in nft syntax, what goes between C(table FAMILY NAME {) and C(}), such as
+        C(chain nat-output { type nat hook output priority -100; ... }) blocks, C(set), C(map) and
+        C(counter) blocks. An empty body makes an empty table.
+      - nft 1.0.6 wants a newline or C(;) before a chain's closing brace.
+      - Everything must load into an empty network namespace, so refer to interfaces by name
+        (C(iifname), C(oifname)), not by index (C(iif), C(oif)), and leave out flowtables bound to devices.
+      - Content that defines anything outside the table is refused.
+      - Required with I(state=present).
+    type: str
+  state:
+    description:
+      - C(present) makes the table exist with exactly I(content).
+      - C(absent) deletes the table (with everything in it) and its record.
+    type: str
+    choices: [present, absent]
+    default: present
+  adopt:
+    description:
+      - Take over a table that exists but has no ownership record (this module did not create it). Its
+        contents are replaced by I(content), and from then on the module owns it; with I(state=absent)
+        it is deleted.
+      - Without it, such a table is an error and is left as it is.
+    type: bool
+    default: false
+  state_dir:
+    description: Directory of the ownership records, one JSON file C(FAMILY.NAME.json) per table.
+    type: path
+    default: /var/lib/k8slab/nft_table
+attributes:
+  check_mode:
+    description: Reads the table and loads the scratch namespace, changes nothing, reports what it would do.
+    support: full
+  diff_mode:
+    description: Shows the table before and after, as C(nft -s list table) prints it.
+    support: full
+  platform:
+    description: Linux with nftables (C(nft) 1.0 or later), C(unshare) (util-linux) and root.
+    support: full
+    platforms: posix
+notes:
+  - Needs root, C(nft) and C(unshare).
+  - Between reading and applying, another program may change the table; the transaction then either applies
+    whole or fails whole, and a re-run converges.
+seealso:
+  - name: kube-proxy nftables proxier
+    description: The design this module follows.
+    link: https://github.com/kubernetes/kubernetes/blob/master/pkg/proxy/nftables/proxier.go
+  - module: k8slab.kube_proxy.iptables_chains
+"""
+
+EXAMPLES = r"""
+- name: The tutorial's Service, 10.96.0.1:8080 balanced over two pods, in a table of its own
+  k8slab.kube_proxy.nft_table:
+    name: k8slab-service
+    content: |
+      map service-ips {
+        type ipv4_addr . inet_proto . inet_service : verdict
+        elements = { 10.96.0.1 . tcp . 8080 : goto app-service }
+      }
+      chain app-service {
+        numgen random mod 2 vmap { 0 : goto adam, 1 : goto eve }
+      }
+      chain adam {
+        meta l4proto tcp dnat to 10.0.0.11:8080
+      }
+      chain eve {
+        meta l4proto tcp dnat to 10.0.0.21:8080
+      }
+      chain nat-prerouting {
+        type nat hook prerouting priority dstnat; policy accept;
+        ip daddr . meta l4proto . th dport vmap @service-ips
+      }
+      chain nat-output {
+        type nat hook output priority dstnat; policy accept;
+        ip daddr . meta l4proto . th dport vmap @service-ips
+      }
+
+- name: Take over a table made by hand before, replacing its contents
+  k8slab.kube_proxy.nft_table:
+    family: inet
+    name: lab-filter
+    adopt: true
+    content: |
+      counter dropped {
+      }
+      chain input {
+        type filter hook input priority filter; policy accept;
+        ip saddr 192.0.2.66 counter name dropped drop
+      }
+
+- name: Preview a change (with --check --diff)
+  k8slab.kube_proxy.nft_table:
+    name: kube-proxy
+    content: "{{ lookup('ansible.builtin.file', 'kube-proxy.nft') }}"
+  check_mode: true
+  diff: true
+
+- name: Delete the table
+  k8slab.kube_proxy.nft_table:
+    name: k8slab-service
+    state: absent
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the table was (or in check mode would be) changed.
+  returned: always
+  type: bool
+  sample: true
+family:
+  description: The table's family.
+  returned: always
+  type: str
+  sample: ip
+name:
+  description: The table's name.
+  returned: always
+  type: str
+  sample: kube-proxy
+created:
+  description: Whether this run created the table.
+  returned: always
+  type: bool
+  sample: false
+deleted:
+  description: Whether this run deleted the table (I(state=absent)).
+  returned: always
+  type: bool
+  sample: false
+adopted:
+  description: Whether this run took over a table it had not created (I(adopt=true)).
+  returned: always
+  type: bool
+  sample: false
+removed:
+  description: Objects of the table that this run deleted because I(content) no longer declares them.
+  returned: always
+  type: list
+  elements: str
+  sample: ["chain endpoint-2KUPH2UQ-default/app-service/tcp/__10.0.0.31/8080"]
+replaced:
+  description: Objects deleted and declared again in the same transaction because their declaration changed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["chain nat-output"]
+applied:
+  description: The exact C(nft -f) input that was (in check mode would be) applied; empty when nothing changed.
+  returned: always
+  type: str
+  sample: "add table ip k8slab-service\nflush table ip k8slab-service\nflush map ip k8slab-service service-ips\n\
+    table ip k8slab-service {\n\tmap service-ips {\n...\n}\n"
+diff:
+  description: The table before and after, as C(nft -s list table) prints it (empty when missing).
+  returned: when diff mode is on
+  type: dict
+  sample:
+    before: ""
+    after: "table ip k8slab-service {\n\tchain adam {\n\t\tmeta l4proto tcp dnat to 10.0.0.11:8080\n\t}\n}\n"
+"""
+
+import json
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import prune_empty_state_dir
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.nftables import (
+    ValidationError, dump_record, explain_nft_error, load_record, new_record, plan, record_name, scratch_input,
+    split_scratch_output, table_state, tables, validate_content, validate_table)
+
+# Runs inside the scratch namespace; the nft path comes in as $1, the ruleset on stdin.
+SCRATCH_SCRIPT = '"$1" -f - && "$1" -j list ruleset && exec "$1" -s list ruleset'
+
+
+class NftTable:
+    """Reads, plans and applies one table."""
+
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        self.family = params["family"]
+        self.name = params["name"]
+        self.state_dir = params["state_dir"]
+        self.nft = module.get_bin_path("nft")
+        if not self.nft:
+            module.fail_json(msg="nft not found on PATH; install nftables")
+
+    def run(self, argv, data=None, what=None):
+        rc, out, err = self.module.run_command(argv, data=data, binary_data=True, environ_update={"LC_ALL": "C"})
+        if rc != 0 and what:
+            self.module.fail_json(msg="%s failed (rc %d): %s" % (what, rc, (err or out).strip()), rc=rc, stderr=err, cmd=argv)
+        return rc, out, err
+
+    def parse(self, out, what):
+        try:
+            return json.loads(out)
+        except ValueError as exc:
+            self.module.fail_json(msg="cannot read %s: %s" % (what, exc), stdout=out)
+
+    # ------------------------------------------------------------ reading
+    def read_live(self):
+        """(TableState or None, nft -s list text) of the live table."""
+        dummy, out, dummy = self.run([self.nft, "-j", "list", "tables", self.family], what="nft list tables")
+        if (self.family, self.name) not in tables(self.parse(out, "nft -j list tables")):
+            return None, ""
+        dummy, out, dummy = self.run([self.nft, "-j", "list", "table", self.family, self.name], what="nft -j list table")
+        try:
+            state = table_state(self.parse(out, "nft -j list table"), self.family, self.name)
+        except ValueError as exc:
+            self.module.fail_json(msg="cannot read table %s %s: %s" % (self.family, self.name, exc))
+        dummy, text, dummy = self.run([self.nft, "-s", "list", "table", self.family, self.name], what="nft -s list table")
+        return state, text
+
+    def scratch(self, content):
+        """Load the desired table into an empty, throwaway network namespace; return its canonical state and text."""
+        unshare = self.module.get_bin_path("unshare", required=True)
+        shell = self.module.get_bin_path("sh", required=True)
+        argv = [unshare, "--net", "--", shell, "-c", SCRATCH_SCRIPT, "k8slab-scratch", self.nft]
+        rc, out, err = self.run(argv, data=scratch_input(self.family, self.name, content))
+        if rc != 0:
+            self.module.fail_json(msg="nft rejected the content, nothing was changed: %s" % explain_nft_error(err),
+                                  rc=rc, stderr=err)
+        try:
+            listing, text = split_scratch_output(out)
+            found = tables(listing)
+            if found != [(self.family, self.name)]:
+                raise ValidationError("content must only fill table %s %s, but it made tables %s"
+                                      % (self.family, self.name, ", ".join("%s %s" % table for table in found)))
+            state = table_state(listing, self.family, self.name)
+        except ValidationError as exc:
+            self.module.fail_json(msg=str(exc))
+        except ValueError as exc:
+            self.module.fail_json(msg="cannot read the scratch table back: %s" % exc, stdout=out)
+        return state, text
+
+    # ------------------------------------------------------------ ownership record
+    def record_path(self):
+        return os.path.join(self.state_dir, record_name(self.family, self.name))
+
+    def load_record(self):
+        try:
+            with open(self.record_path()) as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.module.fail_json(msg="cannot read ownership record %s: %s" % (self.record_path(), exc))
+        try:
+            return load_record(text, self.family, self.name)
+        except ValueError as exc:
+            self.module.fail_json(msg="cannot read ownership record %s: %s" % (self.record_path(), exc))
+
+    def store_record(self, record):
+        path = self.record_path()
+        if record is None:
+            if os.path.exists(path):
+                os.unlink(path)
+                prune_empty_state_dir(self.state_dir)
+            return
+        text = dump_record(record)
+        try:
+            with open(path) as handle:
+                if handle.read() == text:
+                    return
+        except OSError:
+            pass
+        if not os.path.isdir(self.state_dir):
+            os.makedirs(self.state_dir, 0o755)
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=self.state_dir)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    # ------------------------------------------------------------ states
+    def converge(self, state, content, adopt):
+        record = self.load_record()
+        live, live_text = self.read_live()
+        adopted = False
+        if live is not None and record is None:
+            if not adopt:
+                self.module.fail_json(msg="table %s %s exists but nft_table did not create it (no record %s); it is "
+                                      "left as it is. Set adopt=true to take it over" % (self.family, self.name, self.record_path()))
+            adopted = True
+        if state == "present":
+            desired, desired_text = self.scratch(content)
+        else:
+            desired, desired_text = None, ""
+        result = plan(self.family, self.name, live, desired, desired_text)
+        if result.payload and not self.module.check_mode:
+            rc, dummy, err = self.run([self.nft, "-f", "-"], data=result.payload)
+            if rc != 0:
+                self.module.fail_json(msg="nft -f failed, the ruleset is unchanged: %s"
+                                      % explain_nft_error(err, offset=0, what="applied"),
+                                      rc=rc, stderr=err, applied=result.payload)
+        if not self.module.check_mode:
+            if state == "present":
+                created = result.created or bool(record and record["created"])
+                self.store_record(new_record(self.family, self.name, created))
+            else:
+                self.store_record(None)
+        output = dict(changed=result.changed or (adopted and state == "present"), family=self.family, name=self.name,
+                      created=result.created, deleted=result.deleted, adopted=adopted and state == "present",
+                      removed=result.removed, replaced=result.replaced, applied=result.payload)
+        if self.module._diff:
+            after = "" if state == "absent" else (desired_text if result.changed else live_text)
+            header = "nft list table %s %s" % (self.family, self.name)
+            output["diff"] = dict(before=live_text, after=after, before_header=header, after_header=header)
+        return output
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            family=dict(type="str", default="ip", choices=["ip", "ip6", "inet", "arp", "bridge", "netdev"]),
+            name=dict(type="str", required=True),
+            content=dict(type="str"),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            adopt=dict(type="bool", default=False),
+            state_dir=dict(type="path", default="/var/lib/k8slab/nft_table"),
+        ),
+        required_if=[("state", "present", ["content"])],
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        validate_table(params["family"], params["name"])
+        if params["state"] == "present":
+            validate_content(params["content"])
+    except ValidationError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**NftTable(module).converge(params["state"], params["content"], params["adopt"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The pure logic of nft_table against canned `nft -j` output: validation, comparison, the transaction."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import nftables
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.nftables import ValidationError
+
+# `nft -j list ruleset` of nft 1.0.6 after loading a small Service table (and a foreign table around it).
+LISTING = {"nftables": [
+    {"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}},
+    {"table": {"family": "ip", "name": "t", "handle": 1}},
+    {"counter": {"family": "ip", "name": "c1", "table": "t", "handle": 5, "packets": 7, "bytes": 420}},
+    {"set": {"family": "ip", "name": "s1", "table": "t", "type": "ipv4_addr", "handle": 6, "size": 65535,
+             "flags": ["timeout"], "timeout": 10800,
+             "elem": [{"elem": {"val": "10.0.0.99", "timeout": 10800, "expires": 10000}}]}},
+    {"map": {"family": "ip", "name": "m1", "table": "t", "type": ["ipv4_addr", "inet_proto", "inet_service"],
+             "handle": 7, "map": "verdict",
+             "elem": [[{"concat": ["10.96.0.1", "tcp", 8080]}, {"goto": {"target": "svc"}}]]}},
+    {"chain": {"family": "ip", "table": "t", "name": "svc", "handle": 1}},
+    {"chain": {"family": "ip", "table": "t", "name": "ep1", "handle": 2}},
+    {"chain": {"family": "ip", "table": "t", "name": "pre", "handle": 4, "type": "nat", "hook": "prerouting",
+               "prio": -100, "policy": "accept"}},
+    {"rule": {"family": "ip", "table": "t", "chain": "svc", "handle": 9, "expr": [
+        {"vmap": {"key": {"numgen": {"mode": "random", "mod": 1, "offset": 0}},
+                  "data": {"set": [[0, {"goto": {"target": "ep1"}}]]}}}]}},
+    {"rule": {"family": "ip", "table": "t", "chain": "ep1", "handle": 10, "expr": [
+        {"set": {"op": "update", "elem": {"payload": {"protocol": "ip", "field": "saddr"}}, "set": "@s1"}},
+        {"counter": {"packets": 3, "bytes": 180}},
+        {"counter": "c1"},
+        {"dnat": {"addr": "10.0.0.11", "port": 8080}}]}},
+    {"rule": {"family": "ip", "table": "t", "chain": "pre", "handle": 13, "expr": [
+        {"vmap": {"key": {"concat": [{"payload": {"protocol": "ip", "field": "daddr"}}, {"meta": {"key": "l4proto"}},
+                                     {"payload": {"protocol": "th", "field": "dport"}}]}, "data": "@m1"}}]}},
+    {"table": {"family": "inet", "name": "t", "handle": 2}},
+    {"chain": {"family": "inet", "table": "t", "name": "other", "handle": 1}},
+]}
+TEXT = "table ip t {\n\tchain svc {\n\t}\n}\n"
+
+
+def state(listing=None):
+    return nftables.table_state(listing or LISTING, "ip", "t")
+
+
+def altered(change):
+    listing = copy.deepcopy(LISTING)
+    change(listing["nftables"])
+    return listing
+
+
+# validation ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("family, name", [("ip", "kube-proxy"), ("inet", "k8slab_lab"), ("ip6", "a"), ("ip", "filter2")])
+def test_valid_tables(family, name):
+    assert nftables.validate_table(family, name) == (family, name)
+
+
+@pytest.mark.parametrize("family, name, message", [
+    ("ipx", "t", "family"), ("ip", "", "table name"), ("ip", "1abc", "table name"), ("ip", "a b", "table name"),
+    ("ip", "x" * 65, "table name"), ("ip", "nat", "iptables-nft"), ("ip6", "filter", "iptables-nft"),
+    ("bridge", "broute", "iptables-nft"), ("ip", None, "table name"), ("ip", 'a"b', "table name"),
+])
+def test_invalid_tables(family, name, message):
+    with pytest.raises(ValidationError, match=message):
+        nftables.validate_table(family, name)
+
+
+@pytest.mark.parametrize("content", [
+    "", "chain x {\n}\n", 'chain x {\n  comment "a } b"\n}\n', "chain x {\n  # a } in a comment\n}\n",
+    "map m {\n  type ipv4_addr : verdict\n  elements = { 10.0.0.1 : drop }\n}\n",
+])
+def test_content_inside_the_table(content):
+    assert nftables.validate_content(content) == content
+
+
+@pytest.mark.parametrize("content, line", [
+    ("}\ntable ip evil {\n", 1), ("chain x {\n}\n}\nflush ruleset\n", 3), ('chain x {\n  comment "x"\n}}\n', 3),
+])
+def test_content_that_closes_the_table_is_refused(content, line):
+    with pytest.raises(ValidationError, match="content line %d closes" % line):
+        nftables.validate_content(content)
+
+
+def test_content_type_and_nul():
+    with pytest.raises(ValidationError, match="string"):
+        nftables.validate_content(["chain x {}"])
+    with pytest.raises(ValidationError, match="NUL"):
+        nftables.validate_content("chain x {\0}")
+
+
+@pytest.mark.parametrize("name, quoted", [
+    ("service-ULMVA6XW-ns1/svc1/tcp/p80", "service-ULMVA6XW-ns1/svc1/tcp/p80"),
+    ("endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80", "endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80"),
+    ("a b", '"a b"'), ("1x", '"1x"'),
+])
+def test_quote_name(name, quoted):
+    assert nftables.quote_name(name) == quoted
+
+
+def test_quote_name_refuses_quotes():
+    with pytest.raises(ValidationError):
+        nftables.quote_name('a"b')
+
+
+# the scratch load and nft's messages ------------------------------------------------
+
+def test_scratch_input_puts_content_from_line_two():
+    assert nftables.scratch_input("ip", "t", "chain x {\n}") == "table ip t {\nchain x {\n}\n}\n"
+    assert nftables.scratch_input("inet", "t", "") == "table inet t {\n}\n"
+
+
+def test_explain_nft_error_counts_lines_in_content():
+    stderr = ("/dev/stdin:3:5-10: Error: syntax error, unexpected junk\n  junk here\n    ^^^^^^\n"
+              "/dev/stdin:1:1-5: Error: oops\n")
+    message = nftables.explain_nft_error(stderr)
+    assert message.startswith("content line 2, column 5-10: Error: syntax error, unexpected junk\n  junk here")
+    assert "content (table line): Error: oops" in message
+    assert nftables.explain_nft_error("/dev/stdin:4:1-3: Error: x", offset=0, what="applied") == \
+        "applied line 4, column 1-3: Error: x"
+
+
+def test_split_scratch_output():
+    listing, text = nftables.split_scratch_output(json.dumps(LISTING) + "\n" + TEXT)
+    assert listing == LISTING and text == TEXT
+
+
+# reading nft -j ---------------------------------------------------------------------
+
+def test_tables_and_missing_table():
+    assert nftables.tables(LISTING) == [("ip", "t"), ("inet", "t")]
+    assert nftables.table_state(LISTING, "ip6", "t") is None
+    with pytest.raises(ValueError):
+        nftables.items({"not": "nft"})
+
+
+def test_table_state_leaves_out_handles_counts_and_run_time_elements():
+    found = state()
+    assert found.objects[("counter", "c1")] == {"name": "c1"}
+    assert found.objects[("chain", "pre")] == {"name": "pre", "type": "nat", "hook": "prerouting", "prio": -100,
+                                               "policy": "accept"}
+    assert found.rules["ep1"][0]["expr"][1] == {"counter": {}}
+    assert found.filled == {"s1"}
+    assert found.elements[("set", "s1")] == [{"elem": {"val": "10.0.0.99", "timeout": 10800}}]
+    assert "other" not in found.rules  # the inet table of the same name is another table
+
+
+@pytest.mark.parametrize("what, change, equal", [
+    ("handles", lambda items: [item[next(iter(item))].__setitem__("handle", 99) for item in items[1:]], True),
+    ("counter values", lambda items: items[2]["counter"].update(packets=0, bytes=0), True),
+    ("affinity entries", lambda items: items[3]["set"].pop("elem"), True),
+    ("rule counter", lambda items: items[9]["rule"]["expr"][1]["counter"].update(packets=0), True),
+    ("map element", lambda items: items[4]["map"]["elem"][0][0]["concat"].__setitem__(2, 80), False),
+    ("priority", lambda items: items[7]["chain"].update(prio=-99), False),
+    ("rule", lambda items: items[9]["rule"]["expr"][3]["dnat"].update(port=80), False),
+    ("rule order", lambda items: items.insert(8, items.pop(9)), True),  # other chain: order within a chain counts
+    ("extra chain", lambda items: items.append({"chain": {"family": "ip", "table": "t", "name": "x", "handle": 9}}),
+     False),
+])
+def test_comparison(what, change, equal):
+    assert (state(altered(change)) == state()) is equal, what
+
+
+# planning ----------------------------------------------------------------------------
+
+def test_plan_creates_a_missing_table():
+    result = nftables.plan("ip", "t", None, state(), TEXT)
+    assert result.created and result.payload == "add table ip t\n" + TEXT
+
+
+def test_plan_nothing_to_do():
+    result = nftables.plan("ip", "t", state(), state(altered(lambda items: items[2]["counter"].update(packets=1))), TEXT)
+    assert not result.changed and result.payload == ""
+
+
+def test_plan_replaces_contents_in_one_transaction():
+    def change(items):
+        items[7]["chain"]["prio"] = -99  # pre: declaration changed
+        del items[6]  # ep1 goes
+        del items[9]
+        items[4]["map"]["elem"][0][0]["concat"][2] = 80
+    live = state()
+    result = nftables.plan("ip", "t", live, state(altered(change)), TEXT)
+    assert result.payload == ("add table ip t\nflush table ip t\n"
+                              "flush map ip t m1\n"
+                              "delete chain ip t ep1\ndelete chain ip t pre\n" + TEXT)
+    assert result.removed == ["chain ep1"] and result.replaced == ["chain pre"]
+
+
+def test_plan_deletes_maps_before_chains_and_keeps_filled_sets():
+    def change(items):
+        del items[4]  # the map goes
+        items[4]["chain"]["name"] = "svc2"
+    result = nftables.plan("ip", "t", state(), state(altered(change)), TEXT)
+    lines = result.payload.splitlines()
+    assert lines.index("delete map ip t m1") < lines.index("delete chain ip t svc")
+    assert not any("s1" in line for line in lines)  # the affinity set keeps its entries
+
+
+def test_plan_absent():
+    assert nftables.plan("ip", "t", state(), None, "").payload == "delete table ip t\n"
+    assert not nftables.plan("ip", "t", None, None, "").changed
+
+
+# records -----------------------------------------------------------------------------
+
+def test_record_round_trip_and_mismatch():
+    record = nftables.new_record("ip", "kube-proxy", True)
+    assert nftables.load_record(nftables.dump_record(record), "ip", "kube-proxy") == record
+    with pytest.raises(ValidationError, match="table"):
+        nftables.load_record(nftables.dump_record(record), "ip", "other")
+    with pytest.raises(ValidationError, match="version"):
+        nftables.load_record('{"version": 7}', "ip", "kube-proxy")
