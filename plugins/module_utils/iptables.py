@@ -183,6 +183,59 @@ def input_digest(table, ip_version, backend, version, chains, builtin_rules):
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode("utf-8")).hexdigest()
 
 
+def chain_input_keys(backend, version, chains):
+    """Per declared chain, a digest of its declared rules and of the iptables that canonicalised them.
+
+    Recorded next to each chain's canonical rules, so that when some chains
+    change only those go through the scratch namespace again (partial sync).
+    """
+    prefix = json.dumps([backend, version])
+    return OrderedDict((name, hashlib.sha256(json.dumps([prefix, name, rules]).encode("utf-8")).hexdigest()[:24])
+                       for name, rules in chains.items())
+
+
+def builtin_input_key(backend, version, builtin_rules):
+    """The same for the rules in built-in chains, all of them together (they are few)."""
+    data = json.dumps([backend, version, [list(rule) for rule in builtin_rules]])
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:24]
+
+
+def reusable_canonical(record, chain_keys, builtin_key):
+    """The canonical forms the record holds for the parts of the input that did not change.
+
+    Returns (chains, builtin): chain name -> canonical rules for every declared
+    chain whose declared rules are as recorded; the canonical built-in chain
+    rules when those are as recorded, else None.
+    """
+    chains = {}
+    for name, key in chain_keys.items():
+        entry = record["chains"].get(name)
+        if entry and entry.get("input") == key:
+            chains[name] = list(entry["rules"])
+    builtin = list(record["builtin_rules"]) if builtin_key and record.get("builtin_input") == builtin_key else None
+    return chains, builtin
+
+
+def referenced_chains(chains, builtin_rules):
+    """Every name the given rules jump or go to (a scratch table only needs those chains to exist)."""
+    names = set()
+    for rules in chains.values():
+        for rule in rules:
+            names |= _jump_targets(rule)
+    for item in builtin_rules:
+        names |= _jump_targets(item.rule)
+    return names
+
+
+def remember_inputs(record, chain_keys, builtin_key):
+    """Put the input keys into a record plan() made, next to the canonical rules they produced."""
+    record["builtin_input"] = builtin_key
+    for name, entry in record["chains"].items():
+        if name in chain_keys:
+            entry["input"] = chain_keys[name]
+    return record
+
+
 # ---------------------------------------------------------------- reading iptables-save
 
 def parse_save(text, table):
@@ -287,7 +340,7 @@ def record_name(owner, table, ip_version):
 
 def empty_record(owner, table, ip_version):
     return {"version": RECORD_VERSION, "owner": owner, "table": table, "ip_version": ip_version,
-            "backend": None, "input_digest": None, "chains": OrderedDict(), "builtin_rules": []}
+            "backend": None, "input_digest": None, "builtin_input": None, "chains": OrderedDict(), "builtin_rules": []}
 
 
 def load_record(text, owner, table, ip_version):
@@ -301,8 +354,11 @@ def load_record(text, owner, table, ip_version):
     record = empty_record(owner, table, ip_version)
     record["backend"] = data.get("backend")
     record["input_digest"] = data.get("input_digest")
+    record["builtin_input"] = data.get("builtin_input")
     for name, entry in (data.get("chains") or {}).items():
         record["chains"][name] = {"created": bool(entry.get("created")), "rules": list(entry.get("rules") or [])}
+        if entry.get("input"):
+            record["chains"][name]["input"] = entry["input"]
     record["builtin_rules"] = [BuiltinRule(item["chain"], item["rule"], item.get("position", "first"))
                                for item in data.get("builtin_rules") or []]
     return record

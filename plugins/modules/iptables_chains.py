@@ -22,7 +22,10 @@ description:
     and reads them back with C(iptables-save); that text is what the real table must show. The same
     load rejects a bad rule with iptables' own message before the real table is touched.
   - The canonical text is remembered in the ownership record together with a digest of the input, so a
-    re-run with the same input needs no scratch load, only one C(iptables-save).
+    re-run with the same input needs no scratch load, only one C(iptables-save). Each chain also keeps a
+    digest of its own declared rules, so when only some chains change only those are loaded into the
+    scratch namespace, and the one C(iptables-restore --noflush) rewrites only the chains that differ
+    from the table (partial sync, as kube-proxy does since KEP-3453).
   - Touches only what the owner owns. Chains and rules of Docker, of the user or of other owners are
     left byte for byte as they were, including the order of foreign rules in built-in chains.
   - Ownership is tracked in a JSON record per owner, table and IP version under I(state_dir), not with
@@ -274,13 +277,14 @@ diff:
 import glob
 import os
 import tempfile
+from collections import OrderedDict
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import prune_empty_state_dir
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
-    ValidationError, canonical_from_scratch, cached_canonical, dump_record, empty_record, explain_restore_error,
-    input_digest, load_record, normalize_builtin_rules, normalize_chains, parse_save, plan, record_name,
-    render_scratch, validate_owner)
+    ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, dump_record,
+    empty_record, explain_restore_error, input_digest, load_record, normalize_builtin_rules, normalize_chains,
+    parse_save, plan, record_name, referenced_chains, remember_inputs, render_scratch, reusable_canonical, validate_owner)
 
 # Runs inside the scratch namespace; every value comes in as a positional argument, never pasted in.
 SCRATCH_SCRIPT = '"$1" -w "$4" && exec "$2" -t "$3"'
@@ -343,9 +347,22 @@ class IptablesChains:
             self.module.fail_json(msg="table %s holds nftables rules iptables cannot show: %s" % (self.table, out.strip()))
         return parse_save(out, self.table)
 
-    def scratch_canonical(self, chains, builtin_rules, current):
-        """Load the desired state into an empty table in a throwaway network namespace and read it back."""
-        text, line_map = render_scratch(self.table, chains, builtin_rules, current.user_chains())
+    def scratch_canonical(self, chains, builtin_rules, current, other_chains=()):
+        """Load the desired state into an empty table in a throwaway network namespace and read it back.
+
+        other_chains: declared chains not loaded this time (their canonical form is
+        known). Those and existing chains are declared empty when a loaded rule
+        jumps to them, so the jump loads; the others are left out (thousands of
+        empty chains would cost more than the few rules being loaded).
+        """
+        wanted = referenced_chains(chains, builtin_rules)
+        seen = set(chains)
+        foreign = []
+        for name in current.user_chains() + list(other_chains):
+            if name in wanted and name not in seen:
+                seen.add(name)
+                foreign.append(name)
+        text, line_map = render_scratch(self.table, chains, builtin_rules, foreign)
         unshare = self.module.get_bin_path("unshare", required=True)
         shell = self.module.get_bin_path("sh", required=True)
         argv = [unshare, "--net", "--", shell, "-c", SCRATCH_SCRIPT, "k8slab-scratch",
@@ -360,6 +377,18 @@ class IptablesChains:
             self.module.fail_json(msg=str(exc))
         except ValueError as exc:
             self.module.fail_json(msg="cannot read the scratch table back: %s" % exc, stdout=out)
+
+    def partial_canonical(self, record, chains, builtin_rules, current, chain_keys, builtin_key):
+        """The canonical desired state, through the scratch namespace only for what changed since the record."""
+        known, builtin = reusable_canonical(record, chain_keys, builtin_key)
+        todo = OrderedDict((name, rules) for name, rules in chains.items() if name not in known)
+        if todo or builtin is None:
+            loaded, loaded_builtin = self.scratch_canonical(todo, builtin_rules if builtin is None else [], current,
+                                                            [name for name in chains if name in known])
+            known.update(loaded)
+            if builtin is None:
+                builtin = loaded_builtin
+        return OrderedDict((name, known[name]) for name in chains), builtin
 
     # ------------------------------------------------------------ ownership records
     def record_path(self, owner=None):
@@ -418,11 +447,13 @@ class IptablesChains:
         current = self.read_table()
         if state == "present":
             digest = input_digest(self.table, self.ip_version, self.backend, self.version, chains, builtin_rules)
+            chain_keys = chain_input_keys(self.backend, self.version, chains)
+            builtin_key = builtin_input_key(self.backend, self.version, builtin_rules)
             canonical = cached_canonical(record, digest)
             if canonical is None and not chains and not builtin_rules:
                 canonical = ({}, [])  # nothing declared: nothing to canonicalise
             if canonical is None:
-                canonical = self.scratch_canonical(chains, builtin_rules, current)
+                canonical = self.partial_canonical(record, chains, builtin_rules, current, chain_keys, builtin_key)
             desired_chains, desired_builtin = canonical
             managed = list(desired_chains)
         else:
@@ -440,6 +471,8 @@ class IptablesChains:
                 lines = dict(enumerate(payload.splitlines(), 1))
                 self.module.fail_json(msg="iptables-restore failed, the table is unchanged: %s"
                                       % explain_restore_error(err, lines), rc=rc, stderr=err, applied="")
+        if state == "present":
+            remember_inputs(result.record, chain_keys, builtin_key)
         if not self.module.check_mode:
             result.record["backend"] = self.backend
             self.store_record(result.record if state == "present" else None)

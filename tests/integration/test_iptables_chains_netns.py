@@ -119,6 +119,22 @@ def test_wrong_order_is_repaired(node):
     assert node.playbook(SERVICE)[0]["changed"] is False
 
 
+def test_one_changed_chain_is_loaded_and_written_alone(node):
+    """Partial sync: a moved endpoint rewrites its chain only; a changed Service chain still jumps right."""
+    node.playbook(SERVICE)
+    moved = SERVICE.replace("10.0.0.21:8080", "10.0.0.22:8080")
+    result, = node.playbook(moved)
+    assert result["applied"] == "*nat\n:EVE-HTTP - [0:0]\n-A EVE-HTTP -p tcp -m tcp -j DNAT --to-destination 10.0.0.22:8080\nCOMMIT\n"
+    # Only the Service chain changes; its jumps reach chains loaded on earlier runs.
+    single = moved.replace("          - -m statistic --mode random --probability 0.5 -j EVE-HTTP\n", "")
+    result, again = node.playbook(single + single.replace("name: service", "name: again", 1))
+    assert result["applied"] == "*nat\n:EDEN-SVC-HTTP - [0:0]\n-A EDEN-SVC-HTTP -j ADAM-HTTP\nCOMMIT\n"
+    assert again["changed"] is False
+    nat = save(node, "nat").splitlines()
+    assert "-A EVE-HTTP -p tcp -m tcp -j DNAT --to-destination 10.0.0.22:8080" in nat
+    assert [line for line in nat if line.startswith("-A EDEN-SVC-HTTP")] == ["-A EDEN-SVC-HTTP -j ADAM-HTTP"]
+
+
 def test_stale_chain_is_pruned(node):
     old = SERVICE.replace("    builtin_rules:\n", "      - name: OLD-SVC\n        rules: [-j ADAM-HTTP]\n    builtin_rules:\n"
                           "      - {chain: OUTPUT, rule: -j OLD-SVC}\n")

@@ -250,6 +250,21 @@ def test_record_round_trip_and_cache():
     assert ipt.cached_canonical(loaded, None) is None
 
 
+def test_record_keeps_input_keys_and_reuses_only_unchanged_parts():
+    keys = ipt.chain_input_keys("nft", "v1.8.9", OrderedDict([("EDEN-SVC-HTTP", ["-j EVE-HTTP"]), ("EVE-HTTP", ["-j DNAT"])]))
+    rec = ipt.remember_inputs(record(chains=SERVICE_CHAINS, builtin=SERVICE_JUMPS), keys, "b1")
+    loaded = ipt.load_record(ipt.dump_record(rec), "service_proxy", "nat", "ipv4")
+    assert loaded == rec and loaded["builtin_input"] == "b1"
+    changed = ipt.chain_input_keys("nft", "v1.8.9", OrderedDict([("EDEN-SVC-HTTP", ["-j EVE-HTTP"]), ("EVE-HTTP", ["-j ACCEPT"])]))
+    assert changed["EDEN-SVC-HTTP"] == keys["EDEN-SVC-HTTP"] and changed["EVE-HTTP"] != keys["EVE-HTTP"]
+    chains, builtin = ipt.reusable_canonical(loaded, changed, "b1")
+    assert chains == {"EDEN-SVC-HTTP": SERVICE_CHAINS["EDEN-SVC-HTTP"]} and builtin == SERVICE_JUMPS
+    assert ipt.reusable_canonical(loaded, changed, "b2")[1] is None
+    # Another iptables (version or backend) canonicalises differently: nothing is reused.
+    other = ipt.chain_input_keys("legacy", "v1.8.9", OrderedDict([("EDEN-SVC-HTTP", ["-j EVE-HTTP"])]))
+    assert ipt.reusable_canonical(loaded, other, "b1")[0] == {}
+
+
 @pytest.mark.parametrize("owner, table, message", [("pod_network", "nat", "owner="), ("service_proxy", "filter", "table=")])
 def test_load_record_refuses_someone_elses(owner, table, message):
     text = ipt.dump_record(record())

@@ -107,7 +107,9 @@ def test_first_run_loads_scratch_then_applies_once(node):
     assert (result["created"], result["deleted"], result["chains"]) == (["EDEN-SVC-HTTP", "EVE-HTTP"], [], ["EDEN-SVC-HTTP", "EVE-HTTP"])
     assert (result["backend"], result["table"]) == ("nft", "nat")
     assert "diff" not in result
-    assert node.record["chains"]["EVE-HTTP"] == {"created": True, "rules": ["-p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080"]}
+    eve = node.record["chains"]["EVE-HTTP"]
+    assert (eve["created"], eve["rules"]) == (True, ["-p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080"])
+    assert len(eve["input"]) == 24 and eve["input"] != node.record["chains"]["EDEN-SVC-HTTP"]["input"]
     assert node.record["builtin_rules"] == [{"chain": "OUTPUT", "rule": "-j EDEN-SVC-HTTP", "position": "first"}]
 
 
@@ -131,6 +133,39 @@ def test_changed_input_loads_scratch_again(node):
     node.table = LOADED_NAT
     node.run(builtin_rules=[{"chain": "OUTPUT", "rule": "-j EDEN-SVC-HTTP", "comment": "x"}])
     assert "unshare" in node.commands()
+
+
+def test_one_changed_chain_alone_goes_through_scratch(node):
+    node.run()
+    node.table = LOADED_NAT
+    node.scratch = (0, LOADED_NAT.replace("10.0.0.21:8080", "10.0.0.22:8080"), "")
+    chains = [dict(PARAMS["chains"][0]), {"name": "EVE-HTTP", "rules": ["-p tcp -j DNAT --to-destination 10.0.0.22:8080"]}]
+    result = node.run(chains=chains)
+    # Only EVE-HTTP is loaded; EDEN-SVC-HTTP's canonical rules come from the record.
+    assert node.scratch_input == "*nat\n:EVE-HTTP - [0:0]\n-A EVE-HTTP -p tcp -j DNAT --to-destination 10.0.0.22:8080\nCOMMIT\n"
+    # Partial sync: the one restore rewrites that chain and nothing else.
+    assert node.applied == "*nat\n:EVE-HTTP - [0:0]\n-A EVE-HTTP -p tcp -m tcp -j DNAT --to-destination 10.0.0.22:8080\nCOMMIT\n"
+    assert result["changed"] is True
+    assert node.record["chains"]["EDEN-SVC-HTTP"]["rules"] == ["-m statistic --mode random --probability 0.50000000000 -j EVE-HTTP"]
+    assert node.record["builtin_rules"] == [{"chain": "OUTPUT", "rule": "-j EDEN-SVC-HTTP", "position": "first"}]
+
+
+def test_changed_builtin_rules_alone_go_through_scratch(node):
+    node.run()
+    node.table = LOADED_NAT
+    node.scratch = (0, LOADED_NAT.replace("-A OUTPUT -j EDEN-SVC-HTTP", "-A PREROUTING -j EDEN-SVC-HTTP"), "")
+    node.run(builtin_rules=[{"chain": "PREROUTING", "rule": "-j EDEN-SVC-HTTP"}])
+    # The chain the rule jumps to is declared (empty) so the jump loads; EVE-HTTP is not needed.
+    assert node.scratch_input == "*nat\n:EDEN-SVC-HTTP - [0:0]\n-A PREROUTING -j EDEN-SVC-HTTP\nCOMMIT\n"
+    assert node.record["builtin_rules"] == [{"chain": "PREROUTING", "rule": "-j EDEN-SVC-HTTP", "position": "first"}]
+
+
+def test_another_iptables_version_loads_everything_again(node):
+    node.run()
+    node.table = LOADED_NAT
+    node.backend = "nf_tables) (v1.8.10"
+    node.run(builtin_rules=[{"chain": "OUTPUT", "rule": "-j EDEN-SVC-HTTP", "comment": "x"}])
+    assert "-A EVE-HTTP -p tcp -j DNAT" in node.scratch_input and "-A EDEN-SVC-HTTP -m statistic" in node.scratch_input
 
 
 def test_drift_is_repaired_without_scratch(node):
