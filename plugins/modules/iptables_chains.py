@@ -355,7 +355,8 @@ class IptablesChains:
         jumps to them, so the jump loads; the others are left out (thousands of
         empty chains would cost more than the few rules being loaded).
         """
-        wanted = referenced_chains(chains, builtin_rules)
+        # Chains the rules jump to, and user chains that hold a builtin rule (Docker's DOCKER-USER).
+        wanted = referenced_chains(chains, builtin_rules) | {item.chain for item in builtin_rules}
         seen = set(chains)
         foreign = []
         for name in current.user_chains() + list(other_chains):
