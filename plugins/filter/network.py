@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The network an interface address belongs to, without ansible.utils."""
+"""The network an interface address belongs to, with netaddr and without ansible.utils."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ version_added: 0.1.0
 description:
   - Turns an interface address such as the bridge's C(10.0.0.1/24) into its network C(10.0.0.0/24),
     the pod CIDR the tutorial masquerades (C(iptables -t nat -A POSTROUTING -s 10.0.0.0/24 -j MASQUERADE)).
-  - Works for IPv4 and IPv6. Needs no C(netaddr) and no other collection (it uses Python's C(ipaddress)).
+  - Works for IPv4 and IPv6. Needs the C(netaddr) Python library on the controller (the one
+    C(ansible.utils.ipaddr) uses), and no other collection.
   - Fails with a clear message on anything that is not an address with a prefix length.
 options:
   _input:
     description: An interface address with prefix length, such as C(10.0.0.1/24) or C(fd00::1/64).
     type: str
     required: true
+requirements:
+  - netaddr (on the controller)
 """
 
 EXAMPLES = r"""
@@ -34,18 +37,25 @@ _value:
   type: str
 """
 
-import ipaddress
-
 from ansible.errors import AnsibleFilterError
+
+try:
+    import netaddr
+except ImportError:  # reported when the filter is used, not when Ansible loads it
+    netaddr = None
+
+MISSING_NETADDR = "the k8slab.kube_proxy filters need the netaddr Python library on the controller (pip install netaddr)"
 
 
 def interface_network(address):
     """Return the network of an interface address with prefix length; raise ValueError otherwise."""
     if not isinstance(address, str) or "/" not in address:
         raise ValueError("%r is not an address with a prefix length (such as 10.0.0.1/24)" % (address,))
+    if netaddr is None:
+        raise ValueError(MISSING_NETADDR)
     try:
-        return str(ipaddress.ip_interface(address.strip()).network)
-    except ValueError as exc:
+        return str(netaddr.IPNetwork(address.strip()).cidr)
+    except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
         raise ValueError("%r is not an address with a prefix length: %s" % (address, exc))
 
 

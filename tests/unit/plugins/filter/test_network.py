@@ -29,3 +29,10 @@ def test_filter_is_registered_and_raises_filter_errors():
     assert network("10.0.0.1/24") == "10.0.0.0/24"
     with pytest.raises(AnsibleFilterError, match="'10.0.0.1' is not an address with a prefix length"):
         network("10.0.0.1")
+
+
+def test_says_what_to_install_without_netaddr(monkeypatch):
+    from ansible_collections.k8slab.kube_proxy.plugins.filter import network
+    monkeypatch.setattr(network, "netaddr", None)
+    with pytest.raises(AnsibleFilterError, match=r"need the netaddr Python library .*pip install netaddr"):
+        FilterModule().filters()["network"]("10.0.0.1/24")
