@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
 # Build the lab node image (Debian bookworm, systemd as PID 1, everything the roles need)
 # without any container registry: debootstrap into a folder, then `docker import`.
+# The Debian archive is the one this machine's apt uses (K8SLAB_DEBIAN_MIRROR overrides).
 # The tag is a hash of this recipe, so the image is rebuilt only when the recipe changes.
 # Prints the image reference on stdout; progress goes to stderr.
-set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+set -eEuo pipefail
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+k8slab_trap_errors
+
+repo=$K8SLAB_REPO
 name=${K8SLAB_NODE_IMAGE_NAME:-k8slab/node}
-mirror=${K8SLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+mirror=${K8SLAB_DEBIAN_MIRROR:-$(k8slab_debian_mirror)}
+[ -n "$mirror" ] || k8slab_die "no Debian archive found in this machine's apt sources (/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list); set K8SLAB_DEBIAN_MIRROR to a Debian mirror URL"
 suite=bookworm
 packages_file="$repo/images/node/packages.txt"   # shared with images/node/Dockerfile
+[ -r "$packages_file" ] || k8slab_die "cannot read $packages_file"
 mapfile -t packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$packages_file")
 # debootstrap keeps the .debs it downloads here, so a rebuild downloads nothing.
-debs=${K8SLAB_CACHE:-$repo/.cache}/debootstrap
+debs=$K8SLAB_CACHE/debootstrap
 
 recipe_hash=$( { cat "$0" "$packages_file"; printf '%s\n' "$mirror" "$suite" "${packages[@]}"; } | sha256sum | cut -c1-12)
 image="$name:$recipe_hash"
@@ -25,17 +33,19 @@ if docker image inspect "$image" >/dev/null 2>&1 && [ "${1:-}" != "--force" ]; t
   exit 0
 fi
 
-command -v debootstrap >/dev/null || { log "debootstrap is missing (apt-get install debootstrap)"; exit 1; }
+command -v debootstrap >/dev/null || k8slab_die "debootstrap is missing (apt-get install debootstrap)"
+docker info >/dev/null 2>&1 || k8slab_die "no docker daemon answers (scripts/lab up and scripts/test start one)"
 
-work=$(mktemp -d /var/tmp/k8slab-rootfs.XXXXXX)
+work=$(mktemp -d /var/tmp/k8slab-rootfs.XXXXXX) || k8slab_die "mktemp in /var/tmp failed"
 cleanup() { umount -R "$work/rootfs/proc" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 rootfs="$work/rootfs"
 
-log "debootstrap $suite into $rootfs (a few minutes)"
+log "debootstrap $suite from $mirror into $rootfs (a few minutes)"
 include=$(IFS=,; echo "${packages[*]}")
 mkdir -p "$debs"
-debootstrap --variant=minbase --cache-dir="$debs" --include="$include" "$suite" "$rootfs" "$mirror" >&2
+debootstrap --variant=minbase --cache-dir="$debs" --include="$include" "$suite" "$rootfs" "$mirror" >&2 ||
+  k8slab_die "debootstrap $suite from $mirror failed (output above); set K8SLAB_DEBIAN_MIRROR to a reachable Debian mirror"
 
 # A node that needs no network: no apt lists, no docs, no caches in the image.
 chroot "$rootfs" apt-get clean
@@ -56,6 +66,6 @@ log "docker import -> $image"
 tar -C "$rootfs" -c . | docker import \
   --change 'CMD ["/sbin/init"]' \
   --change 'ENV container=docker' \
-  - "$image" >&2
+  - "$image" >&2 || k8slab_die "docker import of $rootfs as $image failed (output above)"
 docker tag "$image" "$name:latest"
 echo "$image"

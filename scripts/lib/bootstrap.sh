@@ -3,14 +3,20 @@
 # Debian packages, the Python venv (.venv), community.docker taken from the
 # `ansible` wheel (Galaxy may be unreachable), and ansible-test's pip bootstrap.
 # Downloads and builds go to .cache/ and .venv/ (both gitignored).
+#
+# Every step either succeeds or ends the script with `error: WHAT failed`
+# and what to do next (k8slab_die); none may end a `set -e` script silently,
+# and helpers that look for optional files never fail their caller.
 
-# Debian packages the lab and the test layers need (binary they provide in brackets).
+# Debian packages by need (binary they provide after the colon). The test
+# layers and scripts/lab ask only for what they use; lint, sanity and unit need
+# nothing but the venv.
 # shellcheck disable=SC2034  # used by scripts/test and scripts/lab
-K8SLAB_APT_PACKAGES=(
-  docker.io:dockerd iptables:iptables-save iproute2:ip debootstrap:debootstrap
-  git:git util-linux:unshare jq:jq curl:curl ca-certificates:update-ca-certificates
-  shellcheck:shellcheck nftables:nft
-)
+K8SLAB_APT_DOCKER=(docker.io:dockerd)
+# shellcheck disable=SC2034
+K8SLAB_APT_IMAGE=(debootstrap:debootstrap)
+# shellcheck disable=SC2034
+K8SLAB_APT_NETNS=(iptables:iptables-save iproute2:ip util-linux:unshare nftables:nft)
 # community.docker comes from this release of the `ansible` package on PyPI.
 K8SLAB_ANSIBLE_WHEEL_VERSION=${K8SLAB_ANSIBLE_WHEEL_VERSION:-12.3.0}
 
@@ -24,81 +30,95 @@ k8slab_apt_ensure() {
   for spec in "$@"; do
     name=${spec%%:*}; cmd=${spec#*:}
     if [ "$cmd" != "$spec" ] && command -v "$cmd" >/dev/null 2>&1; then continue; fi
-    dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q 'ok installed' && continue
+    if dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q 'ok installed'; then continue; fi
     missing+=("$name")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   k8slab_is_debian || k8slab_die "missing packages: ${missing[*]} (install them; only Debian is bootstrapped automatically)"
   k8slab_is_root || k8slab_die "missing packages: ${missing[*]} (run as root, or: apt-get install ${missing[*]})"
   k8slab_log "apt-get install ${missing[*]}"
-  local policy=/usr/sbin/policy-rc.d placed=""
+  local policy=${K8SLAB_POLICY_RC_D:-/usr/sbin/policy-rc.d} placed=""   # tests point it elsewhere
   if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\n# k8slab: no service starts during package installation\nexit 101\n' > "$policy"
-    chmod 755 "$policy"; placed=1
+    printf '#!/bin/sh\n# k8slab: no service starts during package installation\nexit 101\n' > "$policy" &&
+      chmod 755 "$policy" && placed=1
   fi
   local rc=0
   { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >&2 || rc=$?
-  [ -n "$placed" ] && rm -f "$policy"
-  [ $rc -eq 0 ] || k8slab_die "apt-get install ${missing[*]} failed"
+  if [ -n "$placed" ]; then rm -f "$policy"; fi
+  [ $rc -eq 0 ] || k8slab_die "apt-get install ${missing[*]} failed (exit $rc, output above); fix apt (sources, network, a held lock) or install them by hand, then run this again"
 }
 
 # The python3 that builds the venv: the one on PATH if it can, else Debian's.
 k8slab_python() {
   if command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    command -v python3; return
+    command -v python3; return 0
   fi
   k8slab_apt_ensure python3-venv
+  [ -x /usr/bin/python3 ] || k8slab_die "no python3 that can make a venv (install python3 and python3-venv)"
   echo /usr/bin/python3
 }
 
 # .venv with requirements-test.txt installed at the exact versions of
 # constraints.txt; reinstalled when either changes. Puts .venv/bin first on PATH.
 k8slab_venv_ensure() {
-  local stamp="$K8SLAB_VENV/.k8slab-requirements" want
-  want=$(cat "$K8SLAB_REPO"/requirements*.txt "$K8SLAB_REPO/constraints.txt" | sha256sum | cut -c1-16)
+  local stamp="$K8SLAB_VENV/.k8slab-requirements" want py
+  want=$(cat "$K8SLAB_REPO"/requirements*.txt "$K8SLAB_REPO/constraints.txt" | sha256sum | cut -c1-16) ||
+    k8slab_die "cannot read requirements*.txt and constraints.txt in $K8SLAB_REPO"
   if ! "$K8SLAB_VENV/bin/python" -c 'import sys' 2>/dev/null; then
-    local py; py=$(k8slab_python)
+    py=$(k8slab_python) || k8slab_die "no python3 to make $K8SLAB_VENV with (see above)"
     k8slab_log "creating $K8SLAB_VENV with $py"
     rm -rf "$K8SLAB_VENV"
-    "$py" -m venv "$K8SLAB_VENV" >&2 || k8slab_die "python3 -m venv failed"
+    "$py" -m venv "$K8SLAB_VENV" >&2 ||
+      k8slab_die "$py -m venv $K8SLAB_VENV failed (output above); on Debian: apt-get install python3-venv"
   fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     k8slab_log "pip install -r requirements-test.txt into $K8SLAB_VENV"
     "$K8SLAB_VENV/bin/python" -m pip install -q -r "$K8SLAB_REPO/requirements-test.txt" \
       -c "$K8SLAB_REPO/constraints.txt" >&2 ||
-      k8slab_die "pip install failed"
-    echo "$want" > "$stamp"
+      k8slab_die "pip install -r requirements-test.txt into $K8SLAB_VENV failed (output above); check that pip reaches its index (pip config list), then run this again"
+    echo "$want" > "$stamp" || k8slab_die "cannot write $stamp"
   fi
   export PATH="$K8SLAB_VENV/bin:$PATH"
   export VIRTUAL_ENV="$K8SLAB_VENV"
 }
 
-# The first of the given paths that exists (for globs), or nothing.
+# The first of the given paths that exists (for globs), or nothing. Always
+# succeeds: finding nothing is an answer, not a failure.
 k8slab_first_file() {
   local path
-  for path in "$@"; do [ -e "$path" ] && { echo "$path"; return; }; done
+  for path in "$@"; do
+    if [ -e "$path" ]; then echo "$path"; return 0; fi
+  done
+  return 0
+}
+
+# The checkout as k8slab.kube_proxy, then community.docker when it was extracted.
+k8slab_collections_path() {
+  export ANSIBLE_COLLECTIONS_PATH="$K8SLAB_REPO/.collections:$K8SLAB_CACHE/collections"
 }
 
 # community.docker (the docker connection plugin molecule and the lab use),
-# extracted from the `ansible` wheel into .cache/collections.
+# extracted from the `ansible` wheel into $K8SLAB_CACHE/collections.
 k8slab_collections_ensure() {
   local root="$K8SLAB_CACHE/collections"
   local dest="$root/ansible_collections/community/docker"
   local stamp="$root/.community.docker-from-ansible-$K8SLAB_ANSIBLE_WHEEL_VERSION"
+  local want="ansible==$K8SLAB_ANSIBLE_WHEEL_VERSION"
   if [ ! -f "$stamp" ] || [ ! -f "$dest/MANIFEST.json" ]; then
     local wheels="$K8SLAB_CACHE/wheels" wheel
-    mkdir -p "$wheels"
+    mkdir -p "$wheels" "$root" || k8slab_die "cannot create $wheels and $root"
     wheel=$(k8slab_first_file "$wheels"/ansible-"$K8SLAB_ANSIBLE_WHEEL_VERSION"-*.whl)
     if [ -z "$wheel" ]; then
-      k8slab_log "pip download ansible==$K8SLAB_ANSIBLE_WHEEL_VERSION (for community.docker)"
-      "$K8SLAB_VENV/bin/python" -m pip download -q --no-deps -d "$wheels" "ansible==$K8SLAB_ANSIBLE_WHEEL_VERSION" >&2 ||
-        k8slab_die "pip download ansible==$K8SLAB_ANSIBLE_WHEEL_VERSION failed"
+      k8slab_log "pip download $want (for community.docker)"
+      "$K8SLAB_VENV/bin/python" -m pip download -q --no-deps -d "$wheels" "$want" >&2 ||
+        k8slab_die "pip download $want failed (output above); check that pip reaches its index (pip config list), or put the wheel in $wheels, then run this again"
       wheel=$(k8slab_first_file "$wheels"/ansible-"$K8SLAB_ANSIBLE_WHEEL_VERSION"-*.whl)
+      [ -n "$wheel" ] || k8slab_die "pip download $want left no ansible-$K8SLAB_ANSIBLE_WHEEL_VERSION-*.whl in $wheels"
     fi
     k8slab_log "extracting community.docker from $(basename "$wheel")"
     rm -rf "$dest"
-    "$K8SLAB_VENV/bin/python" - "$wheel" "$root" <<'PY' || k8slab_die "extracting community.docker failed"
+    "$K8SLAB_VENV/bin/python" - "$wheel" "$root" <<'PY' ||
 import sys
 import zipfile
 
@@ -110,31 +130,33 @@ with zipfile.ZipFile(wheel) as archive:
         sys.exit("no %s in %s" % (prefix, wheel))
     archive.extractall(root, members)
 PY
-    touch "$stamp"
+      k8slab_die "extracting community.docker from $wheel failed (output above); delete the wheel and run this again"
+    touch "$stamp" || k8slab_die "cannot write $stamp"
   fi
-  export ANSIBLE_COLLECTIONS_PATH="$K8SLAB_REPO/.collections:$root"
+  k8slab_collections_path
 }
 
-# ansible-test bootstraps pip in each venv it makes with get-pip.py from
-# ci-files.testing.ansible.com. Offline, a stand-in in its cache folder installs
-# pip from the wheel PyPI serves instead.
+# ansible-test bootstraps pip in each venv it makes with a get-pip.py it
+# downloads from Ansible's CI file server. Offline, a stand-in in its cache
+# folder installs pip from the pip wheel on the package index instead.
 k8slab_ansible_test_cache_ensure() {
-  local cache="$HOME/.ansible/test/cache" pkgdir pipver script
+  local cache="$HOME/.ansible/test/cache" pkgdir pipver script wheel
   pkgdir=$("$K8SLAB_VENV/bin/python" -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))') ||
-    k8slab_die "ansible-test is not installed in $K8SLAB_VENV"
-  pipver=$(sed -n "s/^ *pip='\([0-9.]*\)',.*/\1/p" "$pkgdir/_internal/python_requirements.py" | head -n1)
-  [ -n "$pipver" ] || k8slab_die "cannot tell which pip ansible-test wants"
+    k8slab_die "ansible-test is not installed in $K8SLAB_VENV (delete $K8SLAB_VENV/.k8slab-requirements and run this again)"
+  pipver=$(sed -n "s/^ *pip='\([0-9.]*\)',.*/\1/p" "$pkgdir/_internal/python_requirements.py" | head -n1) || pipver=""
+  [ -n "$pipver" ] || k8slab_die "cannot tell which pip ansible-test wants (no pip='...' in $pkgdir/_internal/python_requirements.py)"
   script="$cache/get_pip_${pipver//./_}.py"
-  mkdir -p "$cache"
-  if [ -z "$(k8slab_first_file "$cache"/pip-"$pipver"-*.whl)" ]; then
+  mkdir -p "$cache" || k8slab_die "cannot create $cache"
+  wheel=$(k8slab_first_file "$cache"/pip-"$pipver"-*.whl)
+  if [ -z "$wheel" ]; then
     k8slab_log "pip download pip==$pipver (ansible-test's pip bootstrap)"
     "$K8SLAB_VENV/bin/python" -m pip download -q --no-deps -d "$cache" "pip==$pipver" >&2 ||
-      k8slab_die "pip download pip==$pipver failed"
+      k8slab_die "pip download pip==$pipver failed (output above); check that pip reaches its index (pip config list), then run this again"
   fi
   [ -f "$script" ] && return 0
-  cat > "$script" <<PY
+  cat > "$script" <<PY || k8slab_die "cannot write $script"
 # Stand-in for get-pip.py, written by k8slab's scripts/lib/bootstrap.sh for
-# hosts that cannot reach ci-files.testing.ansible.com: installs pip $pipver
+# hosts that cannot reach Ansible's CI file server: installs pip $pipver
 # from the wheel next to this file, with the options ansible-test passes.
 import glob
 import os
