@@ -27,10 +27,13 @@ k8slab_now() { date +%s.%N; }
 k8slab_elapsed() { awk -v a="$1" -v b="$(k8slab_now)" 'BEGIN { printf "%.0f", b - a }'; }
 
 # The Debian archive this machine's apt already uses (so debootstrap needs no
-# mirror name of ours): the first URI of a `deb` source whose suite has no
-# `-updates`/`-security` style suffix, from deb822 files
-# (sources.list.d/*.sources) first, then one-line lists. Prints nothing when
-# there is none. $1: the apt configuration folder (default /etc/apt).
+# mirror name of ours): the first URI of a `deb` source for a plain Debian
+# suite (bookworm, trixie, stable, ...; not -updates, -security, nor another
+# distribution's), from deb822 files (sources.list.d/*.sources) first, then
+# one-line lists. Prints nothing when there is none.
+# $1: the apt configuration folder (default /etc/apt).
+K8SLAB_DEBIAN_SUITES='^(buster|bullseye|bookworm|trixie|forky|duke|sid|oldstable|stable|testing|unstable)$'
+
 k8slab_debian_mirror() {
   local etc=${1:-/etc/apt} file
   local deb822=() lists=()
@@ -38,11 +41,11 @@ k8slab_debian_mirror() {
   for file in "$etc"/sources.list "$etc"/sources.list.d/*.list; do [ -f "$file" ] && lists+=("$file"); done
   {
     if [ ${#deb822[@]} -gt 0 ]; then
-      awk '
+      awk -v suites_re="$K8SLAB_DEBIAN_SUITES" '
         function flush() {
           if (types ~ /(^| )deb( |$)/ && enabled != "no" && uris != "" && uris !~ /^cdrom:/) {
             n = split(suites, s, " ")
-            for (i = 1; i <= n; i++) if (s[i] !~ /-/) { split(uris, u, " "); print u[1]; found = 1; exit }
+            for (i = 1; i <= n; i++) if (s[i] ~ suites_re) { split(uris, u, " "); print u[1]; found = 1; exit }
           }
           types = ""; uris = ""; suites = ""; enabled = ""
         }
@@ -61,7 +64,7 @@ k8slab_debian_mirror() {
     fi
     if [ ${#lists[@]} -gt 0 ]; then
       sed -e 's/#.*//' -e 's/\[[^]]*\]//' "${lists[@]}" |
-        awk '$1 == "deb" && $3 !~ /-/ && $2 !~ /^cdrom:/ { print $2 }'
+        awk -v suites_re="$K8SLAB_DEBIAN_SUITES" '$1 == "deb" && $3 ~ suites_re && $2 !~ /^cdrom:/ { print $2 }'
     fi
   } | head -n1
   return 0

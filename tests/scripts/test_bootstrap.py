@@ -300,6 +300,12 @@ def test_lab_errors_name_the_command_that_failed(bench):
         deb [arch=amd64 signed-by=/usr/share/keyrings/x.gpg] http://list.invalid/debian/ bookworm main
         """}, "http://list.invalid/debian/"),
     ({"sources.list": "deb-src http://src.invalid/debian bookworm main\n"}, ""),
+    ({"sources.list.d/ubuntu.sources": """\
+        Types: deb
+        URIs: http://ubuntu.invalid/ubuntu/
+        Suites: noble noble-updates noble-backports
+        Components: main universe
+        """}, ""),
     ({}, ""),
 ])
 def test_debian_mirror_from_apt_sources(bench, tmp_path, files, expected):
