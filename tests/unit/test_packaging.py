@@ -33,6 +33,13 @@ def read(*path):
         return handle.read()
 
 
+def read_bench(*path):
+    """A file of the test bench, which ansible-test's copy of the collection may leave out."""
+    if not os.path.exists(os.path.join(REPO, *path)):
+        pytest.skip("no %s in this tree" % os.path.join(*path))
+    return read(*path)
+
+
 def core_minors(spec):
     """The ansible-core 2.x minors a specifier admits (any release of the minor)."""
     specifier = SpecifierSet(spec)
@@ -68,22 +75,23 @@ def test_requirements_install_the_claimed_ansible_core():
 
 
 def test_pinned_ansible_core_is_a_claimed_one():
-    pins = re.findall(r"^ansible-core==(\S+)$", read("constraints.txt"), re.M)
+    pins = re.findall(r"^ansible-core==(\S+)$", read_bench("constraints.txt"), re.M)
     assert len(pins) == 1
     assert Version(pins[0]).minor in claimed_minors()
 
 
 def test_roles_claim_the_oldest_tested_ansible_core_and_the_tested_platform():
-    suite = re.search(r"^suite=(\w+)$", read("scripts", "build-node-image.sh"), re.M)
+    suite = re.search(r"^suite=(\w+)$", read_bench("scripts", "build-node-image.sh"), re.M)
     tested = [{"name": "Debian", "versions": [suite.group(1)]}] if suite else None
     roles = sorted(glob.glob(os.path.join(REPO, "roles", "*", "meta", "main.yml")))
     assert roles
     for path in roles:
         with open(path) as handle:
             info = yaml.safe_load(handle)["galaxy_info"]
-        assert info["min_ansible_version"] == "2.%d" % claimed_minors()[0], path
+        assert info["min_ansible_version"] == "2.%d" % claimed_minors()[0], \
+            "%s: min_ansible_version must be the oldest ansible-core meta/runtime.yml claims" % path
         if tested:
-            assert info["platforms"] == tested, path
+            assert info["platforms"] == tested, "%s: claim only the platform the node image is (%s)" % (path, tested)
 
 
 def test_ci_runs_sanity_and_unit_on_every_claimed_ansible_core():
@@ -97,7 +105,7 @@ def test_ci_runs_sanity_and_unit_on_every_claimed_ansible_core():
 
 
 def test_ci_runs_every_layer_of_scripts_test():
-    layers = re.search(r"^ALL_LAYERS=\(([^)]*)\)$", read("scripts", "test"), re.M).group(1).split()
+    layers = re.search(r"^ALL_LAYERS=\(([^)]*)\)$", read_bench("scripts", "test"), re.M).group(1).split()
     jobs = workflow()["jobs"]
     in_ci = {"sanity", "unit"} | set(jobs["layers"]["strategy"]["matrix"]["layer"])
     assert sorted(in_ci) == sorted(layers)
