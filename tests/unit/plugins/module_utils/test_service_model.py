@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import complete_pods
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model as model
 
-PODS = complete_pods([{"name": "adam", "address": "10.0.0.11", "labels": {"component": "app"}},
-                      {"name": "eve", "address": "10.0.0.21", "labels": {"component": "app"}}], "10.0.0.1/24")
+# The tutorial's pods as the pods filter completes them. Written out, not computed: module_utils
+# tests run where only module_utils can be imported (ansible-test units, the CI workflow's unit job).
+PODS = [{"name": name, "netns": "netns_" + name, "host_veth": "veth_" + name, "pod_veth": "veth_ns_" + name,
+         "address": address, "cidr": address + "/24", "gateway": "10.0.0.1", "labels": {"component": "app"},
+         "nameservers": ["8.8.8.8"]}
+        for name, address in (("adam", "10.0.0.11"), ("eve", "10.0.0.21"))]
 APP = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "app-service"},
        "spec": {"clusterIP": "10.96.0.1", "selector": {"component": "app"},
                 "ports": [{"protocol": "TCP", "port": 8080, "targetPort": 8080}]}}
