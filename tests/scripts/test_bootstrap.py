@@ -191,6 +191,12 @@ def test_venv_when_python_cannot_make_one(bench, tmp_path):
     assert_clear_failure(result, "-m venv %s failed" % (tmp_path / "new-venv"), "python3-venv")
 
 
+def test_ansible_test_pip_bootstrap_when_pip_download_fails(bench, tmp_path):
+    result = bench.helpers("k8slab_ansible_test_cache_ensure", HOME=tmp_path / "home", PIP_DOWNLOAD="fail")
+    assert_clear_failure(result, "pip download pip==", "run this again")
+    assert not list((tmp_path / "home" / ".ansible" / "test" / "cache").glob("get_pip_*.py"))
+
+
 # ---------------------------------------------------------------- Debian packages
 
 def packages_missing(bench, uid):
@@ -265,6 +271,28 @@ def test_lab_errors_name_the_command_that_failed(bench):
     bench.stub("docker", 'case $1 in inspect) echo true ;; ps) exit 3 ;; esac\n')
     result = bench.lab("status", K8SLAB_CONTAINER_PREFIX="t9-")
     assert_clear_failure(result, "lab: `docker ps --filter", "failed with exit 3")
+
+
+# ---------------------------------------------------------------- the node image
+
+def build_image(bench, **extra):
+    return subprocess.run(["bash", os.path.join(REPO, "scripts", "build-node-image.sh")], env=bench.env(**extra),
+                          capture_output=True, text=True, check=False, timeout=120)
+
+
+def test_node_image_without_docker(bench):
+    bench.stub("docker", "exit 1\n")
+    bench.stub("debootstrap", "exit 0\n")
+    result = build_image(bench, K8SLAB_DEBIAN_MIRROR="http://mirror.invalid/debian")
+    assert_clear_failure(result, "no docker daemon answers")
+
+
+def test_node_image_when_debootstrap_fails(bench):
+    bench.stub("docker", 'if [ "$1" = info ]; then exit 0; fi; exit 1\n')
+    bench.stub("debootstrap", 'echo "stub: E: Failed getting release file" >&2; exit 1\n')
+    result = build_image(bench, K8SLAB_DEBIAN_MIRROR="http://mirror.invalid/debian")
+    assert_clear_failure(result, "debootstrap bookworm from http://mirror.invalid/debian failed", "K8SLAB_DEBIAN_MIRROR")
+    assert result.stdout == ""
 
 
 # ---------------------------------------------------------------- the Debian mirror
