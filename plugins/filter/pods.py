@@ -14,9 +14,12 @@ description:
     the pod_network, web_app and service_proxy roles agree on names and addresses.
   - For a pod C(adam) the defaults are the tutorial's own names, namespace C(netns_adam),
     host-side veth C(veth_adam) and pod-side veth C(veth_ns_adam).
-  - Fails with a clear message on a duplicate name, namespace, veth name or address, an
-    address outside the bridge's subnet, the bridge's own address, or an interface name
-    longer than 15 characters.
+  - Fails with a clear message naming the pod, the field and the value on a duplicate name,
+    namespace, veth name or address, an address outside the bridge's subnet, the bridge's own
+    address, a name that is not a DNS label (no C(/), C(..), spaces or shell characters), an
+    interface name longer than 15 characters, labels that are not a mapping, nameservers that
+    are not a list of addresses, or a bridge address without its prefix length.
+  - The same rules run up front for the whole lab in the M(k8slab.kube_proxy.lab_model) filter.
 positional: bridge_address
 options:
   _input:
@@ -51,28 +54,114 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-IFNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,15}$")
+# A pod's name becomes part of namespace, interface, unit and chain names: a
+# Kubernetes DNS label (lower-case letters, digits, '-'), so no '/', '..', spaces or shell characters.
+POD_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Interface names: at most 15 bytes; characters that need no quoting anywhere, not starting with '-' or '.'.
+IFNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,14}$")
+# Namespace names are file names under /run/netns and /etc/netns and systemd instance names (no '+', '=', '@').
+NETNS_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
+# Kubernetes label keys (optional DNS prefix) and values.
+LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_PREFIX_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 DEFAULT_NAMESERVERS = ["8.8.8.8"]  # the tutorial's /etc/netns/*/resolv.conf
+
+
+def kind(value):
+    """The YAML kind of a value, for messages (Ansible hands filters its own str, dict and list subclasses)."""
+    for name, types in (("bool", bool), ("str", str), ("int", int), ("float", float), ("dict", dict), ("list", list)):
+        if isinstance(value, types):
+            return name
+    return type(value).__name__
+
+
+def parse_bridge_address(bridge_address):
+    """The bridge's address as an ip_interface; it must carry its prefix length (never silently /32)."""
+    text = bridge_address if isinstance(bridge_address, str) else None
+    if text is None or "/" not in text:
+        raise ValueError("bridge address %r must be an IPv4 address with a prefix length, such as 10.0.0.1/24"
+                         % (bridge_address,))
+    try:
+        bridge = ipaddress.ip_interface(text.strip())
+    except ValueError as exc:
+        raise ValueError("bridge address %r is not an address with a prefix length: %s" % (bridge_address, exc))
+    if bridge.version != 4:
+        raise ValueError("bridge address %r: only IPv4 is supported (the chains are iptables, not ip6tables)"
+                         % (bridge_address,))
+    if bridge.network.prefixlen > 30:
+        raise ValueError("bridge address %r: a /%d network has no room for pods; use /30 or shorter"
+                         % (bridge_address, bridge.network.prefixlen))
+    if bridge.ip in (bridge.network.network_address, bridge.network.broadcast_address):
+        raise ValueError("bridge address %r is not a host address of %s" % (bridge_address, bridge.network))
+    return bridge
+
+
+def check_labels(name, labels):
+    """A pod's labels: a mapping of Kubernetes label names to text values."""
+    if labels is None:
+        return {}
+    if not isinstance(labels, dict):
+        raise ValueError("pod %s: labels must be a mapping such as {component: app}, got %s %r"
+                         % (name, kind(labels), labels))
+    result = {}
+    for key, value in labels.items():
+        key_text = str(key) if isinstance(key, (str, int)) and not isinstance(key, bool) else None
+        prefix, dummy, label = (key_text or "").rpartition("/")
+        if key_text is None or not LABEL_NAME_RE.match(label) or (prefix and not LABEL_PREFIX_RE.match(prefix)):
+            raise ValueError("pod %s: label name %r is not a Kubernetes label name" % (name, key))
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError("pod %s: label %s has value %r; label values are text" % (name, key_text, value))
+        text = str(value)
+        if text and not LABEL_NAME_RE.match(text):
+            raise ValueError("pod %s: label %s=%r is not a valid label value (at most 63 letters, digits, -, _ or .)"
+                             % (name, key_text, value))
+        result[key_text] = text
+    return result
+
+
+def check_nameservers(name, nameservers):
+    """A pod's nameservers: a list of IP addresses (a bare string would be split into characters)."""
+    if nameservers is None:
+        return list(DEFAULT_NAMESERVERS)
+    if not isinstance(nameservers, list) or not nameservers:
+        raise ValueError("pod %s: nameservers must be a non-empty list of IP addresses, got %r"
+                         % (name, nameservers))
+    result = []
+    for server in nameservers:
+        try:
+            if not isinstance(server, str) or "/" in server:
+                raise ValueError("not an address")
+            result.append(str(ipaddress.ip_address(server.strip())))
+        except ValueError:
+            raise ValueError("pod %s: nameserver %r is not an IP address" % (name, server))
+    return result
 
 
 def complete_pods(pods, bridge_address):
     """Return full pod records; raise ValueError with a readable message on bad input."""
-    try:
-        bridge = ipaddress.ip_interface(str(bridge_address))
-    except ValueError as exc:
-        raise ValueError("bridge address %r is not an address with a prefix length: %s" % (bridge_address, exc))
+    bridge = parse_bridge_address(bridge_address)
     if not isinstance(pods, list):
-        raise ValueError("pods must be a list, got %s" % type(pods).__name__)
+        raise ValueError("pods must be a list, got %s %r" % (kind(pods), pods))
     result = []
     seen = {}
     for index, pod in enumerate(pods):
         if not isinstance(pod, dict) or not pod.get("name") or not pod.get("address"):
             raise ValueError("pod #%d needs at least a name and an address: %r" % (index, pod))
-        name = str(pod["name"])
+        name = pod["name"]
+        if not isinstance(name, str) or not POD_NAME_RE.match(name):
+            raise ValueError("pod #%d: name %r must be a DNS label: 1-63 lower-case letters, digits and '-', "
+                             "starting and ending with a letter or digit" % (index, name))
+        raw_address = pod["address"]
         try:
-            address = ipaddress.ip_address(str(pod["address"]).split("/", maxsplit=1)[0])
+            if not isinstance(raw_address, str):
+                raise ValueError("not text")
+            text, dummy, prefix = raw_address.strip().partition("/")
+            address = ipaddress.ip_address(text)
+            if prefix and prefix != str(bridge.network.prefixlen):
+                raise ValueError("prefix")
         except ValueError:
-            raise ValueError("pod %s: %r is not an IP address" % (name, pod["address"]))
+            raise ValueError("pod %s: address %r is not an IPv4 address in the bridge's subnet %s"
+                             % (name, raw_address, bridge.network))
         if address not in bridge.network:
             raise ValueError("pod %s: address %s is outside the bridge's subnet %s" % (name, address, bridge.network))
         if address == bridge.ip:
@@ -81,17 +170,20 @@ def complete_pods(pods, bridge_address):
             raise ValueError("pod %s: address %s is not a host address of %s" % (name, address, bridge.network))
         full = {
             "name": name,
-            "netns": str(pod.get("netns") or "netns_%s" % name),
-            "host_veth": str(pod.get("host_veth") or "veth_%s" % name),
-            "pod_veth": str(pod.get("pod_veth") or "veth_ns_%s" % name),
+            "netns": pod.get("netns") or "netns_%s" % name,
+            "host_veth": pod.get("host_veth") or "veth_%s" % name,
+            "pod_veth": pod.get("pod_veth") or "veth_ns_%s" % name,
             "address": str(address),
             "cidr": "%s/%d" % (address, bridge.network.prefixlen),
             "gateway": str(bridge.ip),
-            "labels": dict(pod.get("labels") or {}),
-            "nameservers": list(pod.get("nameservers") or DEFAULT_NAMESERVERS),
+            "labels": check_labels(name, pod.get("labels")),
+            "nameservers": check_nameservers(name, pod.get("nameservers")),
         }
+        if not isinstance(full["netns"], str) or full["netns"] in (".", "..") or not NETNS_RE.match(full["netns"]):
+            raise ValueError("pod %s: netns %r must be 1 to 64 letters, digits or _.- (not starting with . or -)"
+                             % (name, full["netns"]))
         for field in ("host_veth", "pod_veth"):
-            if not IFNAME_RE.match(full[field]):
+            if not isinstance(full[field], str) or not IFNAME_RE.match(full[field]):
                 raise ValueError(
                     "pod %s: interface name %r must be 1 to 15 letters, digits or _.- "
                     "(set %s for this pod)" % (name, full[field], field))

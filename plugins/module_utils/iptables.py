@@ -448,14 +448,49 @@ class Plan:
         return "\n".join(lines) + "\n"
 
 
-def plan(current, desired_chains, desired_builtin, record, other_records, digest=None):
+def foreign_clash_message(table, owner, clashes, current, desired_chains):
+    """Name both sides of every clash: the chain the table already has, and what this owner declares."""
+    parts = []
+    for name in clashes:
+        jumps = sorted(chain for chain, rules in current.rules.items()
+                       if any(name in _jump_targets(rule) for rule in rules))
+        parts.append("chain %s already exists in table %s (%d rules%s) and was not created by owner %s, which "
+                     "declares it with %d rules" % (name, table, len(current.rules.get(name, [])),
+                                                    ", jumped to from %s" % ", ".join(jumps) if jumps else "",
+                                                    owner, len(desired_chains[name])))
+    return ("%s. k8slab never writes or deletes a chain it did not create: rename what produces the name "
+            "(a pod, a port, a prefix), or list the chain in adopt to let owner %s take it over (it is then "
+            "rewritten, and deleted when no longer declared)" % ("; ".join(parts), owner))
+
+
+def merge_records(old, new):
+    """The record to store before applying: everything either record owns, so a run killed between
+    the apply and the final record never leaves a chain this owner created unrecorded."""
+    merged = empty_record(new["owner"], new["table"], new["ip_version"])
+    merged["backend"] = new.get("backend")
+    merged["input_digest"] = None  # never a cache hit for a half-done run
+    for name, entry in list(old["chains"].items()) + list(new["chains"].items()):
+        known = merged["chains"].get(name)
+        created = bool(entry["created"] or (known and known["created"]))
+        merged["chains"][name] = OrderedDict([("created", created), ("rules", list(entry["rules"]))])
+    seen = set()
+    for item in list(new["builtin_rules"]) + list(old["builtin_rules"]):
+        if item not in seen:
+            seen.add(item)
+            merged["builtin_rules"].append(item)
+    return merged
+
+
+def plan(current, desired_chains, desired_builtin, record, other_records, digest=None, adopt=()):
     """Compute the changes that bring everything this owner owns to the desired state.
 
     ``desired_chains`` (OrderedDict name -> canonical rules) and
     ``desired_builtin`` (BuiltinRule with canonical rule text) are empty for
     state=absent. ``record`` is this owner's ownership record, ``other_records``
-    those of the other owners of the same table. Raises ValidationError for a
-    state it refuses to touch; then nothing has been changed.
+    those of the other owners of the same table. A declared chain that exists
+    but is not in the record is someone else's: an error, unless it is listed
+    in ``adopt`` (then it is recorded as this owner's, as if created). Raises
+    ValidationError for a state it refuses to touch; then nothing has been changed.
     """
     table = current.name
     result = Plan(table)
@@ -476,6 +511,10 @@ def plan(current, desired_chains, desired_builtin, record, other_records, digest
             raise ValidationError("chain %s is owned by owner %s; two owners cannot share a chain" % (name, foreign_owned[name]))
         if current.is_builtin(name):
             raise ValidationError("chain %s is a built-in chain; declare its rules in builtin_rules" % name)
+    clashes = [name for name in desired_chains if current.has(name) and not current.is_builtin(name)
+               and name not in record["chains"] and name not in adopt]
+    if clashes:
+        raise ValidationError(foreign_clash_message(table, record["owner"], clashes, current, desired_chains))
     for item in desired_builtin:
         if item.chain in foreign_owned:
             raise ValidationError("builtin rule %r: chain %s is owned by owner %s, which rewrites it; "
@@ -491,7 +530,8 @@ def plan(current, desired_chains, desired_builtin, record, other_records, digest
     for name, rules in desired_chains.items():
         recorded = record["chains"].get(name)
         if current.has(name):
-            created = bool(recorded and recorded["created"])
+            # Recorded: as the record says (records of older runs may hold adopted chains, created false).
+            created = bool(recorded["created"]) if recorded else True  # else: adopted on request
             if current.rules[name] != rules:
                 result.declare.append(":%s - [0:0]" % name)
                 result.appends += ["-A %s %s" % (name, rule) for rule in rules]

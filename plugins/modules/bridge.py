@@ -39,6 +39,13 @@ options:
       - When omitted, the bridge's addresses are left alone. An empty list removes all global addresses.
     type: list
     elements: str
+  mac:
+    description:
+      - A fixed MAC address for the bridge, such as C(02:4b:38:00:00:01) (unicast). Without it the kernel gives a
+        bridge the lowest MAC of its ports and changes it whenever a port comes or goes; the pods' cached
+        gateway MAC is then stale and their replies are lost for seconds. A set MAC never follows the ports.
+      - When omitted, the MAC is left alone.
+    type: str
   up:
     description:
       - Whether the bridge is administratively up (C(ip link set NAME up)) or down.
@@ -121,6 +128,8 @@ diff:
     after: {name: bridge_eden, exists: true, addresses: ["10.0.0.1/24"], up: true}
 """
 
+import re
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
@@ -128,9 +137,15 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
     validate_ifname)
 
 
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
 def validate(params):
     """Check the arguments; return the normalized address list (None: leave addresses alone)."""
     validate_ifname(params["name"], "bridge name")
+    mac = params.get("mac") or None
+    if mac is not None and (not MAC_RE.match(mac.lower()) or int(mac[:2], 16) & 1 or mac.lower() == "00:00:00:00:00:00"):
+        raise ValidationError("bridge mac %r must be a unicast MAC address such as 02:4b:38:00:00:01" % (mac,))
     if params["addresses"] is None:
         return None
     return normalize_cidrs(params["addresses"], "bridge address")
@@ -157,6 +172,9 @@ def plan_bridge(params, addresses, links):
     if link is None:
         steps.append((None, ["link", "add", "dev", name, "type", "bridge"]))
     after = dict(before, exists=True)
+    mac = (params.get("mac") or "").lower()
+    if mac and (link is None or link.get("address", "").lower() != mac):
+        steps.append((None, ["link", "set", "dev", name, "address", mac]))
     if addresses is not None:
         steps += plan_addresses(before["addresses"], addresses, name)
         after["addresses"] = list(addresses)
@@ -173,6 +191,7 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent"]),
             addresses=dict(type="list", elements="str"),
             up=dict(type="bool", default=True),
+            mac=dict(type="str"),
         ),
         supports_check_mode=True,
     )

@@ -30,9 +30,14 @@ description:
     left byte for byte as they were, including the order of foreign rules in built-in chains.
   - Ownership is tracked in a JSON record per owner, table and IP version under I(state_dir), not with
     marker comments, so C(iptables-save) shows exactly the declared rules. A chain is deleted only if the
-    record says this owner created it. A declared chain that existed before the owner first wrote it is
-    adopted, its content is managed, but when it is no longer declared (or with I(state=absent)) only the
-    owner's rules are removed from it; the chain stays.
+    record says this owner created it.
+  - A declared chain that already exists but is not in the owner's record belongs to someone else (Docker,
+    the user, a real kube-proxy): the run fails before any change, naming the chain, its rules and the chains
+    that jump to it. Only a chain listed in I(adopt) is taken over; it is then recorded as the owner's.
+  - The record is written before the apply (listing the chains of both the old and the new state) and again
+    after it, so a run killed at any moment never leaves a chain this owner created unrecorded. The previous
+    record is kept next to it as C(.prev). An unreadable, missing or old record stops the run with the file
+    name and what to do (see the recovery section of docs/modules-iptables.md); chains are never guessed.
   - Works with the nf_tables and the legacy backend of iptables, detected from the C(iptables) on C(PATH)
     unless I(backend) says which one.
 author:
@@ -90,6 +95,15 @@ options:
         type: list
         elements: raw
         default: []
+  adopt:
+    description:
+      - Existing chains this owner may take over although its record does not list them, such as its own
+        chains after the record was lost, or a foreign chain on purpose. They are rewritten to the declared
+        rules and recorded as this owner's, so pruning and I(state=absent) delete them.
+      - Without it, a declared chain that exists and is not recorded fails the run, naming both sides.
+    type: list
+    elements: str
+    default: []
   builtin_rules:
     description:
       - Rules this owner keeps in chains it does not own, such as its jumps from C(PREROUTING) and
@@ -283,8 +297,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import prune_empty_state_dir
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
     ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, dump_record,
-    empty_record, explain_restore_error, input_digest, load_record, normalize_builtin_rules, normalize_chains,
-    parse_save, plan, record_name, referenced_chains, remember_inputs, render_scratch, reusable_canonical, validate_owner)
+    empty_record, explain_restore_error, input_digest, load_record, merge_records, normalize_builtin_rules,
+    normalize_chains, parse_save, plan, record_name, referenced_chains, remember_inputs, render_scratch,
+    reusable_canonical, validate_chain_name, validate_owner)
 
 # Runs inside the scratch namespace; every value comes in as a positional argument, never pasted in.
 SCRATCH_SCRIPT = '"$1" -w "$4" && exec "$2" -t "$3"'
@@ -307,6 +322,7 @@ class IptablesChains:
         self.save_bin = None
         self.restore_bin = None
         self.loaded_record = None
+        self.on_disk = None  # the record as the file holds it now
 
     # ------------------------------------------------------------ commands
     def run(self, argv, data=None, what=None):
@@ -406,10 +422,16 @@ class IptablesChains:
                     record = load_record(handle.read(), owner, self.table, self.ip_version)
             except (OSError, ValueError) as exc:
                 # Refuse to guess: an unreadable record could hide chains that must not be touched.
-                self.module.fail_json(msg="cannot read ownership record %s: %s" % (path, exc))
+                self.module.fail_json(msg=(
+                    "cannot read ownership record %s: %s. Nothing was changed. To recover: put back the previous "
+                    "record (cp %s.prev %s) if it exists; or move the file aside and re-run with adopt listing "
+                    "owner %s's chains (iptables-save -t %s shows them; the error of that run names every one); "
+                    "see 'Recovering ownership records' in docs/modules-iptables.md"
+                    % (path, exc, path, path, owner, self.table)), record=path)
             if owner == self.owner:
                 mine = record
                 self.loaded_record = record  # plan() only reads it
+                self.on_disk = record
             else:
                 others.append(record)
         return mine, others
@@ -417,11 +439,13 @@ class IptablesChains:
     def store_record(self, record):
         path = self.record_path()
         if record is None:
-            if os.path.exists(path):
-                os.unlink(path)
-                prune_empty_state_dir(self.state_dir)
+            for name in (path, path + ".prev"):
+                if os.path.exists(name):
+                    os.unlink(name)
+            self.on_disk = None
+            prune_empty_state_dir(self.state_dir)
             return
-        if record == self.loaded_record:  # the usual re-run: nothing to write
+        if record == self.on_disk:  # the usual re-run: nothing to write
             return
         text = dump_record(record)
         try:
@@ -437,13 +461,21 @@ class IptablesChains:
             with os.fdopen(fd, "w") as handle:
                 handle.write(text)
             os.chmod(tmp, 0o644)
+            if os.path.exists(path):
+                # The recovery copy named in the error of a broken record; the record itself never goes missing.
+                if os.path.exists(tmp + ".prev"):
+                    os.unlink(tmp + ".prev")
+                os.link(path, tmp + ".prev")
+                os.replace(tmp + ".prev", path + ".prev")
             os.replace(tmp, path)
+            self.on_disk = record
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            for name in (tmp, tmp + ".prev"):
+                if os.path.exists(name):
+                    os.unlink(name)
 
     # ------------------------------------------------------------ states
-    def converge(self, state, chains, builtin_rules):
+    def converge(self, state, chains, builtin_rules, adopt=()):
         record, others = self.load_records()
         current = self.read_table()
         if state == "present":
@@ -462,13 +494,19 @@ class IptablesChains:
             desired_chains, desired_builtin = {}, []
             managed = list(record["chains"])
         try:
-            result = plan(current, desired_chains, desired_builtin, record, others, digest)
+            result = plan(current, desired_chains, desired_builtin, record, others, digest, adopt=frozenset(adopt))
         except ValidationError as exc:
-            self.module.fail_json(msg=str(exc))
+            if not os.path.exists(self.record_path()) and "was not created by owner" in str(exc):
+                exc = "%s. There is no ownership record %s: if these chains are left from an earlier run of owner %s " \
+                      "whose record was lost, re-run once with adopt listing them" % (exc, self.record_path(), self.owner)
+            self.module.fail_json(msg=str(exc), record=self.record_path())
         payload = result.payload()
         if payload and not self.module.check_mode:
+            if state == "present":
+                self.store_record(merge_records(record, result.record))  # the journal: see merge_records
             rc, dummy, err = self.run([self.restore_bin, "--noflush", "-w", str(self.wait)], data=payload)
             if rc != 0:
+                self.store_record(record if self.loaded_record is not None else None)
                 lines = dict(enumerate(payload.splitlines(), 1))
                 self.module.fail_json(msg="iptables-restore failed, the table is unchanged: %s"
                                       % explain_restore_error(err, lines), rc=rc, stderr=err, applied="")
@@ -497,6 +535,7 @@ def main():
                 name=dict(type="str", required=True),
                 rules=dict(type="list", elements="raw", default=[]),
             )),
+            adopt=dict(type="list", elements="str", default=[]),
             builtin_rules=dict(type="list", elements="dict", default=[], options=dict(
                 chain=dict(type="str", required=True),
                 rule=dict(type="str", required=True),
@@ -516,11 +555,12 @@ def main():
             raise ValidationError("wait must be 0 or more seconds")
         chains = normalize_chains(params["chains"], params["table"])
         builtin_rules = normalize_builtin_rules(params["builtin_rules"], chains)
+        adopt = [validate_chain_name(name, params["table"], "adopt: chain") for name in params["adopt"]]
     except ValidationError as exc:
         module.fail_json(msg=str(exc))
     worker = IptablesChains(module)
     worker.detect_backend(params["backend"])
-    module.exit_json(**worker.converge(params["state"], chains, builtin_rules))
+    module.exit_json(**worker.converge(params["state"], chains, builtin_rules, adopt))
 
 
 if __name__ == "__main__":

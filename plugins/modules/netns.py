@@ -46,6 +46,22 @@ options:
       - Ignored with O(state=absent).
     type: list
     elements: str
+  owner:
+    description:
+      - Track ownership under this name, such as C(pod_network). The module then keeps a record
+        C(STATE_DIR/OWNER/NAME) of every namespace it created, and
+      - with O(state=present) refuses to use a namespace that exists but is not recorded as created by
+        this owner (someone else's, such as a node's uplink namespace), naming both;
+      - with O(state=absent) removes the namespace and its C(/etc/netns/NAME) only when the record says
+        this owner created it, and otherwise leaves it alone (RV(owned) is false).
+      - A recorded namespace that has vanished (a node restart empties C(/run/netns)) is created again.
+      - Without O(owner) the module manages any namespace of that name, as before.
+      - 1 to 64 letters, digits, C(_), C(.) or C(-), starting with a letter or digit.
+    type: str
+  state_dir:
+    description: Where the ownership records live (with O(owner) only).
+    type: path
+    default: /var/lib/k8slab/netns
   force:
     description:
       - Only for O(state=absent). When processes still run inside the namespace, send them C(SIGTERM)
@@ -77,6 +93,17 @@ EXAMPLES = r"""
 - name: Create a namespace and leave /etc/netns alone
   k8slab.kube_proxy.netns:
     name: netns_eve
+
+- name: Create a pod's namespace and remember that the pod_network role created it
+  k8slab.kube_proxy.netns:
+    name: netns_adam
+    owner: pod_network
+
+- name: Delete it again, but only if pod_network created it
+  k8slab.kube_proxy.netns:
+    name: netns_adam
+    owner: pod_network
+    state: absent
 
 - name: Delete a namespace, stopping the web app still running inside
   k8slab.kube_proxy.netns:
@@ -124,6 +151,16 @@ commands:
   type: list
   elements: list
   sample: [["/usr/sbin/ip", "netns", "add", "netns_adam"], ["/usr/sbin/ip", "-n", "netns_adam", "link", "set", "dev", "lo", "up"]]
+owned:
+  description: With O(owner), whether the record says this owner created the namespace (after the run).
+  returned: when O(owner) is given
+  type: bool
+  sample: true
+record:
+  description: With O(owner), the path of the ownership record.
+  returned: when O(owner) is given
+  type: str
+  sample: /var/lib/k8slab/netns/pod_network/netns_adam
 killed_pids:
   description: Processes signalled because O(force=true) (or, in check mode, that would be).
   returned: when O(state=absent)
@@ -139,7 +176,10 @@ diff:
     after: {name: netns_adam, exists: true, lo_up: true, nameservers: ["8.8.8.8"]}
 """
 
+import glob
+import json
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -150,8 +190,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
     Ip, ValidationError, is_up, link_by_name, netns_names, parse_ip, validate_netns_name)
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iproute
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import prune_empty_state_dir
 
 RESOLV_MODE = 0o644
+OWNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+RECORD_VERSION = 1
 
 
 def resolv_conf_text(nameservers):
@@ -172,6 +215,9 @@ def parse_resolv_conf(text):
 def validate(params):
     """Check every argument before anything is read or changed; return normalized nameservers."""
     validate_netns_name(params["name"])
+    if params.get("owner") is not None and not OWNER_RE.match(params["owner"]):
+        raise ValidationError("owner %r must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+                              % (params["owner"],))
     if params["nameservers"] is None:
         return None
     return [str(parse_ip(server, "nameserver")) for server in params["nameservers"]]
@@ -203,6 +249,55 @@ class NetnsModule:
         self.ip = Ip(module)
         self.etc_dir = os.path.join(iproute.ETC_NETNS, self.name)
         self.resolv_path = os.path.join(self.etc_dir, "resolv.conf")
+        self.owner = module.params.get("owner")
+        self.state_dir = module.params.get("state_dir") or "/var/lib/k8slab/netns"
+        self.record_path = os.path.join(self.state_dir, self.owner, self.name) if self.owner else None
+
+    # ------------------------------------------------------------ ownership records
+    def recorded_owners(self):
+        """Every owner that recorded creating this namespace (normally none or one)."""
+        pattern = os.path.join(glob.escape(self.state_dir), "*", glob.escape(self.name))
+        return sorted(os.path.basename(os.path.dirname(path)) for path in glob.glob(pattern))
+
+    def owned(self):
+        if not os.path.exists(self.record_path):
+            return False
+        try:
+            with open(self.record_path) as handle:
+                data = json.load(handle)
+            if data.get("version") != RECORD_VERSION or data.get("netns") != self.name or data.get("owner") != self.owner:
+                raise ValueError("it is not a version %d record of namespace %s for owner %s"
+                                 % (RECORD_VERSION, self.name, self.owner))
+        except (OSError, ValueError) as exc:
+            self.module.fail_json(
+                msg="cannot read the ownership record %s: %s. Nothing was changed. If namespace %s was created by "
+                    "k8slab, write the record again with: echo '%s' > %s; otherwise delete the file."
+                    % (self.record_path, exc, self.name, self.record_text().strip(), self.record_path),
+                commands=[])
+        return True
+
+    def record_text(self):
+        return json.dumps({"version": RECORD_VERSION, "owner": self.owner, "netns": self.name}) + "\n"
+
+    def write_record(self):
+        directory = os.path.dirname(self.record_path)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o755)
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % self.name, dir=directory)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(self.record_text())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, self.record_path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def remove_record(self):
+        if os.path.exists(self.record_path):
+            os.unlink(self.record_path)
+        prune_empty_state_dir(os.path.dirname(self.record_path))
+        prune_empty_state_dir(self.state_dir)
 
     def read_resolv(self):
         """(text, mode) of the namespace's resolv.conf, (None, None) when missing."""
@@ -262,7 +357,32 @@ class NetnsModule:
         after = dict(before)
         changed = False
         result = {}
+        owned = self.owned() if self.owner else None
+        if self.owner:
+            result.update(owned=owned, record=self.record_path)
+            others = [owner for owner in self.recorded_owners() if owner != self.owner]
+            if self.params["state"] == "present" and others:
+                self.module.fail_json(msg="namespace %s is recorded as created by owner %s, not by %s; two owners "
+                                          "cannot share a namespace" % (self.name, ", ".join(others), self.owner),
+                                      commands=[], **result)
+            if self.params["state"] == "present" and before["exists"] and not owned:
+                self.module.fail_json(
+                    msg="namespace %s already exists and was not created by owner %s (no record %s); k8slab never "
+                        "takes over a namespace it did not create. Give the pod another netns, or remove the "
+                        "namespace yourself if it is a leftover." % (self.name, self.owner, self.record_path),
+                    commands=[], **result)
+            if self.params["state"] == "absent" and not owned:
+                if before["exists"]:
+                    self.module.warn("namespace %s was not created by owner %s (no record %s); left alone"
+                                     % (self.name, self.owner, self.record_path))
+                result.update(changed=False, commands=[], netns=dict(before, resolv_conf=self.resolv_path))
+                if self.module._diff:
+                    result["diff"] = {"before": before, "after": before}
+                return result
         if self.params["state"] == "present":
+            if self.owner and not owned and not self.module.check_mode:
+                self.write_record()  # before creating it: a run killed in between leaves nothing unrecorded
+                result["owned"] = True
             steps = plan_present(self.name, before["exists"], lo_link)
             self.ip.apply(steps)
             changed = bool(steps)
@@ -299,6 +419,9 @@ class NetnsModule:
                         os.unlink(self.etc_dir)
             after.update(exists=False, lo_up=False, nameservers=None)
             result["killed_pids"] = killed
+            if self.owner and not self.module.check_mode:
+                self.remove_record()
+                result["owned"] = False
         if changed and not self.module.check_mode:
             after = self.read_state()[0]
         result.update(changed=changed, commands=self.ip.commands,
@@ -315,6 +438,8 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent"]),
             nameservers=dict(type="list", elements="str"),
             force=dict(type="bool", default=False),
+            owner=dict(type="str"),
+            state_dir=dict(type="path", default="/var/lib/k8slab/netns"),
         ),
         supports_check_mode=True,
     )

@@ -147,17 +147,59 @@ def test_stale_chain_is_pruned(node):
     assert without(nat, OWNED_NAT + OWNED_CHAINS) == node.foreign["nat"]
 
 
-def test_chain_it_did_not_create_is_never_deleted(node):
+def test_chain_it_did_not_create_is_never_written_or_deleted(node):
+    """Issue 15, problem 1: someone else's KUBE-SERVICES-like chain is neither taken over nor emptied."""
     node.run(["iptables", "-t", "nat", "-N", "EVE-HTTP"])
     node.run(["iptables", "-t", "nat", "-A", "EVE-HTTP", "-j", "RETURN"])
-    result, = node.playbook(SERVICE)
+    node.run(["iptables", "-t", "nat", "-A", "OUTPUT", "-j", "EVE-HTTP"])
+    before = {table: save(node, table) for table in ("nat", "filter")}
+    result, = node.playbook(SERVICE, expect_failure=True)
+    assert "chain EVE-HTTP already exists in table nat (1 rules, jumped to from OUTPUT)" in result["msg"]
+    assert "was not created by owner service_proxy" in result["msg"] and "adopt" in result["msg"]
+    assert {table: save(node, table) for table in ("nat", "filter")} == before
+    result, = node.playbook(SERVICE.replace("state_dir:", "state: absent\n    state_dir:"))
+    assert result["changed"] is False
+    assert {table: save(node, table) for table in ("nat", "filter")} == before
+
+
+def test_adopted_chain_is_owned_and_deleted_with_the_rest(node):
+    node.run(["iptables", "-t", "nat", "-N", "EVE-HTTP"])
+    node.run(["iptables", "-t", "nat", "-A", "EVE-HTTP", "-j", "RETURN"])
+    result, = node.playbook(SERVICE.replace("    chains:", "    adopt: [EVE-HTTP]\n    chains:"))
     assert "EVE-HTTP" not in result["created"]
     assert "-A EVE-HTTP -j RETURN" not in save(node, "nat")  # its content is ours now
     result, = node.playbook(SERVICE.replace("state_dir:", "state: absent\n    state_dir:"))
-    assert "EVE-HTTP" not in result["deleted"]
-    nat = save(node, "nat")
-    assert ":EVE-HTTP - [0:0]" in nat and "-A EVE-HTTP" not in nat
-    assert "APP-SERVICE" not in nat
+    assert "EVE-HTTP" in result["deleted"]
+    assert without(save(node, "nat"), []) == node.foreign["nat"]
+
+
+def test_lost_record_is_an_error_and_adopt_recovers_without_orphans(node):
+    """Issue 15, problem 5: a deleted record no longer makes teardown leave empty chains behind."""
+    node.playbook(SERVICE)
+    node.run(["rm", "-f", STATE_DIR + "/service_proxy.ipv4.nat.json", STATE_DIR + "/service_proxy.ipv4.nat.json.prev"])
+    converged = save(node, "nat")
+    result, = node.playbook(SERVICE, expect_failure=True)
+    assert "There is no ownership record %s/service_proxy.ipv4.nat.json" % STATE_DIR in result["msg"]
+    assert save(node, "nat") == converged
+    adopt = "    adopt: [APP-SERVICE, EDEN-SVC-HTTP, ADAM-HTTP, EVE-HTTP]\n    chains:"
+    result, = node.playbook(SERVICE.replace("    chains:", adopt))
+    assert result["changed"] is False and save(node, "nat") == converged
+    node.playbook(SERVICE.replace("state_dir:", "state: absent\n    state_dir:"))
+    assert save(node, "nat") == node.foreign["nat"]
+
+
+def test_corrupt_record_names_the_file_and_the_recovery(node):
+    node.playbook(SERVICE)
+    node.playbook(SERVICE.replace("10.0.0.21:8080", "10.0.0.22:8080"))
+    path = STATE_DIR + "/service_proxy.ipv4.nat.json"
+    node.run(["sh", "-c", "echo '{not json' > %s" % path])
+    converged = save(node, "nat")
+    result, = node.playbook(SERVICE, expect_failure=True)
+    assert "cannot read ownership record %s" % path in result["msg"] and "cp %s.prev %s" % (path, path) in result["msg"]
+    assert save(node, "nat") == converged
+    node.run(["cp", path + ".prev", path])
+    node.playbook(SERVICE.replace("state_dir:", "state: absent\n    state_dir:"))
+    assert save(node, "nat") == node.foreign["nat"]
 
 
 def test_rejected_rule_leaves_table_unchanged(node):
@@ -210,7 +252,7 @@ def test_absent_removes_all_it_owns_and_nothing_else(node):
     again, = node.playbook(SERVICE.replace("state_dir:", "state: absent\n    state_dir:"))
     assert again["changed"] is False
     # the other owner's record keeps the folder; once it goes too, no trace is left
-    assert node.run(["ls", STATE_DIR]).stdout.split() == ["pod_network.ipv4.nat.json"]
+    assert node.run(["ls", STATE_DIR]).stdout.split() == ["pod_network.ipv4.nat.json", "pod_network.ipv4.nat.json.prev"]
     node.playbook(pod_network.replace("state_dir:", "state: absent\n    state_dir:"))
     assert node.run(["test", "-e", STATE_DIR], check=False).returncode == 1
 

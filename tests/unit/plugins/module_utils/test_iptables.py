@@ -364,13 +364,6 @@ PLAN_CASES = [
         -A OUTPUT -m comment --comment "svc" -j APP-SERVICE
         COMMIT
     """), [], []),
-    ("an existing chain that is declared is adopted, not created", EMPTY_NAT.replace(":DOCKER", ":EVE-HTTP - [0:0]\n:DOCKER"),
-     OrderedDict([("EVE-HTTP", SERVICE_CHAINS["EVE-HTTP"])]), [], record(), save("""
-        *nat
-        :EVE-HTTP - [0:0]
-        -A EVE-HTTP -p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080
-        COMMIT
-    """), [], []),
     ("absent removes what the record lists, and nothing of Docker's", TUTORIAL_NAT, {}, [],
      record(chains=SERVICE_CHAINS, builtin=SERVICE_JUMPS), save("""
         *nat
@@ -410,16 +403,55 @@ def test_plan_payload_never_mentions_foreign_chains():
         assert "DOCKER" not in payload and "addrtype" not in payload, case[0]
 
 
-def test_plan_records_created_and_adopted():
+def test_plan_refuses_an_existing_chain_it_did_not_create():
+    """Issue 15, problem 1: a foreign KUBE-SERVICES (a rule, a jump from OUTPUT) is never taken over."""
+    current = EMPTY_NAT.replace(":DOCKER", ":KUBE-SERVICES - [0:0]\n:DOCKER").replace(
+        "COMMIT", "-A OUTPUT -j KUBE-SERVICES\n-A KUBE-SERVICES -p tcp -j RETURN\nCOMMIT")
+    chains = OrderedDict([("KUBE-SERVICES", ["-p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080"])])
+    with pytest.raises(ipt.ValidationError) as info:
+        run_plan(current, chains, [], record())
+    message = str(info.value)
+    assert "chain KUBE-SERVICES already exists in table nat (1 rules, jumped to from OUTPUT)" in message
+    assert "was not created by owner service_proxy, which declares it with 1 rules" in message
+    assert "list the chain in adopt" in message
+
+
+def test_plan_absent_never_touches_an_unrecorded_chain():
+    current = EMPTY_NAT.replace(":DOCKER", ":KUBE-SERVICES - [0:0]\n:DOCKER").replace(
+        "COMMIT", "-A OUTPUT -j KUBE-SERVICES\n-A KUBE-SERVICES -p tcp -j RETURN\nCOMMIT")
+    assert run_plan(current, {}, [], record()).payload() == ""
+
+
+def test_plan_adopts_only_what_it_is_told_and_then_owns_it():
     current = EMPTY_NAT.replace(":DOCKER", ":EVE-HTTP - [0:0]\n:DOCKER")
-    result = run_plan(current, SERVICE_CHAINS, SERVICE_JUMPS, record())
-    assert [(name, entry["created"]) for name, entry in result.record["chains"].items()] == [
-        ("APP-SERVICE", True), ("EDEN-SVC-HTTP", True), ("ADAM-HTTP", True), ("EVE-HTTP", False)]
-    # the next run keeps what the record says: EVE-HTTP stays adopted, APP-SERVICE stays created
-    again = run_plan(TUTORIAL_NAT, SERVICE_CHAINS, SERVICE_JUMPS, result.record)
+    with pytest.raises(ipt.ValidationError, match="chain EVE-HTTP already exists"):
+        run_plan(current, SERVICE_CHAINS, SERVICE_JUMPS, record())
+    current_plan = ipt.plan(ipt.parse_save(current, "nat"), OrderedDict(SERVICE_CHAINS), list(SERVICE_JUMPS),
+                            record(), [], digest="d", adopt=frozenset(["EVE-HTTP"]))
+    assert current_plan.created == ["APP-SERVICE", "EDEN-SVC-HTTP", "ADAM-HTTP"]
+    assert [(name, entry["created"]) for name, entry in current_plan.record["chains"].items()] == [
+        ("APP-SERVICE", True), ("EDEN-SVC-HTTP", True), ("ADAM-HTTP", True), ("EVE-HTTP", True)]
+    # the next run keeps what the record says, and absent deletes all four: nothing is orphaned
+    again = run_plan(TUTORIAL_NAT, SERVICE_CHAINS, SERVICE_JUMPS, current_plan.record)
     assert not again.changed
-    assert again.record["chains"]["EVE-HTTP"]["created"] is False
-    assert again.record["chains"]["APP-SERVICE"]["created"] is True
+    assert run_plan(TUTORIAL_NAT, {}, [], current_plan.record).deleted == ["APP-SERVICE", "EDEN-SVC-HTTP", "ADAM-HTTP", "EVE-HTTP"]
+
+
+def test_plan_keeps_chains_older_records_adopted():
+    rec = record(chains=SERVICE_CHAINS, builtin=SERVICE_JUMPS)
+    rec["chains"]["EVE-HTTP"]["created"] = False
+    result = run_plan(TUTORIAL_NAT, SERVICE_CHAINS, SERVICE_JUMPS, rec)
+    assert not result.changed and result.record["chains"]["EVE-HTTP"]["created"] is False
+
+
+def test_merge_records_lists_both_states():
+    old = record(chains=dict(SERVICE_CHAINS, **{"OLD-SVC": []}), builtin=SERVICE_JUMPS)
+    new = record(chains={"APP-SERVICE": [], "NEW-SVC": ["-j RETURN"]}, builtin=[BuiltinRule("OUTPUT", "-j NEW", "first")])
+    merged = ipt.merge_records(old, new)
+    assert list(merged["chains"]) == ["APP-SERVICE", "EDEN-SVC-HTTP", "ADAM-HTTP", "EVE-HTTP", "OLD-SVC", "NEW-SVC"]
+    assert all(entry["created"] for entry in merged["chains"].values())
+    assert merged["builtin_rules"] == [BuiltinRule("OUTPUT", "-j NEW", "first")] + list(SERVICE_JUMPS)
+    assert merged["input_digest"] is None
 
 
 def test_plan_first_rules_may_sit_below_other_owners_rules():

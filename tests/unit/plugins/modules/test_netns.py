@@ -165,3 +165,65 @@ def test_module_absent_removes_leftover_etc_dir(monkeypatch, capsys, etc):
     result = fake.run(netns.main, params(state="absent"))
     assert result["changed"] is True and fake.changes == [] and not (etc / "netns_adam").exists()
     assert fake.run(netns.main, params(state="absent"))["changed"] is False
+
+
+# ownership records (owner=...) ---------------------------------------------------------
+
+def owned_params(state_dir, **kwargs):
+    return params(owner="pod_network", state_dir=str(state_dir), **kwargs)
+
+
+def test_owner_refuses_a_namespace_it_did_not_create(monkeypatch, capsys, etc, tmp_path):
+    """A pod declared with netns: upstream (the node's uplink) must not take it over."""
+    fake = FakeIp(monkeypatch, capsys, {LIST: [{"name": "netns_adam"}], LO_READ: [LO_UP]})
+    result = fake.run(netns.main, owned_params(tmp_path / "records", nameservers=["8.8.8.8"]))
+    assert result["failed"] is True
+    assert "namespace netns_adam already exists and was not created by owner pod_network" in result["msg"]
+    assert fake.changes == [] and not (etc / "netns_adam").exists()
+
+
+def test_owner_absent_leaves_a_namespace_it_did_not_create(monkeypatch, capsys, etc, tmp_path):
+    (etc / "netns_adam").mkdir()
+    fake = FakeIp(monkeypatch, capsys, {LIST: [{"name": "netns_adam"}], LO_READ: [LO_UP], PIDS: "4242\n"})
+    result = fake.run(netns.main, owned_params(tmp_path / "records", state="absent", force=True))
+    assert (result["changed"], result["owned"], fake.changes) == (False, False, [])
+    assert (etc / "netns_adam").exists()
+
+
+def test_owner_records_what_it_creates_and_removes_only_that(monkeypatch, capsys, etc, tmp_path):
+    records = tmp_path / "k8slab" / "netns"
+    fake = FakeIp(monkeypatch, capsys, {LIST: Then([[], [{"name": "netns_adam"}]]), LO_READ: [LO_UP]})
+    result = fake.run(netns.main, owned_params(records))
+    assert result["changed"] is True and result["owned"] is True
+    assert (records / "pod_network" / "netns_adam").exists()
+    # The next run finds it recorded: no complaint, no change.
+    fake = FakeIp(monkeypatch, capsys, {LIST: [{"name": "netns_adam"}], LO_READ: [LO_UP]})
+    assert fake.run(netns.main, owned_params(records))["changed"] is False
+    # Another owner may not take it.
+    fake = FakeIp(monkeypatch, capsys, {LIST: [{"name": "netns_adam"}], LO_READ: [LO_UP]})
+    other = fake.run(netns.main, params(owner="someone", state_dir=str(records)))
+    assert "recorded as created by owner pod_network, not by someone" in other["msg"]
+    # Absent removes it and the record, and the empty record folders with it.
+    fake = FakeIp(monkeypatch, capsys, {LIST: Then([[{"name": "netns_adam"}], []]), LO_READ: [LO_UP], PIDS: ""})
+    result = fake.run(netns.main, owned_params(records, state="absent"))
+    assert result["changed"] is True and fake.changes == [["netns", "delete", "netns_adam"]]
+    assert not records.exists() and not (tmp_path / "k8slab").exists()
+
+
+def test_owner_recreates_a_recorded_namespace_after_a_restart(monkeypatch, capsys, etc, tmp_path):
+    records = tmp_path / "records"
+    (records / "pod_network").mkdir(parents=True)
+    (records / "pod_network" / "netns_adam").write_text('{"version": 1, "owner": "pod_network", "netns": "netns_adam"}\n')
+    fake = FakeIp(monkeypatch, capsys, {LIST: Then([[], [{"name": "netns_adam"}]]), LO_READ: [LO_UP]})
+    result = fake.run(netns.main, owned_params(records))
+    assert result["changed"] is True and fake.changes[0] == ["netns", "add", "netns_adam"]
+
+
+def test_owner_corrupt_record_names_the_file_and_the_fix(monkeypatch, capsys, etc, tmp_path):
+    records = tmp_path / "records"
+    (records / "pod_network").mkdir(parents=True)
+    (records / "pod_network" / "netns_adam").write_text("{not json")
+    fake = FakeIp(monkeypatch, capsys, {LIST: [{"name": "netns_adam"}], LO_READ: [LO_UP]})
+    result = fake.run(netns.main, owned_params(records))
+    assert str(records / "pod_network" / "netns_adam") in result["msg"] and "write the record again" in result["msg"]
+    assert fake.changes == []

@@ -1,0 +1,129 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validate the whole lab (bridge, pods, Services) before any role changes the node."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: lab_model
+short_description: Check the bridge, the pods and the Services of the lab together, before anything changes
+version_added: 0.2.0
+description:
+  - Runs, on the controller, every rule the roles and modules apply to the lab's input, so that a bad
+    value is rejected before the first change of the first role (the roles call it in their first task,
+    C(site.yml) before any role).
+  - The pods go through the M(k8slab.kube_proxy.pods) filter's checks, the Services through the
+    M(k8slab.kube_proxy.service_chains) filter's, with the same chain names the service_proxy role would
+    write; then the checks across them - a cluster IP must not be a pod's address, the bridge's, or inside the pod CIDR.
+  - Every message names the field and the value.
+positional: bridge_address
+options:
+  _input:
+    description: The pods (short records, as C(k8slab_pods)).
+    type: list
+    elements: dict
+    required: true
+  bridge_address:
+    description: The bridge's address with its prefix length, such as C(10.0.0.1/24).
+    type: str
+    required: true
+  bridge_name:
+    description: The bridge's interface name; checked when given.
+    type: str
+  services:
+    description: Service manifests; checked when given.
+    type: list
+    elements: dict
+  extra_services:
+    description: More Service manifests (such as those loaded from files), checked together with O(services).
+    type: list
+    elements: dict
+  reserved_networks:
+    description: Networks (CIDR) no cluster IP may lie in, such as the node's own; the pod CIDR is always one.
+    type: list
+    elements: str
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: Check the lab before changing the node
+  ansible.builtin.assert:
+    that: k8slab_pods | k8slab.kube_proxy.lab_model('10.0.0.1/24', services=k8slab_services, bridge_name='bridge_eden')
+    quiet: true
+"""
+
+RETURN = r"""
+_value:
+  description: C(true); a bad model fails the task instead, with a message naming the field and the value.
+  type: bool
+"""
+
+import ipaddress
+import re
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import IFNAME_RE, complete_pods, kind, parse_bridge_address
+from ansible_collections.k8slab.kube_proxy.plugins.filter.service_chains import normalise_service, plan_service_chains
+
+_BRIDGE_RE = re.compile(IFNAME_RE.pattern)
+
+
+def check_cluster_ips(services, bridge, pods, reserved):
+    """A cluster IP is virtual: never a pod's address, the bridge's, or inside a network packets really reach."""
+    pod_ips = dict((pod["address"], pod["name"]) for pod in pods)
+    networks = [("the pod CIDR", bridge.network)]
+    for text in reserved or []:
+        try:
+            networks.append(("reserved network", ipaddress.ip_network(str(text), strict=False)))
+        except ValueError:
+            raise ValueError("reserved network %r is not a network in CIDR notation" % (text,))
+    for index, manifest in enumerate(services):
+        namespace, name, cluster_ip, dummy, dummy = normalise_service(manifest, index)
+        address = ipaddress.ip_address(cluster_ip)
+        where = "Service %s/%s: spec.clusterIP %s" % (namespace, name, cluster_ip)
+        if cluster_ip in pod_ips:
+            raise ValueError("%s is the address of pod %s" % (where, pod_ips[cluster_ip]))
+        if address == bridge.ip:
+            raise ValueError("%s is the bridge's own address" % where)
+        for label, network in networks:
+            if address in network:
+                raise ValueError("%s lies inside %s %s; choose an address outside it (the tutorial uses 10.96.0.1)"
+                                 % (where, label, network))
+        if address.is_loopback or address.is_multicast or address.is_unspecified or address.is_link_local \
+                or str(address) == "255.255.255.255":
+            raise ValueError("%s is not a unicast address a Service can use" % where)
+
+
+def validate_lab(pods, bridge_address, bridge_name=None, services=None, reserved_networks=None, extra_services=None):
+    """Raise ValueError with a message naming the field and the value; return True for a good model."""
+    if bridge_name is not None and (not isinstance(bridge_name, str) or not _BRIDGE_RE.match(bridge_name)):
+        raise ValueError("bridge name %r must be 1 to 15 letters, digits or _.- (not starting with . or -)"
+                         % (bridge_name,))
+    bridge = parse_bridge_address(bridge_address)
+    records = complete_pods(pods, bridge_address)
+    if bridge_name is not None:
+        for pod in records:
+            if bridge_name in (pod["host_veth"], pod["pod_veth"]):
+                raise ValueError("pod %s: interface name %r is the bridge's name" % (pod["name"], bridge_name))
+    if services is not None:
+        if not isinstance(services, list):
+            raise ValueError("services must be a list of Service manifests, got %s %r"
+                             % (kind(services), services))
+        if extra_services:
+            services = list(services) + list(extra_services)
+        plan_service_chains(services, records)  # every per-Service rule, and the chain names
+        check_cluster_ips(services, bridge, records, reserved_networks)
+    return True
+
+
+def lab_model_filter(pods, bridge_address, bridge_name=None, services=None, reserved_networks=None, extra_services=None):
+    try:
+        return validate_lab(pods, bridge_address, bridge_name, services, reserved_networks, extra_services)
+    except ValueError as exc:
+        raise AnsibleFilterError("k8slab lab model rejected before any change: %s" % exc)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"lab_model": lab_model_filter}

@@ -1,0 +1,225 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: node_lock
+short_description: Hold a node-wide lock across a whole converge, so two runs never interleave
+version_added: 0.2.0
+author: k8slab maintainers (@k8slab)
+description:
+  - Two plays converging the same node at once would interleave their steps (one creates an address
+    the other is about to create, one writes chains the other prunes). C(site.yml) and C(teardown.yml)
+    take this lock first and release it last, so the second run waits for the first, then converges.
+  - A lock must outlive the module's process, so O(state=locked) starts a small holder process on the
+    node that takes an exclusive C(flock) on O(path) and keeps it until O(state=unlocked) with the same
+    O(token) stops it, or until O(ttl) seconds have passed (a play that died never blocks the node for good).
+  - The holder writes its PID, the token and the time it took the lock into O(path); a waiting run says
+    which PID it waits for, and fails after O(timeout) seconds with a "busy" message naming it.
+  - The lock is a kernel C(flock): it goes with the holder process, also when that is killed.
+options:
+  path:
+    description: The lock file.
+    type: path
+    default: /run/k8slab/converge.lock
+  state:
+    description: V(locked) takes the lock (waiting for it); V(unlocked) releases the lock this O(token) holds.
+    type: str
+    choices: [locked, unlocked]
+    default: locked
+  token:
+    description: Names this run; V(unlocked) releases the lock only when the holder carries the same token.
+    type: str
+    required: true
+  timeout:
+    description: Seconds to wait for a busy lock before failing.
+    type: int
+    default: 600
+  ttl:
+    description: Seconds after which the holder gives the lock up by itself.
+    type: int
+    default: 1800
+attributes:
+  check_mode:
+    support: full
+    description: The lock is taken in check mode too; a check run must not read a half-converged node.
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Wait until no other converge runs on the node, then hold the lock
+  k8slab.kube_proxy.node_lock:
+    token: "{{ k8slab_run_token }}"
+
+- name: Let the next converge in
+  k8slab.kube_proxy.node_lock:
+    token: "{{ k8slab_run_token }}"
+    state: unlocked
+"""
+
+RETURN = r"""
+holder:
+  description: The holder process of the lock after the run (none after V(unlocked)).
+  returned: always
+  type: dict
+  sample: {pid: 4242, token: "1712345678-93", since: 1712345678.5}
+released:
+  description: Whether V(unlocked) stopped this token's holder.
+  returned: when O(state=unlocked)
+  type: bool
+  sample: true
+waited:
+  description: Seconds spent waiting for another run's lock.
+  returned: always
+  type: float
+  sample: 12.4
+waited_for:
+  description: The holders seen while waiting (PID, token, since).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import fcntl
+import json
+import os
+import signal
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def read_holder(path):
+    try:
+        with open(path) as handle:
+            data = json.loads(handle.read() or "{}")
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def alive(pid):
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (OSError, TypeError, ValueError):
+        return False
+
+
+def hold(path, token, deadline, ttl, report_fd):
+    """In the holder process: take the flock, say so, then keep it until SIGTERM or the ttl."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            if time.time() > deadline:
+                os._exit(1)
+            time.sleep(0.1)
+    info = {"pid": os.getpid(), "token": token, "since": time.time()}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
+    os.write(report_fd, b"ok\n")
+    os.close(report_fd)
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+    end = time.time() + ttl
+    while time.time() < end:
+        time.sleep(1)
+    os._exit(0)
+
+
+def start_holder(path, token, timeout, ttl):
+    """Fork a detached holder; return its PID once it holds the lock, or None after the timeout."""
+    read_fd, write_fd = os.pipe()
+    deadline = time.time() + timeout
+    pid = os.fork()
+    if pid == 0:  # child: detach, fork the holder, exit
+        try:
+            os.close(read_fd)
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for number in (0, 1, 2):
+                os.dup2(devnull, number)  # the connection (ssh, docker exec) must not wait for the holder
+            os.closerange(3, write_fd)
+            os.closerange(write_fd + 1, 1024)
+            hold(path, token, deadline, ttl, write_fd)
+        finally:
+            os._exit(1)
+    os.close(write_fd)
+    os.waitpid(pid, 0)
+    return read_fd, deadline
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", default="/run/k8slab/converge.lock"),
+            state=dict(type="str", default="locked", choices=["locked", "unlocked"]),
+            token=dict(type="str", required=True, no_log=False),
+            timeout=dict(type="int", default=600),
+            ttl=dict(type="int", default=1800),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    path, token = params["path"], params["token"]
+    if params["timeout"] < 0 or params["ttl"] < 1:
+        module.fail_json(msg="timeout must be 0 or more and ttl 1 or more seconds")
+    holder = read_holder(path)
+    if params["state"] == "unlocked":
+        released = False
+        if holder.get("token") == token and alive(holder.get("pid")):
+            os.kill(int(holder["pid"]), signal.SIGTERM)
+            released = True
+        # Taking and releasing the lock changes nothing the node is configured for: never "changed".
+        module.exit_json(changed=False, released=released, holder={}, waited=0.0, waited_for=[])
+
+    if holder.get("token") == token and alive(holder.get("pid")):
+        module.exit_json(changed=False, holder=holder, waited=0.0, waited_for=[])
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    started = time.time()
+    read_fd, deadline = start_holder(path, token, params["timeout"], params["ttl"])
+    seen = []
+    answer = b""
+    os.set_blocking(read_fd, False)
+    while time.time() <= deadline + 1:
+        try:
+            chunk = os.read(read_fd, 16)
+        except BlockingIOError:
+            chunk = None
+        if chunk:
+            answer += chunk
+            break
+        if chunk == b"":  # the holder gave up (timeout) without the lock
+            break
+        current = read_holder(path)
+        if alive(current.get("pid")) and current not in seen and current.get("token") != token:
+            seen.append(current)
+        time.sleep(0.1)
+    os.close(read_fd)
+    waited = round(time.time() - started, 1)
+    if answer.strip() != b"ok":
+        current = read_holder(path)
+        module.fail_json(msg="node busy: another converge holds %s (PID %s, run %s, since %s); waited %d s for it. "
+                             "Wait for it to finish, or if PID %s is gone, delete %s."
+                             % (path, current.get("pid"), current.get("token"),
+                                time.strftime("%H:%M:%S", time.localtime(current.get("since", 0))),
+                                params["timeout"], current.get("pid"), path),
+                         waited=waited, waited_for=seen)
+    for other in seen:
+        module.warn("node busy, waited %.1f s for PID %s (run %s) to finish its converge"
+                    % (waited, other.get("pid"), other.get("token")))
+    module.exit_json(changed=False, holder=read_holder(path), waited=waited, waited_for=seen)
+
+
+if __name__ == "__main__":
+    main()

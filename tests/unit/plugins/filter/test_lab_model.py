@@ -1,0 +1,64 @@
+"""The lab_model filter: every bad input of tests/data/bad_inputs.yml is rejected with the field and the value."""
+import os
+
+import pytest
+import yaml
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.k8slab.kube_proxy.plugins.filter.lab_model import lab_model_filter, validate_lab
+
+CASES_FILE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "bad_inputs.yml")
+with open(CASES_FILE) as handle:
+    CASES = yaml.safe_load(handle)
+
+TUTORIAL = {
+    "k8slab_pods": [
+        {"name": "adam", "address": "10.0.0.11", "labels": {"component": "app"}},
+        {"name": "eve", "address": "10.0.0.21", "labels": {"component": "app"}},
+    ],
+    "k8slab_bridge_address": "10.0.0.1/24",
+    "k8slab_bridge_name": "bridge_eden",
+    "k8slab_services": [{
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "app-service"},
+        "spec": {"clusterIP": "10.96.0.1", "selector": {"component": "app"},
+                 "ports": [{"protocol": "TCP", "port": 8080, "targetPort": 8080}]},
+    }],
+}
+
+
+def model(overrides):
+    values = dict(TUTORIAL, **overrides)
+    return (values["k8slab_pods"], values["k8slab_bridge_address"], values["k8slab_bridge_name"],
+            values["k8slab_services"])
+
+
+def test_there_are_at_least_50_cases():
+    assert len(CASES) >= 50
+    assert len(set(case["id"] for case in CASES)) == len(CASES)
+
+
+def test_the_tutorial_passes():
+    assert validate_lab(*model({})) is True
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
+def test_bad_input_is_rejected_naming_field_and_value(case):
+    with pytest.raises(ValueError) as info:
+        validate_lab(*model(case["vars"]))
+    assert case["expect"] in str(info.value)
+
+
+def test_filter_says_nothing_changed():
+    with pytest.raises(AnsibleFilterError, match="rejected before any change: bridge address '10.0.0.1'"):
+        lab_model_filter(TUTORIAL["k8slab_pods"], "10.0.0.1")
+
+
+def test_reserved_networks_hold_no_cluster_ip():
+    pods, bridge, name, services = model({})
+    with pytest.raises(ValueError, match="10.96.0.1 lies inside reserved network 10.96.0.0/30"):
+        validate_lab(pods, bridge, name, services, reserved_networks=["10.96.0.0/30"])
+
+
+def test_selector_matching_nothing_is_not_an_error_in_the_tutorial_layout():
+    pods, bridge, name, services = model({})
+    assert validate_lab([dict(pod, labels={}) for pod in pods], bridge, name, services) is True
