@@ -32,7 +32,7 @@ description:
     marker comments, so C(iptables-save) shows exactly the declared rules. A chain is deleted only if the
     record says this owner created it.
   - A declared chain that already exists but is not in the owner's record belongs to someone else (Docker,
-    the user, a real kube-proxy): the run fails before any change, naming the chain, its rules and the chains
+    the user, a real kube-proxy), so the run fails before any change, naming the chain, its rules and the chains
     that jump to it. Only a chain listed in I(adopt) is taken over; it is then recorded as the owner's.
   - The record is written before the apply (listing the chains of both the old and the new state) and again
     after it, so a run killed at any moment never leaves a chain this owner created unrecorded. The previous

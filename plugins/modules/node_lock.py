@@ -19,7 +19,7 @@ description:
     O(token) stops it, or until O(ttl) seconds have passed (a play that died never blocks the node for good).
   - The holder writes its PID, the token and the time it took the lock into O(path); a waiting run says
     which PID it waits for, and fails after O(timeout) seconds with a "busy" message naming it.
-  - The lock is a kernel C(flock): it goes with the holder process, also when that is killed.
+  - The lock is a kernel C(flock), so it goes with the holder process, also when that is killed.
 options:
   path:
     description: The lock file.
@@ -48,6 +48,7 @@ attributes:
     description: The lock is taken in check mode too; a check run must not read a half-converged node.
   diff_mode:
     support: none
+    description: Nothing to show; the lock is not part of the node's configuration.
 """
 
 EXAMPLES = r"""
