@@ -20,11 +20,13 @@ description:
   - The holder writes its PID, the token and the time it took the lock into O(path); a waiting run says
     which PID it waits for, and fails after O(timeout) seconds with a "busy" message naming it.
   - The lock is a kernel C(flock), so it goes with the holder process, also when that is killed.
+  - The lock file stays after the run (and after teardown), in C(/run/lock), emptied at boot; removing a lock
+    file others may be waiting on would let two runs hold "the" lock at once.
 options:
   path:
     description: The lock file.
     type: path
-    default: /run/k8slab/converge.lock
+    default: /run/lock/kube-proxy-lab.converge.lock
   state:
     description: V(locked) takes the lock (waiting for it); V(unlocked) releases the lock this O(token) holds.
     type: str
@@ -161,7 +163,7 @@ def start_holder(path, token, timeout, ttl):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            path=dict(type="path", default="/run/k8slab/converge.lock"),
+            path=dict(type="path", default="/run/lock/kube-proxy-lab.converge.lock"),
             state=dict(type="str", default="locked", choices=["locked", "unlocked"]),
             token=dict(type="str", required=True, no_log=False),
             timeout=dict(type="int", default=600),
