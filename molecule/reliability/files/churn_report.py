@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python
 """Per converge and in total: requests sent, failed, and the longest gap between two answers, per client.
 
 Usage: churn_report.py WINDOWS LOG... ; WINDOWS has one line per converge, "N START LABEL...".

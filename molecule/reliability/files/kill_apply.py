@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python
 """kill -9 an iptables-restore in the middle of a big apply, at growing delays.
 
 iptables_chains applies every change as one iptables-restore --noflush: the
