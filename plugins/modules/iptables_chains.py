@@ -167,6 +167,8 @@ notes:
     cannot be loaded into the empty scratch namespace and are rejected.
   - A rule string whose addresses expand to several iptables rules (C(-s 10.0.0.1,10.0.0.2)) is fine in
     I(chains), but must be written one rule per address in I(builtin_rules).
+  - With more than 200 rules, the task result's C(invocation) shows how many chains and rules were given
+    instead of echoing them back (a kube-proxy-sized input is a megabyte).
   - Between reading and applying, another program may change the table; the transaction then fails as a whole
     and leaves the table as it was, and a re-run converges.
 seealso:
@@ -300,6 +302,9 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import 
     empty_record, explain_restore_error, input_digest, load_record, merge_records, normalize_builtin_rules,
     normalize_chains, parse_save, plan, record_name, referenced_chains, remember_inputs, render_scratch,
     reusable_canonical, validate_chain_name, validate_owner)
+
+# Above this many rules the arguments are not echoed back in the result's invocation.
+ECHO_LIMIT = 200
 
 # Runs inside the scratch namespace; every value comes in as a positional argument, never pasted in.
 SCRATCH_SCRIPT = '"$1" -w "$4" && exec "$2" -t "$3"'
@@ -560,7 +565,12 @@ def main():
         module.fail_json(msg=str(exc))
     worker = IptablesChains(module)
     worker.detect_backend(params["backend"])
-    module.exit_json(**worker.converge(params["state"], chains, builtin_rules, adopt))
+    output = worker.converge(params["state"], chains, builtin_rules, adopt)
+    rules = sum(len(chain_rules) for chain_rules in chains.values()) + len(builtin_rules)
+    if rules > ECHO_LIMIT:
+        # Echoing a kube-proxy-sized input (a megabyte) back as the task's invocation costs more than the work.
+        output["invocation"] = {"module_args": dict(params, chains="%d chains with %d rules (not echoed back)" % (len(chains), rules))}
+    module.exit_json(**output)
 
 
 if __name__ == "__main__":

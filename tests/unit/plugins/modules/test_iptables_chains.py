@@ -168,6 +168,15 @@ def test_another_iptables_version_loads_everything_again(node):
     assert "-A EVE-HTTP -p tcp -j DNAT" in node.scratch_input and "-A EDEN-SVC-HTTP -m statistic" in node.scratch_input
 
 
+def test_a_large_input_is_not_echoed_back(node, monkeypatch):
+    assert node.run()["invocation"]["module_args"]["chains"] == PARAMS["chains"]
+    node.table = LOADED_NAT
+    monkeypatch.setattr(iptables_chains, "ECHO_LIMIT", 2)
+    result = node.run()
+    assert result["invocation"]["module_args"]["chains"] == "2 chains with 3 rules (not echoed back)"
+    assert result["invocation"]["module_args"]["owner"] == "service_proxy"
+
+
 def test_drift_is_repaired_without_scratch(node):
     node.run()
     node.table = LOADED_NAT.replace("-A EDEN-SVC-HTTP -m statistic --mode random --probability 0.50000000000 -j EVE-HTTP\n", "")
