@@ -28,10 +28,11 @@ lab's pods run, and, unlike python's http.server (a few hundred connections/s)
 or busybox httpd (a fork per connection), it serves thousands of new
 connections per second, so the NAT's cost is not hidden behind the server's.
 
-    K8SLAB_NODE_IMAGE=k8slab/node:<tag> .venv/bin/python benchmarks/datapath.py [--services 1 1000 5000] [--rounds 3]
+    K8SLAB_NODE_IMAGE=k8slab/node:<tag> .venv/bin/python benchmarks/datapath.py [--services 1 1000 5000] [--backends iptables nftables] [--rounds 3]
 """
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -180,6 +181,41 @@ def latencies(address, requests):
     return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.99))]
 
 
+def nftables_layout(count):
+    """The same Services in kube-proxy's nftables layout: one verdict map lookup, whatever the count."""
+    elements = ",\n    ".join("%s . tcp . %d : goto service-%06d" % (cluster_ip(index), PORT, index) for index in range(count))
+    chains = "".join("chain service-%06d {\n  goto endpoint-%06d\n}\nchain endpoint-%06d {\n  meta l4proto tcp dnat to %s:%d\n}\n"
+                     % (index, index, index, POD_IP, PORT) for index in range(count))
+    content = ("map service-ips {\n  type ipv4_addr . inet_proto . inet_service : verdict\n  elements = {\n    %s\n  }\n}\n"
+               "chain services {\n  ip daddr . meta l4proto . th dport vmap @service-ips\n}\n"
+               "chain nat-prerouting {\n  type nat hook prerouting priority dstnat; policy accept;\n  jump services\n}\n"
+               "chain nat-output {\n  type nat hook output priority -100; policy accept;\n  jump services\n}\n%s"
+               % (elements, chains))
+    return {"family": "ip", "name": "kube-proxy", "content": content, "state_dir": "/run/k8slab-bench/nft_table"}
+
+
+def apply(runner, module, args):
+    """Run one of the collection's modules directly (as AnsiballZ would), inside the namespace."""
+    path = runner.write("module_args.json", {"ANSIBLE_MODULE_ARGS": args})
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, ".collections"))
+    seconds, out = bench.timed([sys.executable, "-m", "ansible_collections.k8slab.kube_proxy.plugins.modules." + module, path], env=env)
+    result = json.loads(out)
+    if result.get("failed"):
+        raise SystemExit("%s failed: %s" % (module, result.get("msg")))
+    return seconds
+
+
+def backends(wanted):
+    found = []
+    for backend in wanted:
+        if backend == "nftables" and not (shutil.which("nft") and os.path.exists(
+                os.path.join(REPO, "plugins", "modules", "nft_table.py"))):
+            print("  nftables backend: not measured (no nft command or no nft_table module here)")
+            continue
+        found.append(backend)
+    return found
+
+
 def measure(tool, address, options):
     p50, p99 = latencies(address, options.requests)
     return connection_rate(tool, address, options.seconds, options.connections), p50, p99
@@ -188,6 +224,7 @@ def measure(tool, address, options):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--services", type=int, nargs="+", default=[1, 1000, 5000])
+    parser.add_argument("--backends", nargs="+", choices=["iptables", "nftables"], default=["iptables", "nftables"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=3, help="length of one measurement")
     parser.add_argument("--connections", type=int, default=4, help="concurrent connections of the load generator")
@@ -204,35 +241,39 @@ def main():
 
     workdir = tempfile.mkdtemp(prefix="k8slab-bench-datapath-")
     runner = bench.Runner(workdir)
-    table = Targets("Data path, iptables backend, %s, %d s x %d rounds per figure, %s"
-                    % (tool, options.seconds, options.rounds, stamp(REPO)))
+    table = Targets("Data path, %s, %d s x %d rounds per figure, %s" % (tool, options.seconds, options.rounds, stamp(REPO)))
     server = None
     try:
         print("data-path benchmark: %s, %d concurrent, one new connection per request, %d CPUs, load %.2f"
               % (tool, options.connections, os.cpu_count(), os.getloadavg()[0]))
         setup_lab()
         server = start_server(binary)
-        for count in options.services:
-            args = services_layout(count)
-            seconds, dummy = runner.module_only(args)
-            service_ip = cluster_ip(count - 1)
-            direct, via = [], []
-            for dummy in range(options.rounds):
-                direct.append(measure(tool, POD_IP, options))
-                via.append(measure(tool, service_ip, options))
-            print("  %5d Services (applied in %.1f s): pod IP %s conn/s, ClusterIP %s conn/s"
-                  % (count, seconds, [round(r[0]) for r in direct], [round(r[0]) for r in via]))
-            rates = ([r[0] for r in direct], [r[0] for r in via])
-            ratio = median(rates[1]) / median(rates[0])
-            label = "%d Service%s: new connections/s via the ClusterIP vs the pod IP" % (count, "" if count == 1 else "s")
-            measured = "%s vs %s" % (spread(rates[1], "/s"), spread(rates[0], "/s"))
-            table.add(label, ratio, measured, 0.9 if count == 1 else None, at_most=False)
-            for index, name in ((1, "p50"), (2, "p99")):
-                table.add("  %s latency (fresh connection, connect included) via the ClusterIP vs the pod IP" % name,
-                          median([r[index] for r in via]) / median([r[index] for r in direct]),
-                          "%.3f ms vs %.3f ms" % (median([r[index] for r in via]), median([r[index] for r in direct])))
+        for backend in backends(options.backends):
+            for count in options.services:
+                if backend == "iptables":
+                    seconds = apply(runner, "iptables_chains", services_layout(count))
+                else:
+                    seconds = apply(runner, "nft_table", nftables_layout(count))
+                service_ip = cluster_ip(count - 1)
+                direct, via = [], []
+                for dummy in range(options.rounds):
+                    direct.append(measure(tool, POD_IP, options))
+                    via.append(measure(tool, service_ip, options))
+                print("  %s, %5d Services (applied in %.1f s): pod IP %s conn/s, ClusterIP %s conn/s"
+                      % (backend, count, seconds, [round(r[0]) for r in direct], [round(r[0]) for r in via]))
+                rates = ([r[0] for r in direct], [r[0] for r in via])
+                label = "%s, %d Service%s: new connections/s via the ClusterIP vs the pod IP" % (
+                    backend, count, "" if count == 1 else "s")
+                measured = "%s vs %s" % (spread(rates[1], "/s"), spread(rates[0], "/s"))
+                target = 0.9 if count == 1 and backend == "iptables" else None
+                table.add(label, median(rates[1]) / median(rates[0]), measured, target, at_most=False)
+                for index, name in ((1, "p50"), (2, "p99")):
+                    table.add("  %s latency (fresh connection, connect included) via the ClusterIP vs the pod IP" % name,
+                              median([r[index] for r in via]) / median([r[index] for r in direct]),
+                              "%.3f ms vs %.3f ms" % (median([r[index] for r in via]), median([r[index] for r in direct])))
+            if backend == "iptables":
+                bench.reset_nat()  # the next backend alone does the NAT
         table.print_table()
-        print("\n  nftables backend: not measured (no nftables backend in this checkout yet)")
         if options.markdown:
             print("\n" + table.markdown())
     finally:
