@@ -32,8 +32,9 @@ description:
     gets a stable 6 character hash of the Service port (and pod) it stands for."
   - A Service port whose selector matches no pod gets no chain and no rule at all (never a half-written chain);
     it is listed in RV(_value.warnings) and shown as a warning.
-  - Only IPv4 cluster IPs, Services of type ClusterIP, and numeric target ports are supported; anything else is
-    refused with a message naming the Service.
+  - Only IPv4 cluster IPs, Services of type ClusterIP or NodePort, and numeric target ports are supported; anything
+    else is refused with a message naming the Service. The tutorial's layout serves a NodePort Service's cluster IP
+    only and ignores session affinity; P(k8slab.kube_proxy.kube_proxy_chains#filter) writes both as kube-proxy does.
 positional: pods
 options:
   _input:
@@ -246,8 +247,8 @@ def normalise_service(manifest, index):
         _fail(name, "metadata.namespace %r must be a DNS label" % (namespace,))
     where = "%s/%s" % (namespace, name)
     service_type = spec.get("type", "ClusterIP")
-    if service_type != "ClusterIP":
-        _fail(where, "spec.type %r is not supported; this lab models ClusterIP Services" % service_type)
+    if service_type not in ("ClusterIP", "NodePort"):
+        _fail(where, "spec.type %r is not supported; this lab models ClusterIP and NodePort Services" % service_type)
     cluster_ip = spec.get("clusterIP")
     if cluster_ip in (None, ""):
         _fail(where, "spec.clusterIP is required (this lab allocates none)")
