@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: k8s_manifests
 short_description: Sort Kubernetes manifests into Services and EndpointSlices
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Takes a list of manifests, as loaded from YAML files or written in the inventory, and returns the Services and
     the EndpointSlices among them. C(kind=List) objects (what C(kubectl get svc,endpointslices -o yaml) prints)

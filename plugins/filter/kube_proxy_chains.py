@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: kube_proxy_chains
 short_description: The chains kube-proxy (iptables mode) writes for a set of Services, in kube-proxy's own layout
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Takes Services and EndpointSlices as Kubernetes manifests (a C(kind=List) export of
     C(kubectl get svc,endpointslices -o yaml) included) and the complete pod records of the

@@ -8,10 +8,10 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: rule_counters
 short_description: The packet counters of the rules on a Service's path, from iptables-save -c
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Takes the output of C(iptables-save -c) (one table) and the chains a packet to one Service passes, and returns
-    one line per rule on that path with its packet count, in the order C(iptables-save) lists them, such as
+    one line per rule on that path with its packet count, chain by chain in the order of O(chains), such as
     C(      97  -A KUBE-SVC-HVXLY56DFZMBQN5Y ... --probability 0.50000000000 -j KUBE-SEP-Y6RXPI7VCORRZNBW).
   - In the O(shared) chains (a dispatch chain such as C(KUBE-SERVICES) holds every Service's rules) only the rules
     that jump to a chain on the path are shown.
@@ -70,7 +70,9 @@ def rule_counters(save_text, chains, shared=None):
             if not target or target.group(1) not in wanted:
                 continue
         rows.append((int(match.group(1)), "-A %s%s" % (match.group(3), rule)))
-    return rows
+    # In the order of the path; within a chain, in the chain's order.
+    order = dict((chain, index) for index, chain in reversed(list(enumerate(chains))))
+    return sorted(rows, key=lambda row: order[row[1].split(" ", 2)[1]])
 
 
 def rule_counters_filter(save_text, chains, shared=None):

@@ -154,7 +154,8 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
             nat.add(ext_chain, "-m comment --comment", _quoted("masquerade traffic for %s external destinations" % key),
                     "-j KUBE-MARK-MASQ")
             nat.add(ext_chain, "-j", svc_chain)
-            path[0:0] = ["KUBE-NODEPORTS", ext_chain] if record.get("node_port") else [ext_chain]
+            # After KUBE-SERVICES: its last rule leads to KUBE-NODEPORTS, an external IP rule to the EXT chain.
+            path.extend(["KUBE-NODEPORTS", ext_chain] if record.get("node_port") else [ext_chain])
         path.append(svc_chain)
         affinity = record.get("session_affinity") == "ClientIP"
         if affinity:

@@ -28,6 +28,11 @@ def test_only_the_path_and_the_shared_rules_into_it():
     assert rows[0][1] == "-A KUBE-SERVICES -d 10.96.0.1/32 -p tcp -m tcp --dport 8080 -j KUBE-SVC-A"
 
 
+def test_rows_follow_the_path():
+    rows = rule_counters(SAVE, ["KUBE-SVC-A", "KUBE-SEP-2", "KUBE-SEP-1"])
+    assert [line.split()[1] for _count, line in rows] == ["KUBE-SVC-A", "KUBE-SVC-A", "KUBE-SEP-2", "KUBE-SEP-1"]
+
+
 def test_lines_are_aligned():
     assert rule_counters_filter(SAVE, ["KUBE-SEP-3"]) == []
     assert rule_counters_filter(SAVE, ["KUBE-SVC-B"]) == ["       7  -A KUBE-SVC-B -j KUBE-SEP-3"]

@@ -249,6 +249,6 @@ def test_jumps_sit_first_in_the_builtin_chains():
 
 def test_paths_list_the_chains_a_packet_passes():
     paths = render_overall()["paths"]
-    assert paths["ns3/svc3:p80"] == ["KUBE-NODEPORTS", "KUBE-EXT-X27LE4BHSL4DOUIK", "KUBE-SERVICES",
+    assert paths["ns3/svc3:p80"] == ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-EXT-X27LE4BHSL4DOUIK",
                                      "KUBE-SVC-X27LE4BHSL4DOUIK", "KUBE-SEP-OYPFS5VJICHGATKP"]
     assert paths["ns6/svc6:p80"] == []
