@@ -88,7 +88,8 @@ attributes:
     support: full
     platforms: posix
 notes:
-  - Needs root, C(nft) and C(unshare).
+  - Needs root, C(nft) and C(unshare). With I(state=absent) on a host without C(nft) and without a record, the module
+    reports no change: it cannot have created the table.
   - Between reading and applying, another program may change the table; the transaction then either applies
     whole or fails whole, and a re-run converges.
 seealso:
@@ -234,6 +235,10 @@ class NftTable:
         self.state_dir = params["state_dir"]
         self.nft = module.get_bin_path("nft")
         if not self.nft:
+            if params["state"] == "absent" and self.load_record() is None:
+                # Without nft this module never made the table: nothing of ours to remove.
+                module.exit_json(changed=False, family=self.family, name=self.name, created=False, deleted=False,
+                                 adopted=False, removed=[], replaced=[], applied="")
             module.fail_json(msg="nft not found on PATH; install nftables")
 
     def run(self, argv, data=None, what=None):

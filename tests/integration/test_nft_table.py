@@ -89,7 +89,7 @@ def others(box):
     text = listing(box, "ruleset")
     out, skip = [], False
     for line in text.splitlines():
-        if line.startswith("table ip k8slab-service"):
+        if line.startswith(("table ip k8slab-service", "table ip kube-proxy")):
             skip = True
         elif skip and line == "}":
             skip = False
@@ -257,3 +257,36 @@ def test_table_deleted_behind_our_back_is_created_again(node):
     node.run(["nft", "delete", "table", "ip", "k8slab-service"])
     result, = node.playbook(task())
     assert result["changed"] and result["created"]
+
+
+def test_kube_proxy_layout_loads_and_reruns_unchanged(node):
+    """kube-proxy's whole ruleset (NodePort, affinity, reject map with comments) survives nft's read-back."""
+    from ansible_collections.k8slab.kube_proxy.plugins.module_utils import kube_proxy_nftables, service_model
+    services = [
+        {"metadata": {"name": "web", "namespace": "lab"},
+         "spec": {"type": "NodePort", "clusterIP": "10.96.0.5", "sessionAffinity": "ClientIP",
+                  "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080}]}},
+        {"metadata": {"name": "lonely"}, "spec": {"clusterIP": "10.96.0.6", "ports": [{"port": 80}]}},
+    ]
+    pods = [{"name": "adam", "address": "10.0.0.11", "netns": "netns_adam", "labels": {"app": "web"}},
+            {"name": "eve", "address": "10.0.0.21", "netns": "netns_eve", "labels": {"app": "web"}}]
+    services[0]["spec"]["selector"] = {"app": "web"}
+    records = service_model.service_ports(services, [], pods)
+    content, dummy = kube_proxy_nftables.render_kube_proxy(records, "10.0.0.0/24", "10.96.0.0/12", ["192.0.2.2"],
+                                                           counters=True)
+    first, second = node.playbook(task(content, name="kube-proxy") + task(content, name="kube-proxy", label="again"))
+    assert first["changed"] and not second["changed"]
+    text = listing(node, "table", "ip", "kube-proxy")
+    assert "numgen random mod 2 vmap" in text and "tcp . 30080 : goto external-" in text
+    assert 'comment "default/lonely" : goto reject-chain' in text
+    # One endpoint fewer: the transaction replaces the table's contents, the affinity set of adam stays.
+    affinity = "affinity-" + kube_proxy_nftables.endpoint_chain_base("lab", "web", "tcp", "http", "10.0.0.11", 8080)
+    node.run(["nft", "add", "element", "ip", "kube-proxy", affinity, "{ 10.0.0.99 }"])
+    records = service_model.service_ports(services, [], pods[:1])
+    content, dummy = kube_proxy_nftables.render_kube_proxy(records, "10.0.0.0/24", "10.96.0.0/12", ["192.0.2.2"],
+                                                           counters=True)
+    third, fourth = node.playbook(task(content, name="kube-proxy") + task(content, name="kube-proxy", label="again"))
+    assert third["changed"] and not fourth["changed"]
+    text = listing(node, "table", "ip", "kube-proxy")
+    assert "10.0.0.21" not in text and "10.0.0.99" in text
+    assert_foreign_intact(node)

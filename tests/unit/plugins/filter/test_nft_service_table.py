@@ -1,0 +1,48 @@
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The nft_service_table filter: the tutorial's plan and kube-proxy's plan to the body of table ip kube-proxy."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.k8slab.kube_proxy.plugins.filter.nft_service_table import nft_service_table
+from ansible_collections.k8slab.kube_proxy.plugins.filter.service_chains import plan_service_chains
+from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import FilterModule as Pods
+
+SERVICES = [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "app-service"},
+             "spec": {"clusterIP": "10.96.0.1", "selector": {"component": "app"},
+                      "ports": [{"protocol": "TCP", "port": 8080, "targetPort": 8080}]}}]
+PODS = [{"name": "adam", "address": "10.0.0.11", "labels": {"component": "app"}},
+        {"name": "eve", "address": "10.0.0.21", "labels": {"component": "app"}}]
+
+
+def records():
+    return Pods().filters()["pods"](PODS, "10.0.0.1/24")
+
+
+def test_tutorial_plan_gives_the_tutorials_chain_names():
+    plan = plan_service_chains(SERVICES, records())
+    table = nft_service_table(plan)
+    assert "elements = { 10.96.0.1 . tcp . 8080 : goto EDEN-SVC-HTTP }" in table["content"]
+    assert "numgen random mod 2 vmap { 0 : goto EVE-HTTP, 1 : goto ADAM-HTTP }" in table["content"]
+    assert table["counters"] == {"EVE-HTTP": "default/app-service:8080", "ADAM-HTTP": "default/app-service:8080"}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"layout": "ipvs"}, "layout"),
+    ({"layout": "kube-proxy"}, "cluster_cidr"),
+    ({"layout": "kube-proxy", "cluster_cidr": "10.0.0.0/24", "nodeport_addresses": ["nope"]}, "nodeport address"),
+    ({"layout": "kube-proxy", "cluster_cidr": "bad"}, "not a CIDR"),
+])
+def test_bad_arguments(kwargs, message):
+    plan = plan_service_chains(SERVICES, records())
+    with pytest.raises(AnsibleFilterError, match=message):
+        nft_service_table(plan, **kwargs)
+
+
+def test_not_a_plan():
+    with pytest.raises(AnsibleFilterError, match="plan"):
+        nft_service_table(["not", "a", "plan"])
