@@ -89,7 +89,7 @@ attributes:
     platforms: posix
 notes:
   - Needs root, C(nft) and C(unshare). With I(state=absent) on a host without C(nft) and without a record, the module
-    reports no change: it cannot have created the table.
+    reports no change, since it cannot have created the table.
   - Between reading and applying, another program may change the table; the transaction then either applies
     whole or fails whole, and a re-run converges.
 seealso:
