@@ -14,7 +14,10 @@ ownership records and gets back an ``iptables-restore --noflush`` payload.
   exact text ``iptables-save`` will show for them (``10.96.0.1/32``,
   ``0.50000000000``, ``-m tcp`` added, matches reordered);
 * :func:`plan`: current table + canonical desired state + ownership records ->
-  payload lines, created/deleted chains, the new record and the diff texts.
+  payload lines, created/deleted chains, the new record and the diff texts, in
+  named steps: :func:`check_declared`, :func:`plan_owned_chains`,
+  :func:`plan_released_chains`, :func:`plan_builtin_rules`,
+  :func:`check_dangling_jumps`, :func:`diff_texts`.
 
 Ownership lives in a record (a JSON file per owner, table and IP version):
 the chains the owner declared, each marked ``created`` (the owner made it, so
@@ -30,7 +33,6 @@ import re
 import shlex
 from collections import Counter, OrderedDict, namedtuple
 
-TABLES = ("filter", "nat", "mangle", "raw")
 BUILTIN_CHAINS = {
     "filter": ("INPUT", "FORWARD", "OUTPUT"),
     "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
@@ -64,9 +66,6 @@ class Table:
         self.name = name
         self.policy = OrderedDict()  # chain -> policy ("-" for user chains)
         self.rules = {}  # chain -> [rule text without "-A CHAIN "]
-
-    def chains(self):
-        return list(self.policy)
 
     def user_chains(self):
         return [name for name, policy in self.policy.items() if policy == "-"]
@@ -481,52 +480,44 @@ def merge_records(old, new):
     return merged
 
 
-def plan(current, desired_chains, desired_builtin, record, other_records, digest=None, adopt=()):
-    """Compute the changes that bring everything this owner owns to the desired state.
-
-    ``desired_chains`` (OrderedDict name -> canonical rules) and
-    ``desired_builtin`` (BuiltinRule with canonical rule text) are empty for
-    state=absent. ``record`` is this owner's ownership record, ``other_records``
-    those of the other owners of the same table. A declared chain that exists
-    but is not in the record is someone else's: an error, unless it is listed
-    in ``adopt`` (then it is recorded as this owner's, as if created). Raises
-    ValidationError for a state it refuses to touch; then nothing has been changed.
-    """
-    table = current.name
-    result = Plan(table)
-    new_record = empty_record(record["owner"], table, record["ip_version"])
-    new_record["backend"] = record.get("backend")
-    new_record["input_digest"] = digest
-
-    foreign_owned = {}
-    foreign_builtin = {}
+def other_owners(other_records):
+    """What the other owners of the table hold: chain -> owner, and chain -> Counter of their rules in it."""
+    owned, rules = {}, {}
     for other in other_records:
         for name in other["chains"]:
-            foreign_owned[name] = other["owner"]
+            owned[name] = other["owner"]
         for item in other["builtin_rules"]:
-            foreign_builtin.setdefault(item.chain, Counter())[item.rule] += 1
+            rules.setdefault(item.chain, Counter())[item.rule] += 1
+    return owned, rules
 
+
+def check_declared(current, desired_chains, desired_builtin, foreign_owned, record=None, adopt=()):
+    """Refuse a declared chain another owner owns, that is built in, or that exists without being ours (unless
+    listed in ``adopt``), and a rule for a chain we may not write."""
     for name in desired_chains:
         if name in foreign_owned:
             raise ValidationError("chain %s is owned by owner %s; two owners cannot share a chain" % (name, foreign_owned[name]))
         if current.is_builtin(name):
             raise ValidationError("chain %s is a built-in chain; declare its rules in builtin_rules" % name)
-    clashes = [name for name in desired_chains if current.has(name) and not current.is_builtin(name)
-               and name not in record["chains"] and name not in adopt]
-    if clashes:
-        raise ValidationError(foreign_clash_message(table, record["owner"], clashes, current, desired_chains))
+    if record is not None:
+        clashes = [name for name in desired_chains if current.has(name) and not current.is_builtin(name)
+                   and name not in record["chains"] and name not in adopt]
+        if clashes:
+            raise ValidationError(foreign_clash_message(current.name, record["owner"], clashes, current, desired_chains))
     for item in desired_builtin:
         if item.chain in foreign_owned:
             raise ValidationError("builtin rule %r: chain %s is owned by owner %s, which rewrites it; "
                                   "declare the rule there" % (item.rule, item.chain, foreign_owned[item.chain]))
         if not current.has(item.chain):
-            raise ValidationError("builtin rule %r: chain %s does not exist in table %s" % (item.rule, item.chain, table))
+            raise ValidationError("builtin rule %r: chain %s does not exist in table %s" % (item.rule, item.chain, current.name))
 
-    # Final contents of every chain we touch, to check references before deleting chains.
-    final = dict((name, list(rules)) for name, rules in current.rules.items())
-    before_builtin, after_builtin = [], []
 
-    # 1. Our chains: create the missing ones, rewrite those whose content differs.
+def plan_owned_chains(result, current, desired_chains, record, final):
+    """Step 1, the chains we declare: create the missing ones, rewrite those whose content differs.
+
+    Returns the new record's chains, each marked created (we made it) or adopted (it was there before).
+    """
+    chains = OrderedDict()
     for name, rules in desired_chains.items():
         recorded = record["chains"].get(name)
         if current.has(name):
@@ -541,15 +532,25 @@ def plan(current, desired_chains, desired_builtin, record, other_records, digest
             result.declare.append(":%s - [0:0]" % name)
             result.appends += ["-A %s %s" % (name, rule) for rule in rules]
         final[name] = list(rules)
-        new_record["chains"][name] = OrderedDict([("created", created), ("rules", list(rules))])
+        chains[name] = OrderedDict([("created", created), ("rules", list(rules))])
+    return chains
 
-    # 2. Chains we owned and no longer declare: delete those we created, empty those we adopted.
+
+def released_chains(current, desired_chains, record, foreign_owned):
+    """The recorded chains we no longer declare that still exist and no other owner has claimed since."""
+    return [name for name in record["chains"]
+            if name not in desired_chains and current.has(name) and not current.is_builtin(name)
+            and name not in foreign_owned]
+
+
+def plan_released_chains(result, current, desired_chains, record, foreign_owned, final):
+    """Step 2, chains we owned and no longer declare: delete those we created, empty those we adopted.
+
+    Returns the chains to delete.
+    """
     to_remove = []
-    for name, recorded in record["chains"].items():
-        if name in desired_chains or not current.has(name) or current.is_builtin(name):
-            continue
-        if name in foreign_owned:  # another owner has claimed it since; leave it alone
-            continue
+    for name in released_chains(current, desired_chains, record, foreign_owned):
+        recorded = record["chains"][name]
         if recorded["created"]:
             to_remove.append(name)
             final[name] = []
@@ -561,8 +562,15 @@ def plan(current, desired_chains, desired_builtin, record, other_records, digest
             result.deletes += ["-D %s %s" % (name, rule) for dummy, rule in ours]
             taken = set(index for index, dummy in ours)
             final[name] = [rule for index, rule in enumerate(current.rules[name]) if index not in taken]
+    return to_remove
 
-    # 3. Our rules in chains we do not own: in place, or deleted and put back at first/last.
+
+def plan_builtin_rules(result, current, desired_chains, desired_builtin, record, foreign_builtin, to_remove, final):
+    """Step 3, our rules in chains we do not own: kept in place, or deleted and put back first/last.
+
+    Returns the diff lines of those rules before and after.
+    """
+    before, after = [], []
     chains_with_rules = OrderedDict()
     for item in list(record["builtin_rules"]) + list(desired_builtin):
         if current.has(item.chain) and item.chain not in desired_chains and item.chain not in to_remove:
@@ -574,8 +582,8 @@ def plan(current, desired_chains, desired_builtin, record, other_records, digest
         wanted = Counter(firsts + lasts)
         claim = Counter(dict((rule, max(previous[rule], wanted[rule])) for rule in set(previous) | set(wanted)))
         ours, foreign = _claim(current.rules[chain], claim, foreign_builtin.get(chain, Counter()))
-        before_builtin += ["-A %s %s" % (chain, rule) for dummy, rule in ours]
-        after_builtin += ["-A %s %s" % (chain, rule) for rule in firsts + lasts]
+        before += ["-A %s %s" % (chain, rule) for dummy, rule in ours]
+        after += ["-A %s %s" % (chain, rule) for rule in firsts + lasts]
         # Rules we no longer declare just go; the rest is either in place or rewritten.
         keep, stale, left = [], [], Counter(wanted)
         for index, rule in ours:
@@ -584,12 +592,7 @@ def plan(current, desired_chains, desired_builtin, record, other_records, digest
                 keep.append((index, rule))
             else:
                 stale.append((index, rule))
-        in_place = [rule for dummy, rule in keep] == firsts + lasts
-        if in_place and foreign:
-            first_indexes = [index for index, dummy in keep[:len(firsts)]]
-            last_indexes = [index for index, dummy in keep[len(firsts):]]
-            in_place = all(index < min(foreign) for index in first_indexes) and all(index > max(foreign) for index in last_indexes)
-        if in_place:
+        if _in_place(keep, firsts, lasts, foreign):
             result.deletes += ["-D %s %s" % (chain, rule) for dummy, rule in stale]
             gone = set(index for index, dummy in stale)
             final[chain] = [rule for index, rule in enumerate(current.rules[chain]) if index not in gone]
@@ -599,31 +602,73 @@ def plan(current, desired_chains, desired_builtin, record, other_records, digest
         result.inserts += ["-A %s %s" % (chain, rule) for rule in lasts]
         taken = set(index for index, dummy in ours)
         final[chain] = firsts + [rule for index, rule in enumerate(current.rules[chain]) if index not in taken] + lasts
-    new_record["builtin_rules"] = list(desired_builtin)
+    return before, after
 
-    # A chain can only go when nothing that stays jumps to it.
-    if to_remove:
-        for chain, rules in final.items():
-            if chain in to_remove:
-                continue
-            for rule in rules:
-                hit = _jump_targets(rule) & set(to_remove)
-                if hit:
-                    raise ValidationError("cannot delete chain %s: rule '-A %s %s' still jumps to it; remove that rule first"
-                                          % (", ".join(sorted(hit)), chain, rule))
 
-    # Diff texts: what this owner owns before and after, iptables-save style.
+def _in_place(keep, firsts, lasts, foreign):
+    """Whether the rules we keep are in declared order, firsts above and lasts below every foreign rule."""
+    if [rule for dummy, rule in keep] != firsts + lasts:
+        return False
+    if not foreign:
+        return True
+    first_indexes = [index for index, dummy in keep[:len(firsts)]]
+    last_indexes = [index for index, dummy in keep[len(firsts):]]
+    return all(index < min(foreign) for index in first_indexes) and all(index > max(foreign) for index in last_indexes)
+
+
+def check_dangling_jumps(final, to_remove):
+    """Refuse to delete a chain while a rule that stays (in ``final``, the table after the change) jumps to it."""
+    if not to_remove:
+        return
+    for chain, rules in final.items():
+        if chain in to_remove:
+            continue
+        for rule in rules:
+            hit = _jump_targets(rule) & set(to_remove)
+            if hit:
+                raise ValidationError("cannot delete chain %s: rule '-A %s %s' still jumps to it; remove that rule first"
+                                      % (", ".join(sorted(hit)), chain, rule))
+
+
+def diff_texts(current, desired_chains, record, foreign_owned, before_builtin, after_builtin):
+    """What this owner owns before and after, iptables-save style: (before, after)."""
     before_chains = [name for name in desired_chains if current.has(name)]
-    before_chains += [name for name in record["chains"] if name not in desired_chains and current.has(name)
-                      and not current.is_builtin(name) and name not in foreign_owned]
+    before_chains += released_chains(current, desired_chains, record, foreign_owned)
     before_rules = dict((name, current.rules[name]) for name in before_chains)
     for name in before_chains:
         recorded = record["chains"].get(name)
         if name not in desired_chains and recorded and not recorded["created"]:
             ours, dummy = _claim(current.rules[name], Counter(recorded["rules"]), Counter())
             before_rules[name] = [rule for dummy, rule in ours]
-    result.before = _save_text(table, before_chains, before_builtin, before_rules)
-    after_chains = list(desired_chains)
-    result.after = _save_text(table, after_chains, after_builtin, desired_chains)
-    result.record = new_record
+    return (_save_text(current.name, before_chains, before_builtin, before_rules),
+            _save_text(current.name, list(desired_chains), after_builtin, desired_chains))
+
+
+def plan(current, desired_chains, desired_builtin, record, other_records, digest=None, adopt=()):
+    """Compute the changes that bring everything this owner owns to the desired state.
+
+    ``desired_chains`` (OrderedDict name -> canonical rules) and
+    ``desired_builtin`` (BuiltinRule with canonical rule text) are empty for
+    state=absent. ``record`` is this owner's ownership record, ``other_records``
+    those of the other owners of the same table. A declared chain that exists
+    but is not in the record is someone else's: an error, unless it is listed
+    in ``adopt`` (then it is recorded as this owner's, as if created). Raises
+    ValidationError for a state it refuses to touch; then nothing has been changed.
+    """
+    result = Plan(current.name)
+    foreign_owned, foreign_builtin = other_owners(other_records)
+    check_declared(current, desired_chains, desired_builtin, foreign_owned, record, adopt)
+    # Final contents of every chain, to check references before deleting chains.
+    final = dict((name, list(rules)) for name, rules in current.rules.items())
+    owned = plan_owned_chains(result, current, desired_chains, record, final)
+    to_remove = plan_released_chains(result, current, desired_chains, record, foreign_owned, final)
+    before_builtin, after_builtin = plan_builtin_rules(result, current, desired_chains, desired_builtin, record,
+                                                       foreign_builtin, to_remove, final)
+    check_dangling_jumps(final, to_remove)
+    result.before, result.after = diff_texts(current, desired_chains, record, foreign_owned, before_builtin, after_builtin)
+    result.record = empty_record(record["owner"], current.name, record["ip_version"])
+    result.record["backend"] = record.get("backend")
+    result.record["input_digest"] = digest
+    result.record["chains"] = owned
+    result.record["builtin_rules"] = list(desired_builtin)
     return result

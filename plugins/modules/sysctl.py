@@ -392,7 +392,7 @@ class Sysctl(object):
         return self.result(value, msg, restored=original is not None, original=original)
 
     def result(self, value, msg, restored, original=None):
-        return dict(
+        result = dict(
             changed=self.changed,
             name=self.name,
             value=value,
@@ -402,8 +402,10 @@ class Sysctl(object):
             restored=restored,
             sysctl_file=self.sysctl_file,
             msg=msg,
-            diff=self.render_diff(),
         )
+        if self.module._diff:
+            result["diff"] = self.render_diff()
+        return result
 
     def render_diff(self):
         """One before/after text per object: running value, file, record."""

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 import pytest
 
@@ -77,7 +77,7 @@ def record(owner="service_proxy", chains=None, builtin=(), created=True, table="
 
 def test_parse_save_reads_one_table_in_order():
     table = ipt.parse_save("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n" + TUTORIAL_NAT, "nat")
-    assert table.chains() == ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING", "ADAM-HTTP", "APP-SERVICE",
+    assert list(table.policy) == ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING", "ADAM-HTTP", "APP-SERVICE",
                               "DOCKER", "EDEN-SVC-HTTP", "EVE-HTTP"]
     assert table.user_chains() == ["ADAM-HTTP", "APP-SERVICE", "DOCKER", "EDEN-SVC-HTTP", "EVE-HTTP"]
     assert table.is_builtin("OUTPUT") and not table.is_builtin("DOCKER") and not table.is_builtin("NOPE")
@@ -96,7 +96,7 @@ def test_parse_save_keeps_quoted_comments_and_counters_in_chain_lines():
 @pytest.mark.parametrize("text", ["", "# Warning: iptables-legacy tables present\n", "*filter\nCOMMIT\n"])
 def test_parse_save_missing_table_is_empty(text):
     table = ipt.parse_save(text, "nat")
-    assert table.chains() == [] and table.rules == {}
+    assert list(table.policy) == [] and table.rules == {}
 
 
 @pytest.mark.parametrize("text", ["*nat\n-A NOPE -j ACCEPT\nCOMMIT\n", "*nat\n:\nCOMMIT\n", "*nat\n-F\nCOMMIT\n"])
@@ -538,3 +538,127 @@ def test_plan_diff_texts():
     assert result.before == after.replace("-A EDEN-SVC-HTTP -j ADAM-HTTP\n", "")
     # an empty table: nothing owned before
     assert run_plan(EMPTY_NAT, SERVICE_CHAINS, SERVICE_JUMPS).before == "*nat\nCOMMIT\n"
+
+
+# ---------------------------------------------------------------- the planner's steps, one by one
+
+def nat(text):
+    return ipt.parse_save(text, "nat")
+
+
+def final_of(current):
+    return dict((name, list(rules)) for name, rules in current.rules.items())
+
+
+def test_other_owners_lists_their_chains_and_counts_their_rules():
+    first = record(owner="kube", chains={"KUBE-SERVICES": []},
+                   builtin=[BuiltinRule("PREROUTING", "-j KUBE-SERVICES", "first")] * 2)
+    second = record(owner="pod_network", builtin=[BuiltinRule("POSTROUTING", "-j MASQUERADE", "last")])
+    owned, rules = ipt.other_owners([first, second])
+    assert owned == {"KUBE-SERVICES": "kube"}
+    assert rules == {"PREROUTING": {"-j KUBE-SERVICES": 2}, "POSTROUTING": {"-j MASQUERADE": 1}}
+    assert ipt.other_owners([]) == ({}, {})
+
+
+@pytest.mark.parametrize("chains, builtin, foreign, message", [
+    ({"EVE-HTTP": []}, [], {"EVE-HTTP": "pod_network"}, "chain EVE-HTTP is owned by owner pod_network"),
+    ({"OUTPUT": []}, [], {}, "chain OUTPUT is a built-in chain"),
+    ({}, [BuiltinRule("EVE-HTTP", "-j RETURN", "first")], {"EVE-HTTP": "pod_network"}, "which rewrites it"),
+    ({}, [BuiltinRule("NOPE", "-j RETURN", "first")], {}, "chain NOPE does not exist in table nat"),
+])
+def test_check_declared_refuses(chains, builtin, foreign, message):
+    with pytest.raises(ValidationError, match=message):
+        ipt.check_declared(nat(TUTORIAL_NAT), chains, builtin, foreign)
+
+
+def test_check_declared_accepts_the_tutorial():
+    assert ipt.check_declared(nat(TUTORIAL_NAT), SERVICE_CHAINS, SERVICE_JUMPS, {"DOCKER": "docker"}) is None
+
+
+def test_plan_owned_chains_creates_rewrites_and_adopts():
+    current = nat(TUTORIAL_NAT.replace("-A EDEN-SVC-HTTP -j ADAM-HTTP\n", ""))
+    desired = OrderedDict([("EDEN-SVC-HTTP", SERVICE_CHAINS["EDEN-SVC-HTTP"]), ("EVE-HTTP", SERVICE_CHAINS["EVE-HTTP"]),
+                           ("NEW", ["-j RETURN"])])
+    result, final = ipt.Plan("nat"), final_of(current)
+    chains = ipt.plan_owned_chains(result, current, desired, record(chains={"EDEN-SVC-HTTP": []}), final)
+    # EDEN-SVC-HTTP differs: flushed and rewritten; EVE-HTTP is as declared: untouched; NEW is created
+    assert result.declare == [":EDEN-SVC-HTTP - [0:0]", ":NEW - [0:0]"]
+    assert result.appends == ["-A EDEN-SVC-HTTP " + rule for rule in SERVICE_CHAINS["EDEN-SVC-HTTP"]] + ["-A NEW -j RETURN"]
+    assert result.created == ["NEW"]
+    # the record keeps who created what: EVE-HTTP existed unrecorded, so it was adopted on request (plan()
+    # refuses it otherwise, see check_declared) and is this owner's from now on, as if created
+    assert [(name, entry["created"]) for name, entry in chains.items()] == [
+        ("EDEN-SVC-HTTP", True), ("EVE-HTTP", True), ("NEW", True)]
+    assert final["EDEN-SVC-HTTP"] == SERVICE_CHAINS["EDEN-SVC-HTTP"] and final["NEW"] == ["-j RETURN"]
+
+
+def test_released_chains_are_recorded_existing_and_unclaimed():
+    rec = record(chains=OrderedDict([("APP-SERVICE", []), ("GONE", []), ("OUTPUT", []), ("DOCKER", []), ("EVE-HTTP", [])]))
+    assert ipt.released_chains(nat(TUTORIAL_NAT), {"APP-SERVICE": []}, rec, {"DOCKER": "docker"}) == ["EVE-HTTP"]
+
+
+def test_plan_released_chains_deletes_created_and_empties_adopted():
+    current = nat(TUTORIAL_NAT.replace("COMMIT", "-A DOCKER -j ADAM-HTTP\nCOMMIT"))
+    rec = record(chains=OrderedDict([("EVE-HTTP", SERVICE_CHAINS["EVE-HTTP"])]))
+    rec["chains"]["DOCKER"] = {"created": False, "rules": ["-j ADAM-HTTP"]}
+    result, final = ipt.Plan("nat"), final_of(current)
+    to_remove = ipt.plan_released_chains(result, current, {}, rec, {}, final)
+    assert to_remove == ["EVE-HTTP"] and result.deleted == ["EVE-HTTP"]
+    assert result.declare == [":EVE-HTTP - [0:0]"] and result.removes == ["-X EVE-HTTP"]
+    assert result.deletes == ["-D DOCKER -j ADAM-HTTP"]
+    assert final["EVE-HTTP"] == [] and final["DOCKER"] == ["-i docker0 -j RETURN"]
+
+
+@pytest.mark.parametrize("current, builtin, deletes, inserts", [
+    # in place: nothing to do
+    (TUTORIAL_NAT, SERVICE_JUMPS, [], []),
+    # a rule no longer declared goes, the others stay where they are
+    (TUTORIAL_NAT, SERVICE_JUMPS[:1], ["-D OUTPUT -j APP-SERVICE"], []),
+    # a first rule below a foreign rule is deleted and inserted at the top
+    (TUTORIAL_NAT, [BuiltinRule("PREROUTING", "-j APP-SERVICE", "first"), SERVICE_JUMPS[1]],
+     ["-D PREROUTING -j APP-SERVICE"], ["-I PREROUTING 1 -j APP-SERVICE"]),
+])
+def test_plan_builtin_rules(current, builtin, deletes, inserts):
+    current = nat(current)
+    result, final = ipt.Plan("nat"), final_of(current)
+    before, after = ipt.plan_builtin_rules(result, current, SERVICE_CHAINS, builtin,
+                                           record(builtin=SERVICE_JUMPS), {}, [], final)
+    assert result.deletes == deletes and result.inserts == inserts
+    assert before == ["-A PREROUTING -j APP-SERVICE", "-A OUTPUT -j APP-SERVICE"]
+    assert after == ["-A %s %s" % (item.chain, item.rule) for item in builtin]
+    assert final["PREROUTING"].count("-j APP-SERVICE") == 1
+
+
+def test_plan_builtin_rules_leaves_other_owners_rules_alone():
+    current = nat(TUTORIAL_NAT)
+    result, final = ipt.Plan("nat"), final_of(current)
+    ipt.plan_builtin_rules(result, current, {}, [], record(), {"POSTROUTING": Counter({"-s 10.0.0.0/24 -j MASQUERADE": 1})},
+                           [], final)
+    assert not result.changed and final == final_of(current)
+
+
+def test_check_dangling_jumps():
+    final = {"DOCKER": ["-i docker0 -j EVE-HTTP"], "EVE-HTTP": [], "OUTPUT": ["-j APP-SERVICE"]}
+    with pytest.raises(ValidationError, match="cannot delete chain EVE-HTTP: rule '-A DOCKER -i docker0 -j EVE-HTTP'"):
+        ipt.check_dangling_jumps(final, ["EVE-HTTP"])
+    # a jump from a chain that goes too is fine, and so is nothing to delete
+    ipt.check_dangling_jumps({"A": ["-j B"], "B": []}, ["A", "B"])
+    ipt.check_dangling_jumps(final, [])
+
+
+def test_diff_texts_show_only_what_the_owner_owns():
+    current = nat(TUTORIAL_NAT.replace("COMMIT", "-A DOCKER -j ADAM-HTTP\nCOMMIT"))
+    rec = record(chains=OrderedDict([("EVE-HTTP", [])]))
+    rec["chains"]["DOCKER"] = {"created": False, "rules": ["-j ADAM-HTTP"]}
+    before, after = ipt.diff_texts(current, OrderedDict([("EVE-HTTP", ["-j RETURN"])]), rec, {},
+                                   ["-A OUTPUT -j EVE-HTTP"], [])
+    assert before == save("""
+        *nat
+        :EVE-HTTP - [0:0]
+        :DOCKER - [0:0]
+        -A OUTPUT -j EVE-HTTP
+        -A EVE-HTTP -p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080
+        -A DOCKER -j ADAM-HTTP
+        COMMIT
+    """)
+    assert after == "*nat\n:EVE-HTTP - [0:0]\n-A EVE-HTTP -j RETURN\nCOMMIT\n"

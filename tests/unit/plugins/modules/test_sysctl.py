@@ -202,6 +202,12 @@ def test_diff_shows_running_file_and_record(node):
     assert node.run(value="1", diff=True)["diff"] == []
 
 
+def test_no_diff_without_diff_mode(node):
+    # like the other modules: the diff is computed for --diff only
+    assert "diff" not in node.run(value="1")
+    assert "diff" not in node.run(value="1", check=True)
+
+
 def test_whitespace_in_values_is_not_a_change(node):
     node.knob.write_text("4096\t87380\t6291456\n")
     assert node.run(value="4096 87380   6291456")["value"] == "4096 87380 6291456"
