@@ -58,9 +58,9 @@ from ansible.errors import AnsibleFilterError
 # Kubernetes DNS label (lower-case letters, digits, '-'), so no '/', '..', spaces or shell characters.
 POD_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Interface names: at most 15 bytes; characters that need no quoting anywhere, not starting with '-' or '.'.
-IFNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,14}$")
+IFNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,14}\Z")
 # Namespace names are file names under /run/netns and /etc/netns and systemd instance names (no '+', '=', '@').
-NETNS_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
+NETNS_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}\Z")
 # Kubernetes label keys (optional DNS prefix) and values.
 LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 LABEL_PREFIX_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")

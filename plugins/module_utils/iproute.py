@@ -9,22 +9,20 @@ Three layers, kept apart so the middle one can be unit tested with canned
 * validation helpers (interface and namespace names, IPs, CIDRs, route destinations);
 * pure readers and planners: they take parsed ``ip -json`` data and return
   *steps*, ``(netns, args)`` tuples meaning ``ip [-n netns] args...``;
-* :class:`Ip`, the only thing that runs ``ip``: always as an argv list, reads
-  even in check mode, changes only outside check mode, and records every
-  change it runs (or would run) for the module's ``commands`` return value.
+* :class:`Ip`, the collection's :class:`Runner` for ``ip``: always an argv
+  list, reads even in check mode, changes only outside check mode, and every
+  change it runs (or would run) recorded for the module's ``commands`` return
+  value; :func:`apply_and_replan` applies steps and plans once more.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import re
 
-# Interface names: the kernel allows at most 15 bytes (IFNAMSIZ - 1); we also
-# keep to characters that need no quoting anywhere and forbid a leading dash.
-IFNAME_RE = re.compile(r"^[A-Za-z0-9_.@+=][A-Za-z0-9_.@+=\-]{0,14}$")
-# Namespace names become file names under /run/netns and /etc/netns.
-NETNS_RE = re.compile(r"^[A-Za-z0-9_.+=@][A-Za-z0-9_.+=@\-]{0,63}$")
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.names import ifname_problem, netns_problem
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
+
 ETC_NETNS = "/etc/netns"
 
 
@@ -34,26 +32,22 @@ class ValidationError(ValueError):
 
 # ---------------------------------------------------------------- validation
 
+def _named(what, name, problem):
+    if problem is None:
+        return name
+    if problem.startswith("must"):
+        raise ValidationError("%s %s" % (what, problem))
+    raise ValidationError("%s %r %s" % (what, name, problem))
+
+
 def validate_ifname(name, what="interface name"):
     """Return ``name`` if it is a legal interface name, else raise ValidationError."""
-    if not isinstance(name, str) or not name:
-        raise ValidationError("%s must be a non-empty string" % what)
-    if len(name) > 15:
-        raise ValidationError("%s %r is %d characters long; Linux allows at most 15" % (what, name, len(name)))
-    if name in (".", "..") or not IFNAME_RE.match(name):
-        raise ValidationError("%s %r has illegal characters; use letters, digits and _ . @ + = - (not first)"
-                              % (what, name))
-    return name
+    return _named(what, name, ifname_problem(name))
 
 
 def validate_netns_name(name, what="namespace name"):
     """Return ``name`` if it can be an `ip netns` name (a file under /run/netns)."""
-    if not isinstance(name, str) or not name:
-        raise ValidationError("%s must be a non-empty string" % what)
-    if name in (".", "..") or not NETNS_RE.match(name):
-        raise ValidationError("%s %r is not a legal namespace name: at most 64 letters, digits and _ . @ + = - "
-                              "(no '/', not starting with '-')" % (what, name))
-    return name
+    return _named(what, name, netns_problem(name))
 
 
 def parse_ip(value, what="IP address"):
@@ -223,38 +217,38 @@ def check_in_subnets(addresses, subnet_addresses, what, where):
 
 # ---------------------------------------------------------------- running ip
 
-class Ip:
-    """Runs `ip` for one module: argv lists only, reads always, changes only outside check mode."""
+class Ip(Runner):
+    """The runner for `ip`: reads always, changes only outside check mode, every change in ``commands``."""
 
     def __init__(self, module):
-        self.module = module
-        self.bin = module.get_bin_path("ip", required=True)
-        self.commands = []
+        super(Ip, self).__init__(module)
+        self.ip_bin = self.bin("ip")
 
     def argv(self, args, netns=None):
-        prefix = [self.bin]
+        prefix = [self.ip_bin]
         if netns:
             prefix += ["-n", netns]
         return prefix + [str(arg) for arg in args]
 
     def _run(self, argv):
-        rc, out, err = self.module.run_command(argv)
+        rc, out, err = self.run(argv)
         if rc != 0:
             self.module.fail_json(msg="%s failed: %s" % (" ".join(argv), (err or out).strip()),
                                   rc=rc, cmd=argv, stdout=out, stderr=err, commands=self.commands)
         return out
 
     def read(self, args, netns=None):
-        """Run a read-only command (also in check mode) and return its stdout."""
+        """Run a read-only `ip` command (also in check mode) and return its stdout."""
         return self._run(self.argv(args, netns))
 
     def read_json(self, args, netns=None):
         return parse_json(self.read(["-json"] + list(args), netns))
 
     def change(self, args, netns=None):
-        """Record a changing command; run it unless in check mode."""
+        """Record a changing `ip` command; run it unless in check mode."""
         argv = self.argv(args, netns)
         self.commands.append(argv)
+        self.changes.append(argv)
         if not self.module.check_mode:
             self._run(argv)
 
@@ -272,3 +266,28 @@ class Ip:
 
     def routes(self, family, netns=None):
         return self.read_json(["-%d" % family, "route", "show", "table", "main"], netns)
+
+
+def apply_and_replan(ip, steps, replan, not_converged=None):
+    """Apply ``steps``; outside check mode, plan again against what the kernel now says.
+
+    ``replan()`` reads the state again and returns ``(steps, after, now)``: the
+    steps still needed, the state they lead to, and the state just read. One
+    change can undo another (deleting a primary IPv4 address drops its
+    secondaries), so what is still needed is applied once more and the state
+    read back; with ``not_converged`` (``now`` -> message) the module fails
+    instead. Returns the state after, or None when nothing ran (no steps, or check mode).
+    """
+    ip.apply(steps)
+    if not steps or ip.module.check_mode:
+        return None
+    try:
+        again, after, now = replan()
+        if again:
+            if not_converged is not None:
+                ip.module.fail_json(msg=not_converged(now), commands=ip.commands)
+            ip.apply(again)
+            after = replan()[2]
+    except ValidationError as exc:
+        ip.module.fail_json(msg="after changing: %s" % exc, commands=ip.commands)
+    return after

@@ -1,11 +1,48 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Where modules of this collection keep what they must remember between runs."""
+"""Files the modules of this collection write, and what they remember between runs.
+
+* :func:`write_atomic`: the one way a module writes a file - a temporary file in
+  the same directory, its mode set, then renamed over the target, so a reader
+  sees the old content or the new, never half of it;
+* :class:`RecordStore`: JSON records, one file per key, in a module's state
+  directory (``/var/lib/k8slab/<module>``), removed with the directory once empty.
+"""
 
 from __future__ import annotations
 
+import glob
+import json
 import os
+import tempfile
+
+
+def write_atomic(path, text, mode=0o644):
+    """Replace ``path`` with ``text`` atomically, creating its directory (0755) when missing."""
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_text(path):
+    """The file's text, or None when it does not exist (other errors are raised)."""
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        if not os.path.exists(path):
+            return None
+        raise
 
 
 def prune_empty_state_dir(state_dir):
@@ -22,3 +59,50 @@ def prune_empty_state_dir(state_dir):
             os.rmdir(parent)
     except OSError:
         pass
+
+
+class RecordStore:
+    """JSON records in one state directory, one file ``<name>.json`` per record."""
+
+    def __init__(self, state_dir):
+        self.state_dir = state_dir
+
+    def path(self, name):
+        return os.path.join(self.state_dir, name + ".json")
+
+    def names(self, suffix=""):
+        """The names of the stored records whose name ends with ``suffix``, sorted."""
+        pattern = os.path.join(glob.escape(self.state_dir), "*%s.json" % glob.escape(suffix))
+        return [os.path.basename(path)[:-len(".json")] for path in sorted(glob.glob(pattern))]
+
+    def read_text(self, name):
+        """The record's JSON text, None when there is none."""
+        return read_text(self.path(name))
+
+    def read(self, name):
+        """The record's data, None when there is none; ValueError when it is not JSON."""
+        text = self.read_text(name)
+        return None if text is None else json.loads(text)
+
+    def write_text(self, name, text):
+        """Store JSON text as the record; nothing is written when the file holds it already."""
+        path = self.path(name)
+        try:
+            if read_text(path) == text:
+                return False
+        except (IOError, OSError):
+            pass
+        write_atomic(path, text, 0o644)
+        return True
+
+    def write(self, name, data):
+        return self.write_text(name, json.dumps(data) + "\n")
+
+    def remove(self, name):
+        """Forget the record; the directory goes once empty. False when there was none."""
+        path = self.path(name)
+        if not os.path.exists(path):
+            return False
+        os.unlink(path)
+        prune_empty_state_dir(self.state_dir)
+        return True

@@ -133,7 +133,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
-    Ip, ValidationError, global_addresses, is_up, link_by_name, link_kind, normalize_cidrs, plan_addresses,
+    Ip, ValidationError, apply_and_replan, global_addresses, is_up, link_by_name, link_kind, normalize_cidrs, plan_addresses,
     validate_ifname)
 
 
@@ -204,13 +204,15 @@ def main():
         steps, after = plan_bridge(module.params, addresses, links)
     except ValidationError as exc:
         module.fail_json(msg=str(exc), commands=[])
-    ip.apply(steps)
-    if steps and not module.check_mode:
+
+    def replan():
         # Converged? Removing a primary IPv4 address drops its secondaries: plan once more.
-        again, after = plan_bridge(module.params, addresses, ip.links())
-        ip.apply(again)
-        if again:
-            after = bridge_state(name, link_by_name(ip.links(), name))
+        links = ip.links()
+        again, planned = plan_bridge(module.params, addresses, links)
+        return again, planned, bridge_state(name, link_by_name(links, name))
+
+    applied = apply_and_replan(ip, steps, replan)
+    after = after if applied is None else applied
     result = dict(changed=bool(steps), bridge=after, commands=ip.commands)
     if module._diff:
         result["diff"] = {"before": before, "after": after}

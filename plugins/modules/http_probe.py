@@ -182,10 +182,11 @@ from urllib.parse import urlsplit
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.names import NETNS_RULE, netns_problem
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.stats import analyse_spread, render_spread_table
 
 MAX_COUNT = 10000
-NETNS_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,255}$")
 
 # Runs in a child python (inside the namespace when asked): parameters as JSON on stdin,
 # the tally as JSON on stdout. Self-contained on purpose: it is passed with `python -c`.
@@ -321,8 +322,8 @@ def main():
         module.fail_json(msg="timeout must be more than 0 and at most 60 seconds")
     if params["deadline"] <= 0:
         module.fail_json(msg="deadline must be positive")
-    if params["netns"] and not NETNS_RE.match(params["netns"]):
-        module.fail_json(msg="netns %r is not a valid namespace name" % params["netns"])
+    if params["netns"] and netns_problem(params["netns"]):
+        module.fail_json(msg="netns %r is not a valid namespace name: %s" % (params["netns"], NETNS_RULE))
     if params["shares"]:
         unknown = sorted(set(params["shares"]) - set(params["endpoints"] or {}))
         if unknown:
@@ -336,11 +337,13 @@ def main():
     if not 0 <= params["min_p_value"] < 1:
         module.fail_json(msg="min_p_value must be at least 0 and below 1")
 
-    ip_bin = module.get_bin_path("ip", required=True) if params["netns"] else None
+    runner = Runner(module)
+    ip_bin = runner.bin("ip") if params["netns"] else None
     argv = probe_argv(sys.executable, ip_bin, params["netns"])
     request = json.dumps({"host": host, "port": port, "path": path, "count": params["count"],
                           "timeout": params["timeout"], "deadline": params["deadline"]})
-    rc, out, err = module.run_command(argv, data=request, binary_data=True)
+    # Read-only (it only sends requests), so it runs in check mode too.
+    rc, out, err = runner.read(argv, data=request)
     if rc != 0:
         where = "inside netns %s" % params["netns"] if params["netns"] else "on the host"
         module.fail_json(msg="could not probe %s %s: %s" % (params["url"], where, (err or out).strip()), rc=rc)

@@ -296,6 +296,7 @@ import tempfile
 from collections import OrderedDict
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import prune_empty_state_dir
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
     ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, dump_record,
@@ -328,18 +329,17 @@ class IptablesChains:
         self.restore_bin = None
         self.loaded_record = None
         self.on_disk = None  # the record as the file holds it now
+        self.runner = Runner(module)
 
     # ------------------------------------------------------------ commands
     def run(self, argv, data=None, what=None):
-        rc, out, err = self.module.run_command(argv, data=data, binary_data=True, environ_update={"LC_ALL": "C"})
-        if rc != 0 and what:
-            self.module.fail_json(msg="%s failed (rc %d): %s" % (what, rc, (err or out).strip()), rc=rc, stderr=err, cmd=argv)
-        return rc, out, err
+        """A read (also in check mode) through the collection's runner: argv list, C locale."""
+        return self.runner.read(argv, data=data, what=what)
 
     def detect_backend(self, wanted):
         """Pick iptables-{nft,legacy}-{save,restore}; auto means the backend of `iptables` on PATH."""
         if wanted == "auto":
-            command = self.module.get_bin_path(self.prefix)
+            command = self.runner.bin(self.prefix, required=False)
             if not command:
                 self.module.fail_json(msg="%s not found on PATH; install iptables" % self.prefix)
             dummy, out, dummy = self.run([command, "--version"], what="%s --version" % self.prefix)
@@ -349,9 +349,9 @@ class IptablesChains:
             fallback = False
         binaries = []
         for kind in ("save", "restore"):
-            path = self.module.get_bin_path("%s-%s-%s" % (self.prefix, wanted, kind))
+            path = self.runner.bin("%s-%s-%s" % (self.prefix, wanted, kind), required=False)
             if not path and fallback:
-                path = self.module.get_bin_path("%s-%s" % (self.prefix, kind))
+                path = self.runner.bin("%s-%s" % (self.prefix, kind), required=False)
             if not path:
                 self.module.fail_json(msg="%s-%s-%s not found: the %s backend is not installed" % (self.prefix, wanted, kind, wanted))
             binaries.append(path)
@@ -385,8 +385,8 @@ class IptablesChains:
                 seen.add(name)
                 foreign.append(name)
         text, line_map = render_scratch(self.table, chains, builtin_rules, foreign)
-        unshare = self.module.get_bin_path("unshare", required=True)
-        shell = self.module.get_bin_path("sh", required=True)
+        unshare = self.runner.bin("unshare")
+        shell = self.runner.bin("sh")
         argv = [unshare, "--net", "--", shell, "-c", SCRATCH_SCRIPT, "k8slab-scratch",
                 self.restore_bin, self.save_bin, self.table, str(self.wait)]
         rc, out, err = self.run(argv, data=text)
@@ -509,7 +509,7 @@ class IptablesChains:
         if payload and not self.module.check_mode:
             if state == "present":
                 self.store_record(merge_records(record, result.record))  # the journal: see merge_records
-            rc, dummy, err = self.run([self.restore_bin, "--noflush", "-w", str(self.wait)], data=payload)
+            rc, dummy, err = self.runner.change([self.restore_bin, "--noflush", "-w", str(self.wait)], data=payload)
             if rc != 0:
                 self.store_record(record if self.loaded_record is not None else None)
                 lines = dict(enumerate(payload.splitlines(), 1))

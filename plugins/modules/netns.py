@@ -182,7 +182,6 @@ import os
 import re
 import shutil
 import signal
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -190,7 +189,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
     Ip, ValidationError, is_up, link_by_name, netns_names, parse_ip, validate_netns_name)
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iproute
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import prune_empty_state_dir
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import prune_empty_state_dir, write_atomic
 
 RESOLV_MODE = 0o644
 OWNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -280,18 +279,7 @@ class NetnsModule:
         return json.dumps({"version": RECORD_VERSION, "owner": self.owner, "netns": self.name}) + "\n"
 
     def write_record(self):
-        directory = os.path.dirname(self.record_path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % self.name, dir=directory)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(self.record_text())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.record_path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_atomic(self.record_path, self.record_text(), 0o644)
 
     def remove_record(self):
         if os.path.exists(self.record_path):
@@ -323,17 +311,15 @@ class NetnsModule:
         return parse_pids(self.ip.read(["netns", "pids", self.name]))
 
     def write_resolv(self, text):
-        if not os.path.isdir(self.etc_dir):
-            os.makedirs(self.etc_dir, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix=".resolv.conf.", dir=self.etc_dir)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.chmod(tmp, RESOLV_MODE)
-            os.replace(tmp, self.resolv_path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        """Write resolv.conf atomically (creating /etc/netns/NAME); in check mode only record it."""
+        self.ip.act("write %s" % self.resolv_path, write_atomic, self.resolv_path, text, RESOLV_MODE)
+
+    def remove_etc_dir(self):
+        """Remove /etc/netns/NAME (or whatever stands there); in check mode only record it."""
+        if os.path.isdir(self.etc_dir) and not os.path.islink(self.etc_dir):
+            self.ip.act("remove %s" % self.etc_dir, shutil.rmtree, self.etc_dir)
+        else:
+            self.ip.act("remove %s" % self.etc_dir, os.unlink, self.etc_dir)
 
     def stop_processes(self, pids):
         """SIGTERM, wait up to 5 s, then SIGKILL; fail if anything survives."""
@@ -392,8 +378,7 @@ class NetnsModule:
                 wanted = resolv_conf_text(nameservers)
                 if text != wanted or mode != RESOLV_MODE:
                     changed = True
-                    if not self.module.check_mode:
-                        self.write_resolv(wanted)
+                    self.write_resolv(wanted)
                 after["nameservers"] = list(nameservers)
         else:
             killed = []
@@ -412,11 +397,7 @@ class NetnsModule:
             changed = bool(steps)
             if os.path.lexists(self.etc_dir):
                 changed = True
-                if not self.module.check_mode:
-                    if os.path.isdir(self.etc_dir) and not os.path.islink(self.etc_dir):
-                        shutil.rmtree(self.etc_dir)
-                    else:
-                        os.unlink(self.etc_dir)
+                self.remove_etc_dir()
             after.update(exists=False, lo_up=False, nameservers=None)
             result["killed_pids"] = killed
             if self.owner and not self.module.check_mode:

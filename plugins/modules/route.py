@@ -138,8 +138,8 @@ import ipaddress
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
-    Ip, ValidationError, link_by_name, netns_names, parse_destination, parse_ip, route_destination, validate_ifname,
-    validate_netns_name)
+    Ip, ValidationError, apply_and_replan, link_by_name, netns_names, parse_destination, parse_ip, route_destination,
+    validate_ifname, validate_netns_name)
 
 DEFAULT_METRIC = {4: 0, 6: 1024}
 
@@ -281,13 +281,17 @@ def main():
         routes = ip.routes(family, netns)
     before = owned_routes(routes, destination, params["metric"])
     steps, after = plan_route(params, destination, gateway, family, routes)
-    ip.apply(steps)
-    if steps and not module.check_mode:
+
+    def replan():
         routes = ip.routes(family, netns)
-        again, after = plan_route(params, destination, gateway, family, routes)
-        if again:
-            module.fail_json(msg="the routes to %s did not converge: %s" % (destination, owned_routes(routes, destination, params["metric"])),
-                             commands=ip.commands)
+        again, planned = plan_route(params, destination, gateway, family, routes)
+        return again, planned, routes
+
+    def not_converged(routes):
+        return "the routes to %s did not converge: %s" % (destination, owned_routes(routes, destination, params["metric"]))
+
+    applied = apply_and_replan(ip, steps, replan, not_converged)
+    after = after if applied is None else applied
     result = dict(changed=bool(steps), commands=ip.commands, route=describe(params, destination, gateway, after))
     if module._diff:
         result["diff"] = {

@@ -144,14 +144,13 @@ msg:
   sample: "net.ipv4.ip_forward set to 1 (was 0, recorded for state=absent)"
 """
 
-import json
 import os
 import re
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import prune_empty_state_dir
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore, read_text, write_atomic
 
 PROC_SYS = "/proc/sys"
 FILE_HEADER = "# Managed by k8slab.kube_proxy.sysctl; removed by state=absent.\n"
@@ -232,8 +231,9 @@ def only_comments(content):
     return all(not line.strip() or line.strip()[0] in "#;" for line in content.splitlines())
 
 
-def record_path(state_dir, name):
-    return os.path.join(state_dir, name.replace("/", "%") + ".json")
+def record_key(name):
+    """The record's name in the state directory (a sysctl name may contain '/')."""
+    return name.replace("/", "%")
 
 
 class Sysctl(object):
@@ -241,6 +241,7 @@ class Sysctl(object):
 
     def __init__(self, module):
         self.module = module
+        self.runner = Runner(module)
         params = module.params
         try:
             self.name = normalize_name(params["name"])
@@ -251,7 +252,9 @@ class Sysctl(object):
         self.path = proc_path(self.name)
         if not os.path.isfile(self.path):
             module.fail_json(msg="unknown kernel parameter %s (%s does not exist)" % (self.name, self.path), name=self.name)
-        self.record_file = record_path(self.state_dir, self.name)
+        self.records = RecordStore(self.state_dir)
+        self.record_key = record_key(self.name)
+        self.record_file = self.records.path(self.record_key)
         self.changed = False
         self.diff = {"before": {}, "after": {}}
         self.before_value = self.read_running()
@@ -268,28 +271,31 @@ class Sysctl(object):
 
     def read_text(self, path):
         try:
-            with open(path) as handle:
-                return handle.read()
+            return read_text(path)
         except (IOError, OSError) as exc:
-            if not os.path.exists(path):
-                return None
             self.module.fail_json(msg="cannot read %s: %s" % (path, to_native(exc)), name=self.name)
 
     def read_record(self):
-        text = self.read_text(self.record_file)
-        if text is None:
+        try:
+            data = self.records.read(self.record_key)
+        except (IOError, OSError) as exc:
+            self.module.fail_json(msg="cannot read %s: %s" % (self.record_file, to_native(exc)), name=self.name)
+        except ValueError as exc:
+            self.module.fail_json(msg="record %s is damaged (%s); fix or delete it" % (self.record_file, to_native(exc)),
+                                  name=self.name)
+        if data is None:
             return None
         try:
-            data = json.loads(text)
             return normalize_value(data["original"])
         except (ValueError, KeyError, TypeError) as exc:
             self.module.fail_json(msg="record %s is damaged (%s); fix or delete it" % (self.record_file, to_native(exc)),
                                   name=self.name)
 
-    # writing -------------------------------------------------------------
+    # writing: every change goes through the runner, which skips it in check mode
     def write_running(self, value):
-        if self.module.check_mode:
-            return
+        self.runner.act("write %s to %s" % (value, self.path), self._write_running, value)
+
+    def _write_running(self, value):
         try:
             with open(self.path, "w") as handle:
                 handle.write(value + "\n")
@@ -301,34 +307,33 @@ class Sysctl(object):
 
     def write_text(self, path, text, mode):
         """Atomically replace `path` with `text` (creating its directory)."""
-        if self.module.check_mode:
-            return
-        directory = os.path.dirname(path)
-        try:
-            if not os.path.isdir(directory):
-                os.makedirs(directory, 0o755)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path))
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.chmod(tmp, mode)
-        except (IOError, OSError) as exc:
-            self.module.fail_json(msg="cannot write %s: %s" % (path, to_native(exc)), name=self.name)
-        self.module.atomic_move(tmp, path)
+        self.runner.act("write %s" % path, self._guard, path, write_atomic, path, text, mode)
+
+    def write_record(self, original):
+        self.runner.act("write %s" % self.record_file, self._guard, self.record_file, self.records.write,
+                        self.record_key, {"name": self.name, "original": original})
 
     def remove(self, path):
-        if self.module.check_mode:
-            return
+        self.runner.act("remove %s" % path, self._guard, path, self._unlink, path)
+
+    def remove_record(self):
+        """Forget the record; the record directory goes once empty, and an empty k8slab parent with it."""
+        self.runner.act("remove %s" % self.record_file, self._guard, self.record_file, self.records.remove, self.record_key)
+
+    @staticmethod
+    def _unlink(path):
         try:
             os.unlink(path)
-        except OSError as exc:
+        except OSError:
             if os.path.exists(path):
-                self.module.fail_json(msg="cannot remove %s: %s" % (path, to_native(exc)), name=self.name)
+                raise
 
-    def prune_state_dir(self):
-        """Drop the record directory once empty, and an empty k8slab parent with it."""
-        if self.module.check_mode:
-            return
-        prune_empty_state_dir(self.state_dir)
+    def _guard(self, path, action, *args):
+        """Run a file change; an OS error fails the module naming ``path``."""
+        try:
+            return action(*args)
+        except (IOError, OSError) as exc:
+            self.module.fail_json(msg="cannot change %s: %s" % (path, to_native(exc)), name=self.name)
 
     # states --------------------------------------------------------------
     def converge_file(self, value):
@@ -360,7 +365,7 @@ class Sysctl(object):
             self.changed = True
             self.diff["before"]["record"] = ""
             self.diff["after"]["record"] = self.before_value
-            self.write_text(self.record_file, json.dumps({"name": self.name, "original": self.before_value}) + "\n", 0o644)
+            self.write_record(self.before_value)
             self.record = self.before_value
             notes.append("recorded for state=absent")
         self.converge_running(value)
@@ -387,8 +392,7 @@ class Sysctl(object):
             self.changed = True
             self.diff["before"]["record"] = original
             self.diff["after"]["record"] = ""
-            self.remove(self.record_file)
-            self.prune_state_dir()
+            self.remove_record()
         return self.result(value, msg, restored=original is not None, original=original)
 
     def result(self, value, msg, restored, original=None):

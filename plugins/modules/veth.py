@@ -189,8 +189,8 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
-    Ip, ValidationError, check_in_subnets, global_addresses, hairpin, is_up, link_by_index, link_by_name, link_kind,
-    netns_by_id, netns_names, normalize_cidrs, plan_addresses, validate_ifname, validate_netns_name)
+    Ip, ValidationError, apply_and_replan, check_in_subnets, global_addresses, hairpin, is_up, link_by_index, link_by_name,
+    link_kind, netns_by_id, netns_names, normalize_cidrs, plan_addresses, validate_ifname, validate_netns_name)
 
 UNNAMED = object()  # the peer lives in a namespace that `ip netns list` does not name
 
@@ -403,16 +403,14 @@ def main():
         module.fail_json(msg=str(exc), commands=[])
     for warning in warnings:
         module.warn(warning)
-    ip.apply(steps)
-    if steps and not module.check_mode:
+
+    def replan():
         # Converged? Plan again against what the kernel now says; repeat once if needed.
-        try:
-            again, _before, after, _warnings = plan_veth(params, addresses, read_world(ip, params))
-            ip.apply(again)
-            if again:
-                after = plan_veth(params, addresses, read_world(ip, params))[1]
-        except ValidationError as exc:
-            module.fail_json(msg="after changing: %s" % exc, commands=ip.commands)
+        again, now, planned, dummy = plan_veth(params, addresses, read_world(ip, params))
+        return again, planned, now
+
+    applied = apply_and_replan(ip, steps, replan)
+    after = after if applied is None else applied
     result = dict(changed=bool(steps), veth=after, commands=ip.commands)
     if module._diff:
         result["diff"] = {"before": before, "after": after}

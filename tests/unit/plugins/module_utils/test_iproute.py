@@ -184,8 +184,9 @@ class FakeModule:
     def get_bin_path(self, name, required=False):
         return "/sbin/" + name
 
-    def run_command(self, argv):
+    def run_command(self, argv, environ_update=None, **kwargs):
         assert isinstance(argv, list)
+        assert environ_update == {"LC_ALL": "C"}  # the runner's C locale
         self.ran.append(argv)
         return self.rc, '[{"name":"a"}]' if self.rc == 0 else "", "" if self.rc == 0 else "Error: boom\n"
 

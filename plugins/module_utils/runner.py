@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one way the modules of this collection run commands and change the node.
+
+community.general's CmdRunner is the model, much smaller:
+
+* commands are argv lists, never shell strings, and run in the C locale so
+  their output parses the same on every node;
+* reads (:meth:`Runner.read`) run always, check mode included;
+* changes (:meth:`Runner.change` for a command, :meth:`Runner.act` for a
+  file written or removed) are recorded, then run only outside check mode, so
+  a module can show in check and diff mode exactly what it does or would do.
+"""
+
+from __future__ import annotations
+
+C_LOCALE = {"LC_ALL": "C"}
+
+
+class Runner:
+    """Runs commands and changes for one module run."""
+
+    def __init__(self, module):
+        self.module = module
+        self.commands = []  # every changing command, as argv lists, run or (check mode) not
+        self.changes = []  # every change in order: argv lists and descriptions of file changes
+
+    def bin(self, name, required=True):
+        """The path of a program on the node's PATH (and sbin); fails the module when required and missing."""
+        return self.module.get_bin_path(name, required=required)
+
+    def run(self, argv, data=None, what=None):
+        """Run ``argv`` (stdin ``data``) and return (rc, stdout, stderr).
+
+        With ``what``, a non-zero exit status fails the module with that name for the command.
+        """
+        argv = [str(arg) for arg in argv]
+        rc, out, err = self.module.run_command(argv, data=data, binary_data=True, environ_update=C_LOCALE)
+        if rc != 0 and what:
+            self.module.fail_json(msg="%s failed (rc %d): %s" % (what, rc, (err or out).strip()), rc=rc, stderr=err,
+                                  cmd=argv)
+        return rc, out, err
+
+    def read(self, argv, data=None, what=None):
+        """A command that changes nothing: runs in check mode too."""
+        return self.run(argv, data=data, what=what)
+
+    def change(self, argv, data=None, what=None):
+        """Record a changing command; run it unless in check mode, when (0, "", "") stands in for its result."""
+        argv = [str(arg) for arg in argv]
+        self.commands.append(argv)
+        self.changes.append(argv)
+        if self.module.check_mode:
+            return 0, "", ""
+        return self.run(argv, data=data, what=what)
+
+    def act(self, description, action, *args):
+        """Record a change that is not a command (a file written or removed); do it unless in check mode."""
+        self.changes.append(description)
+        if self.module.check_mode:
+            return None
+        return action(*args)
