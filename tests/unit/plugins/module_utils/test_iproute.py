@@ -8,6 +8,7 @@ import pytest
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iproute
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import ValidationError
+from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.module_utils.fake_module import FakeModule
 
 # `ip -json -details address show` in the root namespace after the tutorial's steps (trimmed).
 ROOT = [
@@ -175,23 +176,10 @@ def test_check_in_subnets():
 
 # the runner ----------------------------------------------------------------------
 
-class FakeModule:
-    def __init__(self, check_mode=False, rc=0):
-        self.check_mode = check_mode
-        self.rc = rc
-        self.ran = []
-
-    def get_bin_path(self, name, required=False):
-        return "/sbin/" + name
-
-    def run_command(self, argv, environ_update=None, **kwargs):
-        assert isinstance(argv, list)
-        assert environ_update == {"LC_ALL": "C"}  # the runner's C locale
-        self.ran.append(argv)
-        return self.rc, '[{"name":"a"}]' if self.rc == 0 else "", "" if self.rc == 0 else "Error: boom\n"
-
-    def fail_json(self, **kwargs):
-        raise RuntimeError(kwargs)
+def test_ip_runs_in_the_c_locale():
+    module = FakeModule()
+    iproute.Ip(module).netns_list()
+    assert module.calls[0][3] == {"LC_ALL": "C"}
 
 
 def test_ip_argv_and_netns():
