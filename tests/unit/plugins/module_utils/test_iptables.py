@@ -78,7 +78,7 @@ def record(owner="service_proxy", chains=None, builtin=(), created=True, table="
 def test_parse_save_reads_one_table_in_order():
     table = ipt.parse_save("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n" + TUTORIAL_NAT, "nat")
     assert list(table.policy) == ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING", "ADAM-HTTP", "APP-SERVICE",
-                              "DOCKER", "EDEN-SVC-HTTP", "EVE-HTTP"]
+                                  "DOCKER", "EDEN-SVC-HTTP", "EVE-HTTP"]
     assert table.user_chains() == ["ADAM-HTTP", "APP-SERVICE", "DOCKER", "EDEN-SVC-HTTP", "EVE-HTTP"]
     assert table.is_builtin("OUTPUT") and not table.is_builtin("DOCKER") and not table.is_builtin("NOPE")
     assert table.rules["EDEN-SVC-HTTP"] == SERVICE_CHAINS["EDEN-SVC-HTTP"]
