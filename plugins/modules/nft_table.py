@@ -76,17 +76,15 @@ options:
     description: Directory of the ownership records, one JSON file C(FAMILY.NAME.json) per table.
     type: path
     default: /var/lib/k8slab/nft_table
+extends_documentation_fragment:
+  - k8slab.kube_proxy.attributes
 attributes:
   check_mode:
     description: Reads the table and loads the scratch namespace, changes nothing, reports what it would do.
-    support: full
   diff_mode:
     description: Shows the table before and after, as C(nft -s list table) prints it.
-    support: full
   platform:
     description: Linux with nftables (C(nft) 1.0 or later), C(unshare) (util-linux) and root.
-    support: full
-    platforms: posix
 notes:
   - Needs root, C(nft) and C(unshare). With I(state=absent) on a host without C(nft) and without a record, the module
     reports no change, since it cannot have created the table.
@@ -211,11 +209,10 @@ diff:
 """
 
 import json
-import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import prune_empty_state_dir
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.nftables import (
     ValidationError, dump_record, explain_nft_error, load_record, new_record, plan, record_name, scratch_input,
     split_scratch_output, table_state, tables, validate_content, validate_table)
@@ -233,19 +230,15 @@ class NftTable:
         self.family = params["family"]
         self.name = params["name"]
         self.state_dir = params["state_dir"]
-        self.nft = module.get_bin_path("nft")
+        self.store = RecordStore(self.state_dir)
+        self.runner = Runner(module)
+        self.nft = self.runner.bin("nft", required=False)
         if not self.nft:
             if params["state"] == "absent" and self.load_record() is None:
                 # Without nft this module never made the table: nothing of ours to remove.
                 module.exit_json(changed=False, family=self.family, name=self.name, created=False, deleted=False,
                                  adopted=False, removed=[], replaced=[], applied="")
             module.fail_json(msg="nft not found on PATH; install nftables")
-
-    def run(self, argv, data=None, what=None):
-        rc, out, err = self.module.run_command(argv, data=data, binary_data=True, environ_update={"LC_ALL": "C"})
-        if rc != 0 and what:
-            self.module.fail_json(msg="%s failed (rc %d): %s" % (what, rc, (err or out).strip()), rc=rc, stderr=err, cmd=argv)
-        return rc, out, err
 
     def parse(self, out, what):
         try:
@@ -256,23 +249,24 @@ class NftTable:
     # ------------------------------------------------------------ reading
     def read_live(self):
         """(TableState or None, nft -s list text) of the live table."""
-        dummy, out, dummy = self.run([self.nft, "-j", "list", "tables", self.family], what="nft list tables")
+        dummy, out, dummy = self.runner.read([self.nft, "-j", "list", "tables", self.family], what="nft list tables")
         if (self.family, self.name) not in tables(self.parse(out, "nft -j list tables")):
             return None, ""
-        dummy, out, dummy = self.run([self.nft, "-j", "list", "table", self.family, self.name], what="nft -j list table")
+        dummy, out, dummy = self.runner.read([self.nft, "-j", "list", "table", self.family, self.name], what="nft -j list table")
         try:
             state = table_state(self.parse(out, "nft -j list table"), self.family, self.name)
         except ValueError as exc:
             self.module.fail_json(msg="cannot read table %s %s: %s" % (self.family, self.name, exc))
-        dummy, text, dummy = self.run([self.nft, "-s", "list", "table", self.family, self.name], what="nft -s list table")
+        dummy, text, dummy = self.runner.read([self.nft, "-s", "list", "table", self.family, self.name], what="nft -s list table")
         return state, text
 
     def scratch(self, content):
         """Load the desired table into an empty, throwaway network namespace; return its canonical state and text."""
-        unshare = self.module.get_bin_path("unshare", required=True)
-        shell = self.module.get_bin_path("sh", required=True)
+        unshare = self.runner.bin("unshare")
+        shell = self.runner.bin("sh")
         argv = [unshare, "--net", "--", shell, "-c", SCRATCH_SCRIPT, "k8slab-scratch", self.nft]
-        rc, out, err = self.run(argv, data=scratch_input(self.family, self.name, content))
+        # A read as far as the node goes: the scratch namespace is thrown away with the process.
+        rc, out, err = self.runner.read(argv, data=scratch_input(self.family, self.name, content))
         if rc != 0:
             self.module.fail_json(msg="nft rejected the content, nothing was changed: %s" % explain_nft_error(err),
                                   rc=rc, stderr=err)
@@ -290,47 +284,30 @@ class NftTable:
         return state, text
 
     # ------------------------------------------------------------ ownership record
+    def record_key(self):
+        return record_name(self.family, self.name)[:-len(".json")]
+
     def record_path(self):
-        return os.path.join(self.state_dir, record_name(self.family, self.name))
+        return self.store.path(self.record_key())
 
     def load_record(self):
         try:
-            with open(self.record_path()) as handle:
-                text = handle.read()
-        except FileNotFoundError:
-            return None
+            text = self.store.read_text(self.record_key())
         except OSError as exc:
             self.module.fail_json(msg="cannot read ownership record %s: %s" % (self.record_path(), exc))
+        if text is None:
+            return None
         try:
             return load_record(text, self.family, self.name)
         except ValueError as exc:
             self.module.fail_json(msg="cannot read ownership record %s: %s" % (self.record_path(), exc))
 
     def store_record(self, record):
-        path = self.record_path()
+        """Write the table's record (None: remove it); nothing is written when it holds the same already."""
         if record is None:
-            if os.path.exists(path):
-                os.unlink(path)
-                prune_empty_state_dir(self.state_dir)
-            return
-        text = dump_record(record)
-        try:
-            with open(path) as handle:
-                if handle.read() == text:
-                    return
-        except OSError:
-            pass
-        if not os.path.isdir(self.state_dir):
-            os.makedirs(self.state_dir, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=self.state_dir)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            self.store.remove(self.record_key())
+        else:
+            self.store.write_text(self.record_key(), dump_record(record))
 
     # ------------------------------------------------------------ states
     def converge(self, state, content, adopt):
@@ -347,8 +324,8 @@ class NftTable:
         else:
             desired, desired_text = None, ""
         result = plan(self.family, self.name, live, desired, desired_text)
-        if result.payload and not self.module.check_mode:
-            rc, dummy, err = self.run([self.nft, "-f", "-"], data=result.payload)
+        if result.payload:
+            rc, dummy, err = self.runner.change([self.nft, "-f", "-"], data=result.payload)
             if rc != 0:
                 self.module.fail_json(msg="nft -f failed, the ruleset is unchanged: %s"
                                       % explain_nft_error(err, offset=0, what="applied"),
