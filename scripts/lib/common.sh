@@ -9,7 +9,6 @@ K8SLAB_VENV=${K8SLAB_VENV:-$K8SLAB_REPO/.venv}
 export K8SLAB_REPO K8SLAB_CACHE K8SLAB_VENV
 
 k8slab_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-k8slab_warn() { printf 'warning: %s\n' "$*" >&2; }
 k8slab_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # For `set -eE` scripts: any command that fails outside an explicit check
