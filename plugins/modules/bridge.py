@@ -14,12 +14,9 @@ description:
   - Creates, configures or deletes a Linux bridge the way the tutorial makes the pod network's
     switch, C(ip link add dev bridge_eden type bridge), C(ip address add 10.0.0.1/24 dev bridge_eden),
     C(ip link set bridge_eden up).
-  - Reads the current state with C(ip -json -details address show), changes only what differs and
-    runs every command as an argument list.
   - A link with the same name that is not a bridge is an error; it is never deleted or replaced.
 requirements:
-  - iproute2 5.5 or later (C(ip -json)); tested with 6.1 (Debian 12).
-  - A kernel with bridge support (C(CONFIG_BRIDGE)), and root privileges.
+  - A kernel with bridge support (C(CONFIG_BRIDGE)).
 options:
   name:
     description:
@@ -51,12 +48,11 @@ options:
       - Whether the bridge is administratively up (C(ip link set NAME up)) or down.
     type: bool
     default: true
+extends_documentation_fragment:
+  - k8slab.kube_proxy.iproute
+  - k8slab.kube_proxy.attributes
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would change and the commands that would run; changes nothing.
   diff_mode:
-    support: full
     description: Shows the bridge's existence, addresses and up state before and after.
 notes:
   - Removing an IPv4 primary address makes the kernel drop its secondaries too; the module reads the

@@ -58,13 +58,8 @@ options:
 notes:
   - Requests go only where O(url) says; point it at addresses of your own lab.
   - With O(netns), C(ip) (iproute2) and root are needed on the target.
-attributes:
-  check_mode:
-    support: full
-    description: Probing only reads, so it runs in check mode as well.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show a difference of.
+extends_documentation_fragment:
+  - k8slab.kube_proxy.attributes.read_only
 """
 
 EXAMPLES = r"""

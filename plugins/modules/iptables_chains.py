@@ -150,17 +150,15 @@ options:
     type: str
     choices: [auto, nft, legacy]
     default: auto
+extends_documentation_fragment:
+  - k8slab.kube_proxy.attributes
 attributes:
   check_mode:
     description: Reads the table and loads the scratch namespace, changes nothing, reports what it would do.
-    support: full
   diff_mode:
     description: Shows the owner's chains and rules before and after, as C(iptables-save) lines.
-    support: full
   platform:
     description: Linux with iptables, C(unshare) (util-linux) and root.
-    support: full
-    platforms: posix
 notes:
   - Needs root, C(iptables-save) and C(iptables-restore) of the chosen backend, and C(unshare) for the scratch
     namespace. Rules that use objects which live outside the table, such as C(-m set --match-set) (ipsets),

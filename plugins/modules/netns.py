@@ -20,10 +20,6 @@ description:
   - With O(state=absent) the namespace and the whole C(/etc/netns/NAME) directory are removed.
     Processes still running inside the namespace make the module fail, unless O(force=true).
   - Namespaces are matched by their exact name in C(ip -json netns list); C(ns1) never matches C(ns10).
-  - Reads state with C(ip -json) only and runs every command as an argument list, never through a shell.
-requirements:
-  - iproute2 5.5 or later (C(ip -json netns list), C(ip -n)); tested with 6.1 (Debian 12).
-  - Root privileges (C(become=true)).
 options:
   name:
     description:
@@ -68,12 +64,11 @@ options:
         (then C(SIGKILL) after 5 seconds) before deleting it, instead of failing.
     type: bool
     default: false
+extends_documentation_fragment:
+  - k8slab.kube_proxy.iproute
+  - k8slab.kube_proxy.attributes
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would change and the commands that would run; changes nothing.
   diff_mode:
-    support: full
     description: Shows the namespace's existence, loopback state and nameservers before and after.
 notes:
   - Deleting a namespace also destroys the veth ends inside it, and with them their peers in the root namespace.

@@ -18,9 +18,6 @@ description:
   - The module owns the routes to O(destination) in the main table; with O(metric) only the route with that
     metric. A route there whose gateway or device differ is replaced; with O(state=absent) the matching
     routes are deleted. Routes of other types (C(blackhole), C(unreachable), ...) are left alone.
-requirements:
-  - iproute2 5.5 or later (C(ip -json route), C(ip -n)); tested with 6.1 (Debian 12).
-  - Root privileges.
 options:
   netns:
     description:
@@ -53,16 +50,13 @@ options:
     type: str
     choices: [present, absent]
     default: present
+extends_documentation_fragment:
+  - k8slab.kube_proxy.iproute
+  - k8slab.kube_proxy.iproute.check_mode_ahead
+  - k8slab.kube_proxy.attributes
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would change and the commands that would run; changes nothing.
   diff_mode:
-    support: full
     description: Shows the routes to O(destination) before and after.
-notes:
-  - A namespace or device that does not exist yet (because an earlier task only pretended to create it)
-    gives a warning in check mode instead of an error.
 seealso:
   - module: k8slab.kube_proxy.veth
   - module: k8slab.kube_proxy.netns

@@ -60,19 +60,16 @@ options:
     type: path
     default: /var/lib/k8slab/sysctl
 notes:
-  - Check mode and diff mode are supported. The diff shows the running value and the content of O(sysctl_file).
   - Does not run the C(sysctl) program and does not reload C(/etc/sysctl.d); it writes the one parameter directly.
   - In a container, C(/proc/sys) may be mounted read-only; the module then fails with the kernel's error.
+extends_documentation_fragment:
+  - k8slab.kube_proxy.attributes
 attributes:
   check_mode:
-    support: full
     description: Reports the value, file and record it would write; changes nothing.
   diff_mode:
-    support: full
     description: Shows the running value, the content of O(sysctl_file) and the recorded original before and after.
   platform:
-    support: full
-    platforms: linux
     description: Linux only; it reads and writes C(/proc/sys).
 """
 

@@ -21,8 +21,7 @@ description:
   - A link called O(name) that is not a veth, or whose other end is not called O(peer), is an error; it
     is never deleted or replaced. So is an existing link called O(peer) where the new peer would go.
 requirements:
-  - iproute2 5.5 or later (C(ip -json), C(ip -n), C(type bridge_slave hairpin)); tested with 6.1 (Debian 12).
-  - A kernel with veth and bridge support, and root privileges.
+  - A kernel with veth and bridge support; C(ip link set ... type bridge_slave hairpin) for O(hairpin).
 options:
   name:
     description:
@@ -70,15 +69,12 @@ options:
     type: bool
     default: true
 attributes:
-  check_mode:
-    support: full
-    description:
-      - Reports what would change and the commands that would run; changes nothing.
-      - A namespace or bridge that does not exist yet (because an earlier task only pretended to create it)
-        gives a warning in check mode instead of an error.
   diff_mode:
-    support: full
     description: Shows both ends (namespace, bridge, hairpin, up states, peer addresses) before and after.
+extends_documentation_fragment:
+  - k8slab.kube_proxy.iproute
+  - k8slab.kube_proxy.iproute.check_mode_ahead
+  - k8slab.kube_proxy.attributes
 seealso:
   - module: k8slab.kube_proxy.bridge
   - module: k8slab.kube_proxy.netns
