@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: lab_model
 short_description: Check the bridge, the pods and the Services of the lab together, before anything changes
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Runs, on the controller, every rule the roles and modules apply to the lab's input, so that a bad
     value is rejected before the first change of the first role (the roles call it in their first task,

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: nft_service_table
 short_description: The nftables table kube-proxy's nftables mode writes, from a Service plan
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Takes the plan of the P(k8slab.kube_proxy.service_chains#filter) filter (tutorial layout) or of the
     P(k8slab.kube_proxy.kube_proxy_chains#filter) filter (kube-proxy layout) and returns the body of

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: nft_table
 short_description: Declare a whole nftables table, applied in one atomic nft transaction
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Makes one nftables table (I(family) and I(name)) contain exactly the chains, sets, maps, named
     counters and rules of I(content). This is how kube-proxy in nftables mode manages C(table ip kube-proxy).

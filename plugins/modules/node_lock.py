@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: node_lock
 short_description: Hold a node-wide lock across a whole converge, so two runs never interleave
-version_added: 0.2.0
+version_added: 0.1.0
 author: k8slab maintainers (@k8slab)
 description:
   - Two plays converging the same node at once would interleave their steps (one creates an address
