@@ -8,7 +8,7 @@
 K8SLAB_DEV_ONLY_RE='^(scripts|images|molecule|benchmarks|\.ci|\.github|\.venv|\.cache|\.collections|\.bench|\.pytest_cache|tests/output|context)(/|$)|^(constraints\.txt|requirements-test\.txt|pi\.ini|ansible\.cfg|\.ansible-lint|\.yamllint|\.gitignore|changelogs/\.plugin-cache\.yaml)$|(^|/)__pycache__(/|$)|\.pyc$'
 # Paths the tarball must hold: what the metadata and the EE point at.
 K8SLAB_SHIPPED=(
-  MANIFEST.json FILES.json README.md COPYING changelogs/changelog.yaml
+  MANIFEST.json FILES.json README.md COPYING CHANGELOG.rst changelogs/changelog.yaml
   meta/runtime.yml meta/execution-environment.yml requirements.txt bindep.txt
   plugins/modules/iptables_chains.py roles/pod_network/tasks/main.yml playbooks/site.yml
   examples/execution-environment.yml
