@@ -26,7 +26,7 @@ k8slab_tarball_check() {
     rc=1
   fi
   for path in "${K8SLAB_SHIPPED[@]}"; do
-    echo "$listing" | grep -qxF "$path" || { echo "FAILED: $path missing from the tarball"; rc=1; }
+    grep -qxF "$path" <<< "$listing" || { echo "FAILED: $path missing from the tarball"; rc=1; }
   done
   [ $rc -eq 0 ] && echo "tarball: no dev-only path; ${#K8SLAB_SHIPPED[@]} required paths present"
   return $rc
