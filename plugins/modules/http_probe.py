@@ -210,7 +210,10 @@ for i in range(p["count"]):
         break
     conn = http.client.HTTPConnection(p["host"], p["port"], timeout=p["timeout"])
     try:
-        conn.request("GET", p["path"], headers={"Connection": "close", "User-Agent": "k8slab-http-probe"})
+        # No "Connection: close": the probe, not the server, closes first, as curl and browsers do, so the
+        # TIME_WAIT stays on the client. Left on the server, a masqueraded source (node or hairpin traffic
+        # SNATed to the bridge address) meets it again on a reused port, and the SYN is PAWS-rejected.
+        conn.request("GET", p["path"], headers={"User-Agent": "k8slab-http-probe"})
         resp = conn.getresponse()
         body = resp.read(65536).decode("utf-8", "replace")
         if not 200 <= resp.status < 300:
