@@ -13,9 +13,12 @@ description:
   - Runs, on the controller, every rule the roles and modules apply to the lab's input, so that a bad
     value is rejected before the first change of the first role (the roles call it in their first task,
     C(site.yml) before any role).
-  - The pods go through the M(k8slab.kube_proxy.pods) filter's checks, the Services through the
-    M(k8slab.kube_proxy.service_chains) filter's, with the same chain names the service_proxy role would
-    write; then the checks across them - a cluster IP must not be a pod's address, the bridge's, or inside the pod CIDR.
+  - The pods go through the M(k8slab.kube_proxy.pods) filter's checks, the Services through the checks of
+    the filter the service_proxy role plans with for O(layout) (M(k8slab.kube_proxy.service_chains) or
+    M(k8slab.kube_proxy.kube_proxy_chains)), with the same chain names the role would write; the
+    EndpointSlices through kube-proxy's (named target ports are allowed where EndpointSlices resolve them);
+    then the checks across them - a cluster IP must not be a pod's address, the bridge's, or inside the pod
+    CIDR or a reserved network.
   - Every message names the field and the value.
 positional: bridge_address
 options:
@@ -44,6 +47,18 @@ options:
     type: list
     elements: str
     default: []
+  endpoint_slices:
+    description:
+      - EndpointSlice manifests (discovery.k8s.io/v1); checked when given, in either layout.
+      - In the kube-proxy layout a Service named by a slice takes its endpoints from it, so its named
+        C(targetPort) is resolved there instead of being refused.
+    type: list
+    elements: dict
+  layout:
+    description: The service_proxy layout whose rules the Services are checked with.
+    type: str
+    choices: [tutorial, kube-proxy]
+    default: tutorial
 """
 
 EXAMPLES = r"""
@@ -64,7 +79,11 @@ import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import IFNAME_RE, complete_pods, kind, parse_bridge_address
-from ansible_collections.k8slab.kube_proxy.plugins.filter.service_chains import normalise_service, plan_service_chains
+from ansible_collections.k8slab.kube_proxy.plugins.filter.kube_proxy_chains import plan_kube_proxy_chains
+from ansible_collections.k8slab.kube_proxy.plugins.filter.service_chains import plan_service_chains
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_model import normalise_service, service_ports
+
+LAYOUTS = ("tutorial", "kube-proxy")
 
 _BRIDGE_RE = re.compile(IFNAME_RE.pattern)
 
@@ -79,7 +98,10 @@ def check_cluster_ips(services, bridge, pods, reserved):
         except ValueError:
             raise ValueError("reserved network %r is not a network in CIDR notation" % (text,))
     for index, manifest in enumerate(services):
-        namespace, name, cluster_ip, dummy, dummy = normalise_service(manifest, index)
+        service = normalise_service(manifest, index)
+        namespace, name, cluster_ip = service["namespace"], service["name"], service["cluster_ip"]
+        if cluster_ip is None:
+            continue  # headless: kube-proxy leaves it out, and so does the kube-proxy layout
         address = ipaddress.ip_address(cluster_ip)
         where = "Service %s/%s: spec.clusterIP %s" % (namespace, name, cluster_ip)
         if cluster_ip in pod_ips:
@@ -95,8 +117,14 @@ def check_cluster_ips(services, bridge, pods, reserved):
             raise ValueError("%s is not a unicast address a Service can use" % where)
 
 
-def validate_lab(pods, bridge_address, bridge_name=None, services=None, reserved_networks=None, extra_services=None):
+def validate_lab(pods, bridge_address, bridge_name=None, services=None, reserved_networks=None, extra_services=None,
+                 endpoint_slices=None, layout="tutorial"):
     """Raise ValueError with a message naming the field and the value; return True for a good model."""
+    if layout not in LAYOUTS:
+        raise ValueError("layout %r must be one of %s" % (layout, ", ".join(LAYOUTS)))
+    if endpoint_slices is not None and not isinstance(endpoint_slices, list):
+        raise ValueError("endpoint_slices must be a list of EndpointSlice manifests, got %s %r"
+                         % (kind(endpoint_slices), endpoint_slices))
     if bridge_name is not None and (not isinstance(bridge_name, str) or not _BRIDGE_RE.match(bridge_name)):
         raise ValueError("bridge name %r must be 1 to 15 letters, digits or _.- (not starting with . or -)"
                          % (bridge_name,))
@@ -112,14 +140,24 @@ def validate_lab(pods, bridge_address, bridge_name=None, services=None, reserved
                              % (kind(services), services))
         if extra_services:
             services = list(services) + list(extra_services)
-        plan_service_chains(services, records)  # every per-Service rule, and the chain names
+        # Every per-Service rule and the chain names of the layout the role writes.
+        if layout == "tutorial":
+            plan_service_chains(services, records)
+            if endpoint_slices:
+                service_ports(services, endpoint_slices, records)  # the slices, which this layout does not use
+        else:
+            plan_kube_proxy_chains(services, records, endpoint_slices=endpoint_slices)
         check_cluster_ips(services, bridge, records, reserved_networks)
+    elif endpoint_slices:
+        service_ports([], endpoint_slices, records)
     return True
 
 
-def lab_model_filter(pods, bridge_address, bridge_name=None, services=None, reserved_networks=None, extra_services=None):
+def lab_model_filter(pods, bridge_address, bridge_name=None, services=None, reserved_networks=None, extra_services=None,
+                     endpoint_slices=None, layout="tutorial"):
     try:
-        return validate_lab(pods, bridge_address, bridge_name, services, reserved_networks, extra_services)
+        return validate_lab(pods, bridge_address, bridge_name, services, reserved_networks, extra_services,
+                            endpoint_slices, layout)
     except ValueError as exc:
         raise AnsibleFilterError("k8slab lab model rejected before any change: %s" % exc)
 
