@@ -3,11 +3,14 @@
 
 // The tutorial's pod: a Gin app that answers GET / with the name of the
 // network namespace it runs in, so a reply shows which pod served it.
+// GET /whoami (not in the tutorial) answers with the address the request
+// came from, as this pod sees it: whether a hop on the way masqueraded it.
 package main
 
 import (
 	"flag"
 	"log"
+	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -38,6 +41,15 @@ func main() {
 	message := "hello world from " + namespaceName() + " namespace"
 	r.GET("/", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"message": message})
+	})
+	// The peer address of the connection itself, never a header a client
+	// could set (Gin's ClientIP would trust X-Forwarded-For).
+	r.GET("/whoami", func(c *gin.Context) {
+		host, _, err := net.SplitHostPort(c.Request.RemoteAddr)
+		if err != nil {
+			host = c.Request.RemoteAddr
+		}
+		c.JSON(http.StatusOK, gin.H{"client": host})
 	})
 	// Exits non-zero (and systemd restarts it) when the port cannot be bound.
 	log.Fatal(r.Run(*listen))
