@@ -59,6 +59,13 @@ options:
     type: str
     choices: [tutorial, kube-proxy]
     default: tutorial
+  nodes:
+    description:
+      - A cluster's nodes (the C(nodes) of the M(k8slab.kube_proxy.cluster) filter's result); pods are then
+        checked against their own node's subnet, and no cluster IP may lie in any node's pod subnet.
+    type: list
+    elements: dict
+    version_added: 0.2.0
 """
 
 EXAMPLES = r"""
@@ -118,7 +125,7 @@ def check_cluster_ips(services, bridge, pods, reserved):
 
 
 def validate_lab(pods, bridge_address, bridge_name=None, services=None, reserved_networks=None, extra_services=None,
-                 endpoint_slices=None, layout="tutorial"):
+                 endpoint_slices=None, layout="tutorial", nodes=None):
     """Raise ValueError with a message naming the field and the value; return True for a good model."""
     if layout not in LAYOUTS:
         raise ValueError("layout %r must be one of %s" % (layout, ", ".join(LAYOUTS)))
@@ -129,7 +136,7 @@ def validate_lab(pods, bridge_address, bridge_name=None, services=None, reserved
         raise ValueError("bridge name %r must be 1 to 15 letters, digits or _.- (not starting with . or -)"
                          % (bridge_name,))
     bridge = parse_bridge_address(bridge_address)
-    records = complete_pods(pods, bridge_address)
+    records = complete_pods(pods, bridge_address, nodes)
     if bridge_name is not None:
         for pod in records:
             if bridge_name in (pod["host_veth"], pod["pod_veth"]):
@@ -147,17 +154,18 @@ def validate_lab(pods, bridge_address, bridge_name=None, services=None, reserved
                 service_ports(services, endpoint_slices, records)  # the slices, which this layout does not use
         else:
             plan_kube_proxy_chains(services, records, endpoint_slices=endpoint_slices)
-        check_cluster_ips(services, bridge, records, reserved_networks)
+        reserved = list(reserved_networks or []) + [node["bridge_address"] for node in nodes or []]
+        check_cluster_ips(services, bridge, records, reserved)
     elif endpoint_slices:
         service_ports([], endpoint_slices, records)
     return True
 
 
 def lab_model_filter(pods, bridge_address, bridge_name=None, services=None, reserved_networks=None, extra_services=None,
-                     endpoint_slices=None, layout="tutorial"):
+                     endpoint_slices=None, layout="tutorial", nodes=None):
     try:
         return validate_lab(pods, bridge_address, bridge_name, services, reserved_networks, extra_services,
-                            endpoint_slices, layout)
+                            endpoint_slices, layout, nodes)
     except ValueError as exc:
         raise AnsibleFilterError("k8slab lab model rejected before any change: %s" % exc)
 

@@ -31,6 +31,15 @@ options:
     description: The bridge's address with prefix length, such as C(10.0.0.1/24). Pod addresses get its prefix length.
     type: str
     required: true
+  nodes:
+    description:
+      - A cluster's nodes (the C(nodes) of the M(k8slab.kube_proxy.cluster) filter's result, dicts with C(name)
+        and C(bridge_address)). Each pod must then name one of them in C(node), and gets that node's subnet and
+        gateway instead of O(bridge_address)'s; its record keeps C(node).
+      - Names and addresses are unique across the cluster; namespaces and interface names on each node.
+    type: list
+    elements: dict
+    version_added: 0.2.0
 """
 
 EXAMPLES = r"""
@@ -137,9 +146,26 @@ def check_nameservers(name, nameservers):
     return result
 
 
-def complete_pods(pods, bridge_address):
-    """Return full pod records; raise ValueError with a readable message on bad input."""
-    bridge = parse_bridge_address(bridge_address)
+def node_bridges(nodes):
+    """The bridge (an ip_interface) of each node of a cluster, by node name."""
+    result = {}
+    for node in nodes or []:
+        try:
+            result[node["name"]] = parse_bridge_address(node["bridge_address"])
+        except ValueError as exc:
+            raise ValueError("node %s: %s" % (node.get("name"), exc))
+    return result
+
+
+def complete_pods(pods, bridge_address, nodes=None):
+    """Return full pod records; raise ValueError with a readable message on bad input.
+
+    nodes: a cluster's nodes (dicts with name and bridge_address); a pod whose node is one of them
+    gets that node's subnet and gateway, and keeps its node. Names and addresses are unique across
+    the cluster, namespaces and interface names on each node.
+    """
+    local_bridge = parse_bridge_address(bridge_address)
+    bridges = node_bridges(nodes)
     if not isinstance(pods, list):
         raise ValueError("pods must be a list, got %s %r" % (kind(pods), pods))
     result = []
@@ -151,6 +177,11 @@ def complete_pods(pods, bridge_address):
         if not isinstance(name, str) or not POD_NAME_RE.match(name):
             raise ValueError("pod #%d: name %r must be a DNS label: 1-63 lower-case letters, digits and '-', "
                              "starting and ending with a letter or digit" % (index, name))
+        node = pod.get("node") if bridges else None
+        if bridges and node not in bridges:
+            raise ValueError("pod %s: node %r is not one of the cluster's nodes (%s)"
+                             % (name, node, ", ".join(sorted(bridges))))
+        bridge = bridges[node] if node else local_bridge
         raw_address = pod["address"]
         try:
             if not isinstance(raw_address, str):
@@ -179,6 +210,8 @@ def complete_pods(pods, bridge_address):
             "labels": check_labels(name, pod.get("labels")),
             "nameservers": check_nameservers(name, pod.get("nameservers")),
         }
+        if node:
+            full["node"] = node
         if not isinstance(full["netns"], str) or full["netns"] in (".", "..") or not NETNS_RE.match(full["netns"]):
             raise ValueError("pod %s: netns %r must be 1 to 64 letters, digits or _.- (not starting with . or -)"
                              % (name, full["netns"]))
@@ -188,7 +221,8 @@ def complete_pods(pods, bridge_address):
                     "pod %s: interface name %r must be 1 to 15 letters, digits or _.- "
                     "(set %s for this pod)" % (name, full[field], field))
         for field in ("name", "netns", "host_veth", "pod_veth", "address"):
-            key = (field if field != "pod_veth" else "host_veth", full[field])
+            key = (field if field != "pod_veth" else "host_veth", full[field],
+                   node if field in ("netns", "host_veth", "pod_veth") else None)
             if key in seen:
                 raise ValueError("pods %s and %s share the %s %r" % (seen[key], name, field, full[field]))
             seen[key] = name
@@ -196,9 +230,9 @@ def complete_pods(pods, bridge_address):
     return result
 
 
-def pods_filter(pods, bridge_address):
+def pods_filter(pods, bridge_address, nodes=None):
     try:
-        return complete_pods(pods, bridge_address)
+        return complete_pods(pods, bridge_address, nodes)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc))
 
