@@ -21,8 +21,8 @@ PODS = [
 ]
 
 
-def view(node="n1", nodes=("n1", "n2", "n3"), pods=PODS, hostvars=HOSTVARS, cidr="10.0.0.0/16"):
-    return cluster_view(pods, node, list(nodes), hostvars, cidr)
+def view(node="n1", nodes=("n1", "n2", "n3"), pods=None, hostvars=None, cidr="10.0.0.0/16"):
+    return cluster_view(PODS if pods is None else pods, node, list(nodes), HOSTVARS if hostvars is None else hostvars, cidr)
 
 
 def test_single_node_is_the_tutorial():
