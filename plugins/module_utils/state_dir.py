@@ -18,8 +18,12 @@ import os
 import tempfile
 
 
-def write_atomic(path, text, mode=0o644):
-    """Replace ``path`` with ``text`` atomically, creating its directory (0755) when missing."""
+def write_atomic(path, text, mode=0o644, keep_previous=False):
+    """Replace ``path`` with ``text`` atomically, creating its directory (0755) when missing.
+
+    With ``keep_previous`` the file being replaced is kept as ``<path>.prev`` (a hard link
+    renamed into place, so ``.prev`` too is always whole, and ``path`` never goes missing).
+    """
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
@@ -28,10 +32,16 @@ def write_atomic(path, text, mode=0o644):
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.chmod(tmp, mode)
+        if keep_previous and os.path.exists(path):
+            if os.path.exists(tmp + ".prev"):
+                os.unlink(tmp + ".prev")
+            os.link(path, tmp + ".prev")
+            os.replace(tmp + ".prev", path + ".prev")
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for name in (tmp, tmp + ".prev"):
+            if os.path.exists(name):
+                os.unlink(name)
 
 
 def read_text(path):
@@ -62,10 +72,15 @@ def prune_empty_state_dir(state_dir):
 
 
 class RecordStore:
-    """JSON records in one state directory, one file ``<name>.json`` per record."""
+    """JSON records in one state directory, one file ``<name>.json`` per record.
 
-    def __init__(self, state_dir):
+    With ``keep_previous`` every overwritten record is kept as ``<name>.json.prev``, the
+    recovery copy an error about a broken record can point to; removing a record removes it too.
+    """
+
+    def __init__(self, state_dir, keep_previous=False):
         self.state_dir = state_dir
+        self.keep_previous = keep_previous
 
     def path(self, name):
         return os.path.join(self.state_dir, name + ".json")
@@ -92,7 +107,7 @@ class RecordStore:
                 return False
         except (IOError, OSError):
             pass
-        write_atomic(path, text, 0o644)
+        write_atomic(path, text, 0o644, keep_previous=self.keep_previous)
         return True
 
     def write(self, name, data):
@@ -101,7 +116,10 @@ class RecordStore:
     def remove(self, name):
         """Forget the record; the directory goes once empty. False when there was none."""
         path = self.path(name)
+        if self.keep_previous and os.path.exists(path + ".prev"):
+            os.unlink(path + ".prev")
         if not os.path.exists(path):
+            prune_empty_state_dir(self.state_dir)
             return False
         os.unlink(path)
         prune_empty_state_dir(self.state_dir)

@@ -288,14 +288,12 @@ diff:
       -A EDEN-SVC-HTTP -j ADAM-HTTP\nCOMMIT\n"
 """
 
-import glob
 import os
-import tempfile
 from collections import OrderedDict
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import prune_empty_state_dir
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
     ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, dump_record,
     empty_record, explain_restore_error, input_digest, load_record, merge_records, normalize_builtin_rules,
@@ -327,6 +325,7 @@ class IptablesChains:
         self.restore_bin = None
         self.loaded_record = None
         self.on_disk = None  # the record as the file holds it now
+        self.store = RecordStore(self.state_dir, keep_previous=True)
         self.runner = Runner(module)
 
     # ------------------------------------------------------------ commands
@@ -411,18 +410,21 @@ class IptablesChains:
         return OrderedDict((name, known[name]) for name in chains), builtin
 
     # ------------------------------------------------------------ ownership records
-    def record_path(self, owner=None):
-        return os.path.join(self.state_dir, record_name(owner or self.owner, self.table, self.ip_version))
+    def record_key(self, owner=None):
+        return record_name(owner or self.owner, self.table, self.ip_version)[:-len(".json")]
+
+    def record_path(self):
+        return self.store.path(self.record_key())
 
     def load_records(self):
         mine = empty_record(self.owner, self.table, self.ip_version)
         others = []
-        pattern = os.path.join(glob.escape(self.state_dir), "*.%s.%s.json" % (self.ip_version, self.table))
-        for path in sorted(glob.glob(pattern)):
-            owner = os.path.basename(path)[:-len(".%s.%s.json" % (self.ip_version, self.table))]
+        suffix = ".%s.%s" % (self.ip_version, self.table)
+        for key in self.store.names(suffix):
+            owner = key[:-len(suffix)]
+            path = self.store.path(key)
             try:
-                with open(path) as handle:
-                    record = load_record(handle.read(), owner, self.table, self.ip_version)
+                record = load_record(self.store.read_text(key), owner, self.table, self.ip_version)
             except (OSError, ValueError) as exc:
                 # Refuse to guess: an unreadable record could hide chains that must not be touched.
                 self.module.fail_json(msg=(
@@ -440,42 +442,15 @@ class IptablesChains:
         return mine, others
 
     def store_record(self, record):
-        path = self.record_path()
+        """Write this owner's record (the previous one kept as .prev), or remove both when None."""
         if record is None:
-            for name in (path, path + ".prev"):
-                if os.path.exists(name):
-                    os.unlink(name)
+            self.store.remove(self.record_key())
             self.on_disk = None
-            prune_empty_state_dir(self.state_dir)
             return
         if record == self.on_disk:  # the usual re-run: nothing to write
             return
-        text = dump_record(record)
-        try:
-            with open(path) as handle:
-                if handle.read() == text:
-                    return
-        except OSError:
-            pass
-        if not os.path.isdir(self.state_dir):
-            os.makedirs(self.state_dir, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=self.state_dir)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o644)
-            if os.path.exists(path):
-                # The recovery copy named in the error of a broken record; the record itself never goes missing.
-                if os.path.exists(tmp + ".prev"):
-                    os.unlink(tmp + ".prev")
-                os.link(path, tmp + ".prev")
-                os.replace(tmp + ".prev", path + ".prev")
-            os.replace(tmp, path)
-            self.on_disk = record
-        finally:
-            for name in (tmp, tmp + ".prev"):
-                if os.path.exists(name):
-                    os.unlink(name)
+        self.store.write_text(self.record_key(), dump_record(record))
+        self.on_disk = record
 
     # ------------------------------------------------------------ states
     def converge(self, state, chains, builtin_rules, adopt=()):

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -57,3 +58,24 @@ def test_record_store_refuses_broken_json(tmp_path):
     (tmp_path / "x.json").write_text("{broken")
     with pytest.raises(ValueError):
         store.read("x")
+
+
+def test_record_store_keeps_the_previous_record_whole_and_removes_it_with_the_record(tmp_path):
+    store = RecordStore(str(tmp_path / "k8slab" / "iptables_chains"), keep_previous=True)
+    path = store.path("service_proxy.ipv4.nat")
+    store.write("service_proxy.ipv4.nat", {"n": 1})
+    assert not os.path.exists(path + ".prev")  # nothing was replaced yet
+    store.write("service_proxy.ipv4.nat", {"n": 2})
+    store.write("service_proxy.ipv4.nat", {"n": 2})  # same content: .prev keeps the record before the change
+    assert json.loads(open(path + ".prev").read()) == {"n": 1} and store.read("service_proxy.ipv4.nat") == {"n": 2}
+    assert store.names() == ["service_proxy.ipv4.nat"]  # a .prev copy is not a record
+    assert sorted(os.listdir(os.path.dirname(path))) == ["service_proxy.ipv4.nat.json", "service_proxy.ipv4.nat.json.prev"]
+    assert store.remove("service_proxy.ipv4.nat") is True
+    assert not (tmp_path / "k8slab").exists()
+
+
+def test_a_store_without_keep_previous_keeps_no_copy(tmp_path):
+    store = RecordStore(str(tmp_path))
+    store.write("x", {"n": 1})
+    store.write("x", {"n": 2})
+    assert os.listdir(str(tmp_path)) == ["x.json"]
