@@ -19,39 +19,8 @@ import pytest
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import kube_proxy_nftables as kpn
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model as model
+from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.module_utils.kube_proxy_cases import OVERALL_SERVICES, OVERALL_SLICES
 
-
-def service(namespace, name, cluster_ip, **spec):
-    ports = [{"name": "p80", "port": 80, "protocol": "TCP"}]
-    if "node_port" in spec:
-        ports[0]["nodePort"] = spec.pop("node_port")
-    body = dict({"clusterIP": cluster_ip, "ports": ports}, **spec)
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": namespace, "name": name}, "spec": body}
-
-
-def endpoint_slice(namespace, service_name, addresses):
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-            "metadata": {"namespace": namespace, "name": "%s-1" % service_name,
-                         "labels": {"kubernetes.io/service-name": service_name}},
-            "endpoints": [{"addresses": [address]} for address in addresses],
-            "ports": [{"name": "p80", "port": 80, "protocol": "TCP"}]}
-
-
-# The Services of TestOverallNFTablesRules that this lab models (svc5 without its LoadBalancer part).
-OVERALL_SERVICES = [
-    service("ns1", "svc1", "172.30.0.41"),
-    service("ns3", "svc3", "172.30.0.43", type="NodePort", node_port=3003),
-    service("ns4", "svc4", "172.30.0.44", type="NodePort", externalIPs=["192.168.99.33"]),
-    service("ns5", "svc5", "172.30.0.45", sessionAffinity="ClientIP",
-            sessionAffinityConfig={"clientIP": {"timeoutSeconds": 10800}}),
-    service("ns6", "svc6", "172.30.0.46"),
-]
-OVERALL_SLICES = [
-    endpoint_slice("ns1", "svc1", ["10.180.0.1"]),
-    endpoint_slice("ns3", "svc3", ["10.180.0.3"]),
-    endpoint_slice("ns4", "svc4", ["10.180.0.4", "10.180.0.5"]),
-    endpoint_slice("ns5", "svc5", ["10.180.0.3"]),
-]
 
 PRIORITIES = {"dstnat": -100, "srcnat": 100, "filter": 0}
 
