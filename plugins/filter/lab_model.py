@@ -43,7 +43,9 @@ options:
     type: list
     elements: dict
   reserved_networks:
-    description: Networks (CIDR) no cluster IP may lie in, such as the node's own; the pod CIDR is always one.
+    description:
+      - Networks (CIDR) no cluster IP may lie in, such as the node's own (the roles pass C(k8slab_node_networks));
+        the pod CIDR is always one.
     type: list
     elements: str
     default: []
@@ -103,7 +105,7 @@ def check_cluster_ips(services, bridge, pods, reserved):
         try:
             networks.append(("reserved network", ipaddress.ip_network(str(text), strict=False)))
         except ValueError:
-            raise ValueError("reserved network %r is not a network in CIDR notation" % (text,))
+            raise ValueError("reserved network (k8slab_node_networks) %r is not a network in CIDR notation" % (text,))
     for index, manifest in enumerate(services):
         service = normalise_service(manifest, index)
         namespace, name, cluster_ip = service["namespace"], service["name"], service["cluster_ip"]
@@ -129,6 +131,9 @@ def validate_lab(pods, bridge_address, bridge_name=None, services=None, reserved
     """Raise ValueError with a message naming the field and the value; return True for a good model."""
     if layout not in LAYOUTS:
         raise ValueError("layout %r must be one of %s" % (layout, ", ".join(LAYOUTS)))
+    if reserved_networks is not None and not isinstance(reserved_networks, list):
+        raise ValueError("reserved networks (k8slab_node_networks) must be a list of CIDRs, got %s %r"
+                         % (kind(reserved_networks), reserved_networks))
     if endpoint_slices is not None and not isinstance(endpoint_slices, list):
         raise ValueError("endpoint_slices must be a list of EndpointSlice manifests, got %s %r"
                          % (kind(endpoint_slices), endpoint_slices))

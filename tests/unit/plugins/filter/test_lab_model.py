@@ -18,6 +18,7 @@ TUTORIAL = {
     ],
     "k8slab_bridge_address": "10.0.0.1/24",
     "k8slab_bridge_name": "bridge_eden",
+    "k8slab_node_networks": [],
     "k8slab_services": [{
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "app-service"},
         "spec": {"clusterIP": "10.96.0.1", "selector": {"component": "app"},
@@ -32,6 +33,10 @@ def model(overrides):
             values["k8slab_services"])
 
 
+def node_networks(overrides):
+    return dict(TUTORIAL, **overrides)["k8slab_node_networks"]
+
+
 def test_there_are_at_least_50_cases():
     assert len(CASES) >= 50
     assert len(set(case["id"] for case in CASES)) == len(CASES)
@@ -44,7 +49,7 @@ def test_the_tutorial_passes():
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
 def test_bad_input_is_rejected_naming_field_and_value(case):
     with pytest.raises(ValueError) as info:
-        validate_lab(*model(case["vars"]))
+        validate_lab(*model(case["vars"]), reserved_networks=node_networks(case["vars"]))
     assert case["expect"] in str(info.value)
 
 
