@@ -38,7 +38,7 @@ def group(names, first_index):
         index = first_index + offset
         hosts[name] = node_vars(index)
         for kind, last in (("adam", 11), ("eve", 21)):
-            pods.append({"name": "%s-%s" % (kind, name), "address": "10.0.%d.%d" % (index, last), "node": name,
+            pods.append({"name": "%s-%d" % (kind, index), "address": "10.0.%d.%d" % (index, last), "node": name,
                          "labels": {"component": "app"}})
     return {"hosts": hosts, "vars": {"k8slab_pods": pods}}
 
