@@ -220,9 +220,12 @@ def check_in_subnets(addresses, subnet_addresses, what, where):
 class Ip(Runner):
     """The runner for `ip`: reads always, changes only outside check mode, every change in ``commands``."""
 
-    def __init__(self, module):
+    def __init__(self, module, cache=False):
         super(Ip, self).__init__(module)
         self.ip_bin = self.bin("ip")
+        # With cache, a read is answered from the last identical read until the next change: the list forms
+        # of the modules converge many objects in one run and would otherwise read the same state per object.
+        self.cache = {} if cache else None
 
     def argv(self, args, netns=None):
         prefix = [self.ip_bin]
@@ -239,6 +242,16 @@ class Ip(Runner):
 
     def read(self, args, netns=None):
         """Run a read-only `ip` command (also in check mode) and return its stdout."""
+        argv = self.argv(args, netns)
+        if self.cache is None:
+            return self._run(argv)
+        key = tuple(argv)
+        if key not in self.cache:
+            self.cache[key] = self._run(argv)
+        return self.cache[key]
+
+    def read_now(self, args, netns=None):
+        """:meth:`read`, never from the cache: for state that changes without this runner (processes)."""
         return self._run(self.argv(args, netns))
 
     def read_json(self, args, netns=None):
@@ -249,6 +262,8 @@ class Ip(Runner):
         argv = self.argv(args, netns)
         self.commands.append(argv)
         self.changes.append(argv)
+        if self.cache:
+            self.cache.clear()
         if not self.module.check_mode:
             self._run(argv)
 

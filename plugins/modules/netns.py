@@ -25,8 +25,27 @@ options:
     description:
       - Name of the namespace, a file name under C(/run/netns), such as C(netns_adam).
       - Letters, digits and C(_ . @ + = -), at most 64 characters, not starting with C(-).
+      - Exactly one of O(name) and O(namespaces) is required.
     type: str
-    required: true
+  namespaces:
+    description:
+      - The list form, many namespaces converged in one run (one module process for all the pods of a node).
+      - Each item is a namespace as O(name) and O(nameservers) describe it; O(nameservers) given here is the
+        default of the items without their own. O(state), O(owner), O(state_dir) and O(force) apply to every item.
+      - Every item is checked before anything changes; then the items are converged in order, as a loop of
+        the one-namespace form would, and the same state is read only once until something changes.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: Name of the namespace, as O(name).
+        type: str
+        required: true
+      nameservers:
+        description: Its nameservers, as O(nameservers).
+        type: list
+        elements: str
   state:
     description:
       - V(present) creates the namespace and brings C(lo) up; V(absent) deletes it and C(/etc/netns/NAME).
@@ -100,6 +119,14 @@ EXAMPLES = r"""
     owner: pod_network
     state: absent
 
+- name: Create every pod's namespace in one run
+  k8slab.kube_proxy.netns:
+    namespaces:
+      - name: netns_adam
+      - name: netns_eve
+    nameservers: [8.8.8.8]
+    owner: pod_network
+
 - name: Delete a namespace, stopping the web app still running inside
   k8slab.kube_proxy.netns:
     name: netns_adam
@@ -110,7 +137,7 @@ EXAMPLES = r"""
 RETURN = r"""
 netns:
   description: The namespace after the module ran (predicted in check mode).
-  returned: always
+  returned: when O(name) is given
   type: dict
   contains:
     name:
@@ -140,6 +167,13 @@ netns:
     lo_up: true
     nameservers: ["8.8.8.8"]
     resolv_conf: /etc/netns/netns_adam/resolv.conf
+namespaces:
+  description: With O(namespaces), the RV(netns) of every item, in order.
+  returned: when O(namespaces) is given
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  sample: [{name: netns_adam, exists: true, lo_up: true, nameservers: ["8.8.8.8"], resolv_conf: /etc/netns/netns_adam/resolv.conf}]
 commands:
   description: The C(ip) commands run (or, in check mode, that would run), each an argument list.
   returned: always
@@ -148,12 +182,12 @@ commands:
   sample: [["/usr/sbin/ip", "netns", "add", "netns_adam"], ["/usr/sbin/ip", "-n", "netns_adam", "link", "set", "dev", "lo", "up"]]
 owned:
   description: With O(owner), whether the record says this owner created the namespace (after the run).
-  returned: when O(owner) is given
+  returned: when O(owner) and O(name) are given
   type: bool
   sample: true
 record:
   description: With O(owner), the path of the ownership record.
-  returned: when O(owner) is given
+  returned: when O(owner) and O(name) are given
   type: str
   sample: /var/lib/k8slab/netns/pod_network/netns_adam
 killed_pids:
@@ -236,15 +270,17 @@ def parse_pids(text):
 
 
 class NetnsModule:
-    def __init__(self, module):
+    """One namespace: ``params`` are the module's (or, in the list form, one item's merged with them)."""
+
+    def __init__(self, module, params=None, ip=None):
         self.module = module
-        self.params = module.params
-        self.name = module.params["name"]
-        self.ip = Ip(module)
+        self.params = params if params is not None else module.params
+        self.name = self.params["name"]
+        self.ip = ip if ip is not None else Ip(module)
         self.etc_dir = os.path.join(iproute.ETC_NETNS, self.name)
         self.resolv_path = os.path.join(self.etc_dir, "resolv.conf")
-        self.owner = module.params.get("owner")
-        self.state_dir = module.params.get("state_dir") or "/var/lib/k8slab/netns"
+        self.owner = self.params.get("owner")
+        self.state_dir = self.params.get("state_dir") or "/var/lib/k8slab/netns"
         self.record_path = os.path.join(self.state_dir, self.owner, self.name) if self.owner else None
 
     # ------------------------------------------------------------ ownership records
@@ -303,7 +339,7 @@ class NetnsModule:
         }, lo_link
 
     def pids(self):
-        return parse_pids(self.ip.read(["netns", "pids", self.name]))
+        return parse_pids(self.ip.read_now(["netns", "pids", self.name]))
 
     def write_resolv(self, text):
         """Write resolv.conf atomically (creating /etc/netns/NAME); in check mode only record it."""
@@ -407,18 +443,59 @@ class NetnsModule:
         return result
 
 
+def item_params(params, item):
+    """The one-namespace parameters of a list item: its own name and nameservers, the rest from the module."""
+    merged = dict(params, name=item["name"])
+    if item.get("nameservers") is not None:
+        merged["nameservers"] = item["nameservers"]
+    return merged
+
+
+def run_list(module):
+    """The list form: check every item, then converge them in order with one cached `ip`."""
+    items = [item_params(module.params, item) for item in module.params["namespaces"]]
+    try:
+        names = set()
+        checked = []
+        for item in items:
+            if item["name"] in names:
+                raise ValidationError("namespace %s is listed twice" % item["name"])
+            names.add(item["name"])
+            checked.append(validate(item))
+    except ValidationError as exc:
+        module.fail_json(msg=str(exc), commands=[])
+    ip = Ip(module, cache=True)
+    results = [NetnsModule(module, item, ip).run(nameservers) for item, nameservers in zip(items, checked)]
+    output = dict(changed=any(result["changed"] for result in results), commands=ip.commands,
+                  namespaces=[result["netns"] for result in results])
+    if module.params["state"] == "absent":
+        output["killed_pids"] = [pid for result in results for pid in result.get("killed_pids", [])]
+    if module._diff:
+        output["diff"] = {"before": {"namespaces": [result["diff"]["before"] for result in results]},
+                          "after": {"namespaces": [result["diff"]["after"] for result in results]}}
+    return output
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type="str", required=True),
+            name=dict(type="str"),
+            namespaces=dict(type="list", elements="dict", options=dict(
+                name=dict(type="str", required=True),
+                nameservers=dict(type="list", elements="str"),
+            )),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             nameservers=dict(type="list", elements="str"),
             force=dict(type="bool", default=False),
             owner=dict(type="str"),
             state_dir=dict(type="path", default="/var/lib/k8slab/netns"),
         ),
+        mutually_exclusive=[("name", "namespaces")],
+        required_one_of=[("name", "namespaces")],
         supports_check_mode=True,
     )
+    if module.params["namespaces"] is not None:
+        module.exit_json(**run_list(module))
     try:
         nameservers = validate(module.params)
     except ValidationError as exc:

@@ -43,6 +43,33 @@ options:
       - The route's metric (priority). When omitted, any metric of an existing route is accepted and a new
         route gets the kernel's default (0 for IPv4, 1024 for IPv6).
     type: int
+  routes:
+    description:
+      - The list form, many routes converged in one run (one module process for all the pods of a node).
+      - Each item is a route as O(netns), O(destination), O(gateway), O(device) and O(metric) describe it, with the
+        same defaults; O(state) applies to every item. O(routes) excludes those five options.
+      - Every item is checked before anything changes; then the items are converged in order, as a loop of
+        the one-route form would, and the same state is read only once until something changes.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      netns:
+        description: As O(netns).
+        type: str
+      destination:
+        description: As O(destination).
+        type: str
+        default: default
+      gateway:
+        description: As O(gateway).
+        type: str
+      device:
+        description: As O(device).
+        type: str
+      metric:
+        description: As O(metric).
+        type: int
   state:
     description:
       - V(present) makes sure the route exists as given; V(absent) deletes the routes to O(destination)
@@ -75,6 +102,12 @@ EXAMPLES = r"""
     device: bridge_eden
     metric: 100
 
+- name: The default route of every pod in one run
+  k8slab.kube_proxy.route:
+    routes:
+      - {netns: netns_adam, gateway: 10.0.0.1}
+      - {netns: netns_eve, gateway: 10.0.0.1}
+
 - name: Remove pod eve's default route
   k8slab.kube_proxy.route:
     netns: netns_eve
@@ -84,7 +117,7 @@ EXAMPLES = r"""
 RETURN = r"""
 route:
   description: The managed route after the module ran (predicted in check mode).
-  returned: always
+  returned: when O(routes) is not given
   type: dict
   contains:
     netns:
@@ -112,6 +145,13 @@ route:
       type: bool
       sample: true
   sample: {netns: netns_adam, destination: default, gateway: 10.0.0.1, device: veth_ns_adam, metric: 0, exists: true}
+routes:
+  description: With O(routes), the RV(route) of every item, in order.
+  returned: when O(routes) is given
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  sample: [{netns: netns_adam, destination: default, gateway: 10.0.0.1, device: veth_ns_adam, metric: 0, exists: true}]
 commands:
   description: The C(ip) commands run (or, in check mode, that would run), each an argument list.
   returned: always
@@ -240,23 +280,11 @@ def describe(params, destination, gateway, routes_after):
             "metric": params["metric"], "exists": False}
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            netns=dict(type="str"),
-            destination=dict(type="str", default="default"),
-            gateway=dict(type="str"),
-            device=dict(type="str"),
-            metric=dict(type="int"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
+def converge(module, ip, params, checked):
+    """Converge one route; return (changed, route, diff before, diff after)."""
     netns = params["netns"]
+    destination, gateway, family = checked
     try:
-        destination, gateway, family = validate(params)
-        ip = Ip(module)
         missing = None
         if netns is not None and netns not in netns_names(ip.netns_list()):
             missing = "namespace %s does not exist; create it first (k8slab.kube_proxy.netns)" % netns
@@ -266,7 +294,7 @@ def main():
         if missing and params["state"] == "present" and not module.check_mode:
             raise ValidationError(missing)
     except ValidationError as exc:
-        module.fail_json(msg=str(exc), commands=[])
+        module.fail_json(msg=str(exc), commands=ip.commands)
     if missing:
         if params["state"] == "present":
             module.warn(missing + "; assuming an earlier task would have")
@@ -286,12 +314,53 @@ def main():
 
     applied = apply_and_replan(ip, steps, replan, not_converged)
     after = after if applied is None else applied
-    result = dict(changed=bool(steps), commands=ip.commands, route=describe(params, destination, gateway, after))
-    if module._diff:
-        result["diff"] = {
-            "before": {"netns": netns, "destination": destination, "routes": [simple(route) for route in before]},
-            "after": {"netns": netns, "destination": destination, "routes": [simple(route) for route in after]},
-        }
+    return (bool(steps), describe(params, destination, gateway, after),
+            {"netns": netns, "destination": destination, "routes": [simple(route) for route in before]},
+            {"netns": netns, "destination": destination, "routes": [simple(route) for route in after]})
+
+
+ROUTE_KEYS = ("netns", "destination", "gateway", "device", "metric")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            netns=dict(type="str"),
+            destination=dict(type="str", default="default"),
+            gateway=dict(type="str"),
+            device=dict(type="str"),
+            metric=dict(type="int"),
+            routes=dict(type="list", elements="dict", options=dict(
+                netns=dict(type="str"),
+                destination=dict(type="str", default="default"),
+                gateway=dict(type="str"),
+                device=dict(type="str"),
+                metric=dict(type="int"),
+            )),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+        ),
+        mutually_exclusive=[("routes", key) for key in ("netns", "gateway", "device", "metric")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    listed = params["routes"] is not None
+    items = [dict(params, **dict((key, item[key]) for key in ROUTE_KEYS)) for item in params["routes"]] if listed else [params]
+    try:
+        checked = [validate(item) for item in items]
+    except ValidationError as exc:
+        module.fail_json(msg=str(exc), commands=[])
+    ip = Ip(module, cache=listed)
+    converged = [converge(module, ip, item, one) for item, one in zip(items, checked)]
+    result = dict(changed=any(item[0] for item in converged), commands=ip.commands)
+    if listed:
+        result["routes"] = [item[1] for item in converged]
+        if module._diff:
+            result["diff"] = {"before": {"routes": [item[2] for item in converged]},
+                              "after": {"routes": [item[3] for item in converged]}}
+    else:
+        result["route"] = converged[0][1]
+        if module._diff:
+            result["diff"] = {"before": converged[0][2], "after": converged[0][3]}
     module.exit_json(**result)
 
 

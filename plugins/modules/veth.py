@@ -26,13 +26,38 @@ options:
   name:
     description:
       - The end that stays in the root namespace, such as C(veth_adam). At most 15 characters.
+      - Required unless O(pairs) is given; the two exclude each other.
     type: str
-    required: true
   peer:
     description:
-      - The other end, such as C(veth_ns_adam). At most 15 characters.
+      - The other end, such as C(veth_ns_adam). At most 15 characters. Required with O(name).
     type: str
-    required: true
+  pairs:
+    description:
+      - The list form, many pairs converged in one run (one module process for all the pods of a node).
+      - Each item is a pair as O(name), O(peer), O(netns) and O(peer_addresses) describe it; O(state), O(bridge),
+        O(hairpin) and O(check_subnet) apply to every item.
+      - Every item is checked before anything changes; then the items are converged in order, as a loop of
+        the one-pair form would, and the same state is read only once until something changes.
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: The root-namespace end, as O(name).
+        type: str
+        required: true
+      peer:
+        description: The other end, as O(peer).
+        type: str
+        required: true
+      netns:
+        description: The namespace of the other end, as O(netns).
+        type: str
+      peer_addresses:
+        description: The addresses of the other end, as O(peer_addresses).
+        type: list
+        elements: str
   state:
     description:
       - V(present) creates and configures the pair; V(absent) deletes it, from whichever end exists.
@@ -100,6 +125,13 @@ EXAMPLES = r"""
     peer_addresses: [10.0.0.21/24]
     hairpin: true
 
+- name: Plug both of the tutorial's pods in one run
+  k8slab.kube_proxy.veth:
+    pairs:
+      - {name: veth_adam, peer: veth_ns_adam, netns: netns_adam, peer_addresses: [10.0.0.11/24]}
+      - {name: veth_eve, peer: veth_ns_eve, netns: netns_eve, peer_addresses: [10.0.0.21/24]}
+    bridge: bridge_eden
+
 - name: Unplug pod adam
   k8slab.kube_proxy.veth:
     name: veth_adam
@@ -111,7 +143,7 @@ EXAMPLES = r"""
 RETURN = r"""
 veth:
   description: The pair after the module ran (predicted in check mode).
-  returned: always
+  returned: when O(name) is given
   type: dict
   contains:
     name:
@@ -161,6 +193,14 @@ veth:
     up: true
     peer_up: true
     peer_addresses: ["10.0.0.11/24"]
+pairs:
+  description: With O(pairs), the RV(veth) of every item, in order.
+  returned: when O(pairs) is given
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  sample: [{name: veth_adam, peer: veth_ns_adam, exists: true, netns: netns_adam, bridge: bridge_eden, hairpin: false,
+            up: true, peer_up: true, peer_addresses: ["10.0.0.11/24"]}]
 commands:
   description: The C(ip) commands run (or, in check mode, that would run), each an argument list.
   returned: always
@@ -376,27 +416,12 @@ def plan_veth(params, addresses, world, check_mode=False):
     return steps, before, after, warnings
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            peer=dict(type="str", required=True),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            bridge=dict(type="str"),
-            netns=dict(type="str"),
-            peer_addresses=dict(type="list", elements="str"),
-            hairpin=dict(type="bool", default=False),
-            check_subnet=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
+def converge(module, ip, params, addresses):
+    """Converge one pair; return (changed, after, before)."""
     try:
-        addresses = validate(params)
-        ip = Ip(module)
         steps, before, after, warnings = plan_veth(params, addresses, read_world(ip, params), module.check_mode)
     except ValidationError as exc:
-        module.fail_json(msg=str(exc), commands=[])
+        module.fail_json(msg=str(exc), commands=ip.commands)
     for warning in warnings:
         module.warn(warning)
 
@@ -406,10 +431,60 @@ def main():
         return again, planned, now
 
     applied = apply_and_replan(ip, steps, replan)
-    after = after if applied is None else applied
-    result = dict(changed=bool(steps), veth=after, commands=ip.commands)
-    if module._diff:
-        result["diff"] = {"before": before, "after": after}
+    return bool(steps), (after if applied is None else applied), before
+
+
+PAIR_KEYS = ("name", "peer", "netns", "peer_addresses")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str"),
+            peer=dict(type="str"),
+            pairs=dict(type="list", elements="dict", options=dict(
+                name=dict(type="str", required=True),
+                peer=dict(type="str", required=True),
+                netns=dict(type="str"),
+                peer_addresses=dict(type="list", elements="str"),
+            )),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            bridge=dict(type="str"),
+            netns=dict(type="str"),
+            peer_addresses=dict(type="list", elements="str"),
+            hairpin=dict(type="bool", default=False),
+            check_subnet=dict(type="bool", default=True),
+        ),
+        mutually_exclusive=[("name", "pairs"), ("netns", "pairs"), ("peer_addresses", "pairs")],
+        required_one_of=[("name", "pairs")],
+        required_together=[("name", "peer")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    listed = params["pairs"] is not None
+    items = [dict(params, **dict((key, item[key]) for key in PAIR_KEYS)) for item in params["pairs"]] if listed else [params]
+    try:
+        checked = [validate(item) for item in items]
+        seen = set()
+        for item in items:
+            for end in (("name", None, item["name"]), ("peer", item["netns"], item["peer"])):
+                if end[1:] in seen:
+                    raise ValidationError("%s %s%s is listed twice" % (end[0], end[2], " in namespace %s" % end[1] if end[1] else ""))
+                seen.add(end[1:])
+    except ValidationError as exc:
+        module.fail_json(msg=str(exc), commands=[])
+    ip = Ip(module, cache=listed)
+    converged = [converge(module, ip, item, addresses) for item, addresses in zip(items, checked)]
+    result = dict(changed=any(changed for changed, dummy, dummy in converged), commands=ip.commands)
+    if listed:
+        result["pairs"] = [after for dummy, after, dummy in converged]
+        if module._diff:
+            result["diff"] = {"before": {"pairs": [before for dummy, dummy, before in converged]},
+                              "after": {"pairs": result["pairs"]}}
+    else:
+        dummy, result["veth"], before = converged[0]
+        if module._diff:
+            result["diff"] = {"before": before, "after": result["veth"]}
     module.exit_json(**result)
 
 

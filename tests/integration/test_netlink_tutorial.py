@@ -78,3 +78,43 @@ def test_playbook_builds_what_the_tutorial_builds(sandbox, second_sandbox):
                      "import socket; s = socket.socket(); s.settimeout(2); s.connect_ex((%r, 9)); s.close()" % peer])
         neighbours = sandbox.ip_json("-n", netns, "neigh", "show", peer)
         assert neighbours and neighbours[0].get("lladdr"), (netns, peer, neighbours)
+
+
+LISTS = os.path.join(REPO, "tests", "integration", "playbooks", "tutorial_pod_network_lists.yml")
+
+
+def test_list_forms_build_what_the_one_object_forms_build(sandbox, second_sandbox):
+    run_playbook_file(second_sandbox, PLAYBOOK)
+    first = run_playbook_file(sandbox, LISTS)
+    assert all(task["changed"] for task in first), json.dumps(first, indent=1)
+    assert [item["netns"] for item in first[2]["pairs"]] == ["netns_adam", "netns_eve"]
+    assert [item["gateway"] for item in first[3]["routes"]] == ["10.0.0.1", "10.0.0.1"]
+    ours = settled_netlink_state(sandbox)
+    assert ours == settled_netlink_state(second_sandbox)
+
+    second = run_playbook_file(sandbox, LISTS)
+    assert [task["changed"] for task in second] == [False] * 4, json.dumps(second, indent=1)
+    assert [task["commands"] for task in second[1:]] == [[]] * 3
+
+    # Drift in one pod only: only that pod's commands run, in check mode none of them.
+    sandbox.run(["ip", "-n", "netns_eve", "route", "del", "default"])
+    sandbox.run(["ip", "link", "set", "dev", "veth_adam", "down"])
+    drifted = settled_netlink_state(sandbox)
+    check = run_playbook_file(sandbox, LISTS, check=True)
+    assert [task["changed"] for task in check] == [False, False, True, True]
+    assert [command[1:] for command in check[2]["commands"]] == [["link", "set", "dev", "veth_adam", "up"]]
+    assert [command[1:] for command in check[3]["commands"]] == [
+        ["-n", "netns_eve", "-4", "route", "replace", "default", "via", "10.0.0.1"]]
+    assert settled_netlink_state(sandbox) == drifted
+    assert [task["changed"] for task in run_playbook_file(sandbox, LISTS)] == [False, False, True, True]
+    assert settled_netlink_state(sandbox) == ours
+
+
+def test_a_bad_item_fails_the_list_before_any_change(sandbox):
+    bad = "- k8slab.kube_proxy.netns: {namespaces: [{name: netns_adam}, {name: 'bad/name'}]}\n"
+    result = sandbox.playbook(bad, expect_failure=True)[0]
+    assert result["_status"] == "failed" and "bad/name" in result["msg"], result
+    assert settled_netlink_state(sandbox)["netns"] == []
+    twice = "- k8slab.kube_proxy.veth: {pairs: [{name: veth_a, peer: veth_b}, {name: veth_a, peer: veth_c}]}\n"
+    result = sandbox.playbook(twice, expect_failure=True)[0]
+    assert result["_status"] == "failed" and "listed twice" in result["msg"], result
