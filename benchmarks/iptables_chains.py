@@ -10,9 +10,14 @@ Needs root. Usage, from the repository root:
 
 0. the floor: ansible-playbook of an empty play on the same host, subtracted
    from every figure taken through ansible-playbook (and printed).
-1. apply: N services x M endpoints in kube-proxy's layout (1,000 x 4 = 9,002 rules
-   in 5,001 chains), the module through ansible-playbook vs a bare
-   `iptables-restore --noflush` of the very text the module applied.
+1. apply: N Services x M endpoints (EndpointSlices) in kube-proxy's layout, the
+   module through ansible-playbook vs a bare `iptables-restore --noflush` of the
+   very text the module applied. Two ways to pass them: the service model
+   (Services + EndpointSlices, rendered on the node by the module's
+   service_model option, what service_proxy does) and the rendered chains
+   (the kube_proxy_chains filter's output as the chains argument, the old way;
+   rendered here in-process, so its controller-side rendering is not counted).
+   The targets use the service model; the chains figures are printed next to them.
 2. re-run with nothing to change: the module (changed=false) vs a bare `iptables-save -t nat`.
    2b. one endpoint of one Service moved among all of them, vs the full apply of 1.
 3. 25 services x 2 endpoints through ansible.builtin.iptables, one task per
@@ -25,7 +30,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -71,6 +75,38 @@ def reset_nat():
 
 
 # ------------------------------------------------------------------ workloads
+
+def service_model(services, endpoints, moved=False):
+    """N Services x M endpoints as manifests: Services and one EndpointSlice each (kube-proxy's input)."""
+    manifests, slices = [], []
+    for svc in range(services):
+        name = "svc-%d" % svc
+        manifests.append({"kind": "Service", "metadata": {"name": name}, "spec": {
+            "clusterIP": "10.96.%d.%d" % (svc // 250, svc % 250 + 1),
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+        addresses = [{"addresses": ["10.%d.%d.%d" % (1 + svc // 250, svc % 250, ep + 1)]} for ep in range(endpoints)]
+        if moved and svc == 0:
+            addresses[0] = {"addresses": ["10.250.0.1"]}  # one endpoint of one Service moved to another pod
+        slices.append({"kind": "EndpointSlice", "metadata": {"name": name + "-1", "labels": {"kubernetes.io/service-name": name}},
+                       "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+                       "endpoints": addresses})
+    return {"layout": "kube-proxy", "services": manifests, "endpoint_slices": slices, "pods": [],
+            "options": {"cluster_cidr": "10.0.0.0/8"}}
+
+
+def model_args(model):
+    return {"table": "nat", "owner": "bench", "state_dir": STATE_DIR, "service_model": model}
+
+
+def rendered_args(model):
+    """The same Services rendered on this side, as the chains argument (the way before service_model)."""
+    sys.path.insert(0, os.path.join(REPO, ".collections"))
+    from ansible_collections.k8slab.kube_proxy.plugins.module_utils.kube_proxy_iptables import plan_kube_proxy_chains
+    plan = plan_kube_proxy_chains(model["services"], model["pods"], endpoint_slices=model["endpoint_slices"],
+                                  **model["options"])
+    return {"table": "nat", "owner": "bench", "state_dir": STATE_DIR, "chains": plan["nat"]["chains"],
+            "builtin_rules": plan["nat"]["builtin_rules"]}
+
 
 def kube_proxy_layout(services, endpoints, comments=True):
     """Chains and jumps as kube-proxy writes them: KUBE-SERVICES -> KUBE-SVC-* -> KUBE-SEP-* (DNAT)."""
@@ -199,16 +235,6 @@ def show(label, ours, theirs, their_label):
     print("  %-46s %8.3f s   %-26s %8.3f s   ratio %6.2fx" % (label, ours, their_label, theirs, ours / theirs))
 
 
-def one_endpoint_moved(args):
-    """The same layout with one endpoint of one Service moved to another pod address (a one-rule change)."""
-    moved = json.loads(json.dumps(args))
-    for chain in moved["chains"]:
-        if chain["name"].startswith("KUBE-SEP-"):
-            chain["rules"] = [re.sub(r"--to-destination 10\.\d+\.", "--to-destination 10.250.", rule) for rule in chain["rules"]]
-            return moved
-    raise SystemExit("no endpoint chain to change")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--services", type=int, default=1000)
@@ -235,14 +261,18 @@ def main():
               " (subtracted from every ansible-playbook figure below)" % (options.rounds, floor))
 
         # 1. create ---------------------------------------------------------------------------
-        args = kube_proxy_layout(options.services, options.endpoints)
-        rules = sum(len(chain["rules"]) for chain in args["chains"]) + len(args["builtin_rules"])
-        print("\n1. apply %d services x %d endpoints in kube-proxy's layout: %d rules in %d chains (median of %d)"
-              % (options.services, options.endpoints, rules, len(args["chains"]), options.rounds))
+        model = service_model(options.services, options.endpoints)
+        args = model_args(model)
+        old = rendered_args(model)
+        rules = sum(len(chain["rules"]) for chain in old["chains"]) + len(old["builtin_rules"])
+        print("\n1. apply %d Services x %d endpoints in kube-proxy's layout: %d rules in %d chains (median of %d);"
+              " arguments: service model %d kB, rendered chains %d kB"
+              % (options.services, options.endpoints, rules, len(old["chains"]), options.rounds,
+                 len(json.dumps(args)) // 1024, len(json.dumps(old)) // 1024))
         reset_nat()
         dummy, first = runner.module_playbook(args)  # warm-up, and the text a bare restore gets
         payload = first["applied"]
-        pb, only, bare = [], [], []
+        pb, only, bare, pb_old = [], [], [], []
         for dummy in range(options.rounds):
             reset_nat()
             bare.append(timed(["iptables-restore", "--noflush", "-w", "30"], data=payload)[0])
@@ -251,6 +281,10 @@ def main():
             assert result["changed"] is True
             pb.append(seconds)
             reset_nat()
+            seconds, result = runner.module_playbook(old)
+            assert result["changed"] is True and result["applied"] == payload
+            pb_old.append(seconds)
+            reset_nat()
             seconds, result = runner.module_only(args)
             assert result["changed"] is True and result["applied"] == payload
             only.append(seconds)
@@ -258,37 +292,46 @@ def main():
         bare_plain = timed(["iptables-restore", "-w", "30"], data=payload)[0]
         apply_net = median(pb) - floor
         only_apply = only
-        show("module via ansible-playbook", median(pb), median(bare), "iptables-restore --noflush")
-        show("module only (python, no ansible-playbook)", median(only), median(bare), "iptables-restore --noflush")
+        show("service model via ansible-playbook", median(pb), median(bare), "iptables-restore --noflush")
+        show("rendered chains via ansible-playbook", median(pb_old), median(bare), "iptables-restore --noflush")
+        show("service model, module only (no ansible-playbook)", median(only), median(bare), "iptables-restore --noflush")
         print("  (for scale: the same text without --noflush into an empty table takes %.3f s)" % bare_plain)
         table.add("apply %dx%d via ansible-playbook minus floor, vs bare iptables-restore --noflush"
                   % (options.services, options.endpoints), apply_net / median(bare),
                   "%s - %.2f s vs %s" % (spread(pb), floor, spread(bare)), 2.0)
+        table.add("  the same, rendered chains as arguments (the old way)", (median(pb_old) - floor) / median(bare),
+                  "%s - %.2f s vs %s" % (spread(pb_old), floor, spread(bare)))
         table.add("  the same, module only (no ansible-playbook)", median(only) / median(bare),
                   "%s vs %s" % (spread(only), spread(bare)))
 
         # 2. re-run, nothing to change -----------------------------------------------------------
         reset_nat()
         runner.module_playbook(args)
-        pb, only, bare = [], [], []
+        pb, only, bare, pb_old = [], [], [], []
         for dummy in range(options.rounds + 2):
             bare.append(timed(["iptables-save", "-t", "nat"])[0])
             seconds, result = runner.module_playbook(args)
             assert result["changed"] is False and result["applied"] == ""
             pb.append(seconds)
+            seconds, result = runner.module_playbook(old)
+            assert result["changed"] is False
+            pb_old.append(seconds)
             seconds, result = runner.module_only(args)
             assert result["changed"] is False
             only.append(seconds)
         print("\n2. re-run with nothing to change (changed=false), same %d rules (median of %d)" % (rules, options.rounds + 2))
-        show("module via ansible-playbook", median(pb), median(bare), "iptables-save -t nat")
-        show("module only (python, no ansible-playbook)", median(only), median(bare), "iptables-save -t nat")
+        show("service model via ansible-playbook", median(pb), median(bare), "iptables-save -t nat")
+        show("rendered chains via ansible-playbook", median(pb_old), median(bare), "iptables-save -t nat")
+        show("service model, module only (no ansible-playbook)", median(only), median(bare), "iptables-save -t nat")
         table.add("no-change via ansible-playbook minus floor, vs bare iptables-save -t nat",
                   (median(pb) - floor) / median(bare), "%s - %.2f s vs %s" % (spread(pb), floor, spread(bare)), 2.0)
+        table.add("  the same, rendered chains as arguments (the old way)", (median(pb_old) - floor) / median(bare),
+                  "%s - %.2f s vs %s" % (spread(pb_old), floor, spread(bare)))
         table.add("  the same, module only (no ansible-playbook)", median(only) / median(bare),
                   "%s vs %s" % (spread(only), spread(bare)))
 
         # 2b. one endpoint changed among all of them ------------------------------------------------
-        moved = one_endpoint_moved(args)
+        moved = model_args(service_model(options.services, options.endpoints, moved=True))
         pb, only = [], []
         for dummy in range(options.rounds):
             seconds, result = runner.module_playbook(moved)
@@ -298,7 +341,7 @@ def main():
             assert result["changed"] is True
             only.append(seconds)
         print("\n2b. one endpoint of one Service moved, among the same %d rules (median of %d)" % (rules, options.rounds))
-        show("module via ansible-playbook", median(pb), apply_net + floor, "the full apply (1.)")
+        show("service model via ansible-playbook", median(pb), apply_net + floor, "the full apply (1.)")
         table.add("one endpoint changed via ansible-playbook minus floor, vs the full apply minus floor",
                   (median(pb) - floor) / apply_net, "%s - %.2f s vs %.2f s" % (spread(pb), floor, apply_net), 0.25)
         table.add("  the same, module only (no ansible-playbook), vs the full apply module only",

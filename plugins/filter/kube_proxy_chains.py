@@ -110,58 +110,11 @@ _value:
       elements: str
 """
 
-import ipaddress
-
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils import kube_proxy_iptables, service_model
-
-
-def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=None, random_fully=True,
-                           localhost_nodeports=False):
-    """Return the plan (see RETURN); raise ValueError with a readable message on bad input."""
-    if not isinstance(pods, list):
-        raise ValueError("pods must be a list of pod records, got %s" % type(pods).__name__)
-    for index, pod in enumerate(pods):
-        if not isinstance(pod, dict) or not all(pod.get(k) for k in ("name", "address", "netns")):
-            raise ValueError("pod #%d is not a complete pod record (use the k8slab.kube_proxy.pods filter): %r" % (index, pod))
-    manifests = list(services or []) + list(endpoint_slices or [])
-    service_manifests, slice_manifests = service_model.split_manifests(manifests)
-    if cluster_cidr:
-        try:
-            cluster_cidr = str(ipaddress.ip_network(to_text(cluster_cidr), strict=False))
-        except ValueError:
-            raise ValueError("cluster_cidr %r is not a CIDR" % (cluster_cidr,))
-    records = service_model.service_ports(service_manifests, slice_manifests, pods)
-    rendered = kube_proxy_iptables.render(records, cluster_cidr=cluster_cidr, random_fully=random_fully,
-                                          localhost_nodeports=localhost_nodeports)
-    warnings = []
-    services_out = []
-    for record in records:
-        endpoints = []
-        count = len(record["endpoints"])
-        for index, endpoint in enumerate(record["endpoints"]):
-            remaining = count - index
-            endpoints.append(dict(endpoint, pod=endpoint["pod"] or endpoint["address"],
-                                  probability=kube_proxy_iptables.probability(remaining) if remaining > 1 else None,
-                                  share=1.0 / count))
-        out = dict(record, endpoints=endpoints, chain=record["chains"]["svc"] if endpoints else None)
-        services_out.append(out)
-        if not endpoints:
-            why = {"endpointslices": "its EndpointSlices have no ready endpoint for this port",
-                   "selector": "selector %r matches no pod" % (record["selector"],),
-                   "none": "it has no selector and no EndpointSlice"}[record["source"]]
-            warnings.append("Service port %s (%s:%d/%s): %s; connections are rejected"
-                            % (record["key"], record["cluster_ip"], record["port"], record["protocol"], why))
-    return {
-        "nat": rendered["nat"],
-        "filter": rendered["filter"],
-        "paths": rendered["paths"],
-        "services": services_out,
-        "endpoints": dict((r["key"], [e["pod"] for e in r["endpoints"]]) for r in services_out),
-        "warnings": warnings,
-    }
+# The renderer lives in module_utils, shared with the iptables_chains module (option service_model).
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.kube_proxy_iptables import plan_kube_proxy_chains
 
 
 def kube_proxy_chains_filter(services, pods, endpoint_slices=None, cluster_cidr=None, random_fully=True,

@@ -88,8 +88,8 @@ import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import IFNAME_RE, complete_pods, kind, parse_bridge_address
-from ansible_collections.k8slab.kube_proxy.plugins.filter.kube_proxy_chains import plan_kube_proxy_chains
-from ansible_collections.k8slab.kube_proxy.plugins.filter.service_chains import plan_service_chains
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.kube_proxy_iptables import plan_kube_proxy_chains
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_chains import plan_service_chains
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_model import normalise_service, service_ports
 
 LAYOUTS = ("tutorial", "kube-proxy")

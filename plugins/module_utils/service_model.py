@@ -112,7 +112,7 @@ def _port_number(value, what, where, allow_name=False):
     if isinstance(value, str):
         if allow_name and _PORT_NAME.match(value):
             return value
-        _fail(where, "%s %r is not a port number" % (what, value))
+        _fail(where, "%s %r is a named port; only numbers are supported here, give the number" % (what, value))
     if not isinstance(value, int) or not 1 <= value <= 65535:
         _fail(where, "%s %r is not a port number (1-65535)" % (what, value))
     return value
@@ -127,7 +127,8 @@ def _metadata(manifest, index, kind, name_re=_DNS_LABEL):
         _fail(where, "metadata must be a mapping")
     name = metadata.get("name")
     if not isinstance(name, str) or not name_re.match(name):
-        _fail(where, "metadata.name %r must be a DNS name (lower-case letters, digits and -)" % (name,))
+        _fail(where, "metadata.name %r must be a DNS %s (lower-case letters, digits and -)"
+              % (name, "label" if name_re is _DNS_LABEL else "subdomain name"))
     namespace = metadata.get("namespace") or "default"
     if not isinstance(namespace, str) or not _DNS_LABEL.match(namespace):
         _fail("%s %s" % (kind, name), "metadata.namespace %r must be a DNS label" % (namespace,))

@@ -95,6 +95,48 @@ options:
         type: list
         elements: raw
         default: []
+  service_model:
+    description:
+      - Services and their endpoints, rendered into O(chains) and O(builtin_rules) on the node, instead of
+        passing the rendered chains. For a thousand Services this sends a fraction of the data and skips the
+        per-chain argument validation (see the README's performance table); the result is the same as passing the
+        chains that the P(k8slab.kube_proxy.service_chains#filter) (tutorial layout) or
+        P(k8slab.kube_proxy.kube_proxy_chains#filter) (kube-proxy layout) filter returns for O(table).
+      - Excludes O(chains) and O(builtin_rules). A table the layout has no chains in (C(filter) in the
+        tutorial layout) is declared empty.
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      layout:
+        description: V(tutorial) renders like the service_chains filter, V(kube-proxy) like kube_proxy_chains.
+        type: str
+        choices: [tutorial, kube-proxy]
+        default: tutorial
+      services:
+        description: Service manifests, as the filters take them.
+        type: list
+        elements: raw
+        default: []
+      endpoint_slices:
+        description: EndpointSlice manifests (kube-proxy layout only).
+        type: list
+        elements: raw
+        default: []
+      pods:
+        description: The complete pod records of the P(k8slab.kube_proxy.pods#filter) filter.
+        type: list
+        elements: raw
+        default: []
+      options:
+        description:
+          - The filter's options. Tutorial layout C(dispatch_chain), C(chain_prefix), C(unnamed_port_name),
+            C(comments), C(jump_position); kube-proxy layout C(cluster_cidr), C(random_fully), C(localhost_nodeports).
+        type: dict
+        default: {}
+      fail_on_no_endpoints:
+        description: Fail before any change when a Service port has no endpoints; otherwise each is a warning.
+        type: bool
+        default: false
   adopt:
     description:
       - Existing chains this owner may take over although its record does not list them, such as its own
@@ -236,6 +278,17 @@ EXAMPLES = r"""
     table: nat
     owner: service_proxy
     state: absent
+
+- name: Render the tutorial's Service chains on the node from the Service and the pods
+  k8slab.kube_proxy.iptables_chains:
+    table: nat
+    owner: service_proxy
+    service_model:
+      layout: tutorial
+      services:
+        - metadata: {name: app-service}
+          spec: {clusterIP: 10.96.0.1, selector: {component: app}, ports: [{port: 8080, targetPort: 8080}]}
+      pods: "{{ k8slab_pods | k8slab.kube_proxy.pods('10.0.0.1/24') }}"
 """
 
 RETURN = r"""
@@ -292,7 +345,9 @@ import os
 from collections import OrderedDict
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.kube_proxy_iptables import plan_kube_proxy_chains
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_chains import plan_service_chains
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
     ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, dump_record,
@@ -305,6 +360,33 @@ ECHO_LIMIT = 200
 
 # Runs inside the scratch namespace; every value comes in as a positional argument, never pasted in.
 SCRATCH_SCRIPT = '"$1" -w "$4" && exec "$2" -t "$3"'
+
+
+LAYOUT_OPTIONS = {
+    "tutorial": ("dispatch_chain", "chain_prefix", "unnamed_port_name", "comments", "jump_position"),
+    "kube-proxy": ("cluster_cidr", "random_fully", "localhost_nodeports"),
+}
+
+
+def render_service_model(model, table):
+    """(chains, builtin_rules, warnings) of ``table`` rendered from the service model, as the filters render them."""
+    layout, options = model["layout"], model["options"] or {}
+    unknown = sorted(set(options) - set(LAYOUT_OPTIONS[layout]))
+    if unknown:
+        raise ValidationError("service_model.options: %s not an option of the %s layout (known: %s)"
+                              % (", ".join(unknown), layout, ", ".join(LAYOUT_OPTIONS[layout])))
+    try:
+        if layout == "tutorial":
+            plan = plan_service_chains(model["services"], model["pods"], **options)
+        else:
+            plan = plan_kube_proxy_chains(model["services"], model["pods"], endpoint_slices=model["endpoint_slices"],
+                                          **options)
+    except ValueError as exc:
+        raise ValidationError("service_model: %s" % exc)
+    if model["fail_on_no_endpoints"] and plan["warnings"]:
+        raise ValidationError("%s (fail_on_no_endpoints is true)" % "; ".join(plan["warnings"]))
+    part = plan.get(table) or {}
+    return part.get("chains") or [], part.get("builtin_rules") or [], plan["warnings"]
 
 
 class IptablesChains:
@@ -514,6 +596,14 @@ def main():
                 rules=dict(type="list", elements="raw", default=[]),
             )),
             adopt=dict(type="list", elements="str", default=[]),
+            service_model=dict(type="dict", options=dict(
+                layout=dict(type="str", default="tutorial", choices=["tutorial", "kube-proxy"]),
+                services=dict(type="list", elements="raw", default=[]),
+                endpoint_slices=dict(type="list", elements="raw", default=[]),
+                pods=dict(type="list", elements="raw", default=[]),
+                options=dict(type="dict", default={}),
+                fail_on_no_endpoints=dict(type="bool", default=False),
+            )),
             builtin_rules=dict(type="list", elements="dict", default=[], options=dict(
                 chain=dict(type="str", required=True),
                 rule=dict(type="str", required=True),
@@ -524,18 +614,25 @@ def main():
             state_dir=dict(type="path", default="/var/lib/k8slab/iptables_chains"),
             backend=dict(type="str", default="auto", choices=["auto", "nft", "legacy"]),
         ),
+        mutually_exclusive=[("service_model", "chains"), ("service_model", "builtin_rules")],
         supports_check_mode=True,
     )
     params = module.params
+    warnings = []
     try:
         validate_owner(params["owner"])
         if params["wait"] < 0:
             raise ValidationError("wait must be 0 or more seconds")
-        chains = normalize_chains(params["chains"], params["table"])
-        builtin_rules = normalize_builtin_rules(params["builtin_rules"], chains)
+        declared_chains, declared_builtin = params["chains"], params["builtin_rules"]
+        if params["service_model"] is not None and params["state"] == "present":
+            declared_chains, declared_builtin, warnings = render_service_model(params["service_model"], params["table"])
+        chains = normalize_chains(declared_chains, params["table"])
+        builtin_rules = normalize_builtin_rules(declared_builtin, chains)
         adopt = [validate_chain_name(name, params["table"], "adopt: chain") for name in params["adopt"]]
     except ValidationError as exc:
         module.fail_json(msg=str(exc))
+    for warning in warnings:
+        module.warn(warning)
     worker = IptablesChains(module)
     worker.detect_backend(params["backend"])
     output = worker.converge(params["state"], chains, builtin_rules, adopt)
@@ -543,6 +640,8 @@ def main():
     if rules > ECHO_LIMIT:
         # Echoing a kube-proxy-sized input (a megabyte) back as the task's invocation costs more than the work.
         output["invocation"] = {"module_args": dict(params, chains="%d chains with %d rules (not echoed back)" % (len(chains), rules))}
+        if params["service_model"] is not None:
+            output["invocation"]["module_args"]["service_model"] = "%d Services (not echoed back)" % len(params["service_model"]["services"])
     module.exit_json(**output)
 
 

@@ -9,7 +9,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.k8slab.kube_proxy.plugins.filter.nft_service_table import nft_service_table
-from ansible_collections.k8slab.kube_proxy.plugins.filter.service_chains import plan_service_chains
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_chains import plan_service_chains
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import FilterModule as Pods
 
 SERVICES = [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "app-service"},

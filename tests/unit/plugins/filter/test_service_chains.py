@@ -10,7 +10,8 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.k8slab.kube_proxy.plugins.filter import service_chains as sc
+from ansible_collections.k8slab.kube_proxy.plugins.filter import service_chains as scf
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_chains as sc
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import complete_pods
 
 TUTORIAL_SERVICE = {
@@ -88,7 +89,7 @@ def test_tutorial_service_record():
 
 
 def test_filter_entry_point_matches_the_function():
-    assert sc.FilterModule().filters()["service_chains"]([TUTORIAL_SERVICE], pods()) == \
+    assert scf.FilterModule().filters()["service_chains"]([TUTORIAL_SERVICE], pods()) == \
         sc.plan_service_chains([TUTORIAL_SERVICE], pods())
 
 
@@ -168,10 +169,10 @@ def test_filter_shows_warnings(monkeypatch):
     shown = []
     monkeypatch.setattr("ansible.utils.display.Display.warning", lambda self, msg, *a, **k: shown.append(msg))
     lonely = service("web", "10.96.0.2", {"component": "web"}, [{"port": 80}])
-    sc.service_chains_filter([lonely], pods())
+    scf.service_chains_filter([lonely], pods())
     assert len(shown) == 1 and "default/web" in shown[0]
     shown[:] = []
-    sc.service_chains_filter([lonely], pods(), warn=False)
+    scf.service_chains_filter([lonely], pods(), warn=False)
     assert shown == []
 
 
@@ -370,4 +371,4 @@ def test_incomplete_pods_and_bad_types_are_refused():
     with pytest.raises(ValueError, match="services must be a list"):
         sc.plan_service_chains(TUTORIAL_SERVICE, pods())
     with pytest.raises(AnsibleFilterError, match="spec.clusterIP is required"):
-        sc.service_chains_filter([broken(("spec", "clusterIP"), KeyError)], pods())
+        scf.service_chains_filter([broken(("spec", "clusterIP"), KeyError)], pods())
