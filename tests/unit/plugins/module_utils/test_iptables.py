@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import shlex
 import textwrap
 from collections import Counter, OrderedDict
 
@@ -662,3 +663,25 @@ def test_diff_texts_show_only_what_the_owner_owns():
         COMMIT
     """)
     assert after == "*nat\n:EVE-HTTP - [0:0]\n-A EVE-HTTP -j RETURN\nCOMMIT\n"
+
+
+@pytest.mark.parametrize("rule", [
+    '-m comment --comment "default/svc-0:http cluster IP" -d 10.96.0.1/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-X',
+    '-m comment --comment "" -j ACCEPT',
+    '-m comment --comment "a"b"c d" -j X',
+    'x"-A"y -j X',
+    '-m comment --comment "-A" -j X',
+    '-m comment --comment "two  spaces\tand tab" -j X',
+    "-m comment --comment 'single' -j X",
+    '-m comment --comment "esc\\"aped" -j X',
+    '-j ACCEPT',
+])
+def test_split_words_splits_as_shlex_does(rule):
+    assert ipt.split_words(rule) == shlex.split(rule)
+
+
+def test_split_words_refuses_an_open_quote_as_shlex_does():
+    with pytest.raises(ValueError, match="No closing quotation"):
+        ipt.split_words('-m comment --comment "open -j X')
+    with pytest.raises(ValidationError, match="cannot be split"):
+        ipt.validate_rule('-m comment --comment "open -j X', "here")
