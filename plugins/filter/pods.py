@@ -62,6 +62,7 @@ import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_model import yaml_kind as kind
 
 # A pod's name becomes part of namespace, interface, unit and chain names: a
 # Kubernetes DNS label (lower-case letters, digits, '-'), so no '/', '..', spaces or shell characters.
@@ -74,14 +75,6 @@ NETNS_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}\Z")
 LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 LABEL_PREFIX_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 DEFAULT_NAMESERVERS = ["8.8.8.8"]  # the tutorial's /etc/netns/*/resolv.conf
-
-
-def kind(value):
-    """The YAML kind of a value, for messages (Ansible hands filters its own str, dict and list subclasses)."""
-    for name, types in (("bool", bool), ("str", str), ("int", int), ("float", float), ("dict", dict), ("list", list)):
-        if isinstance(value, types):
-            return name
-    return type(value).__name__
 
 
 def parse_bridge_address(bridge_address):

@@ -220,7 +220,7 @@ def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=No
     Raises ValueError with a readable message on bad input.
     """
     if not isinstance(pods, list):
-        raise ValueError("pods must be a list of pod records, got %s" % type(pods).__name__)
+        raise ValueError("pods must be a list of pod records, got %s" % service_model.yaml_kind(pods))
     for index, pod in enumerate(pods):
         if not isinstance(pod, dict) or not all(pod.get(k) for k in ("name", "address", "netns")):
             raise ValueError("pod #%d is not a complete pod record (use the k8slab.kube_proxy.pods filter): %r" % (index, pod))

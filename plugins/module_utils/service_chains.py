@@ -128,9 +128,9 @@ def plan_service_chains(services, pods, dispatch_chain="APP-SERVICE", chain_pref
                         unnamed_port_name="HTTP", comments=False, jump_position="last"):
     """Return the plan (see RETURN); raise ValueError with a readable message on bad input."""
     if not isinstance(services, list):
-        raise ValueError("services must be a list of Service manifests, got %s" % type(services).__name__)
+        raise ValueError("services must be a list of Service manifests, got %s" % service_model.yaml_kind(services))
     if not isinstance(pods, list):
-        raise ValueError("pods must be a list of pod records, got %s" % type(pods).__name__)
+        raise ValueError("pods must be a list of pod records, got %s" % service_model.yaml_kind(pods))
     if jump_position not in ("first", "last"):
         raise ValueError("jump_position must be first or last, got %r" % (jump_position,))
     dispatch_chain = _text(dispatch_chain)

@@ -40,6 +40,14 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _PORT_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 
 
+def yaml_kind(value):
+    """The YAML kind of a value, for messages (Ansible hands plugins its own str, dict and list subclasses)."""
+    for name, types in (("bool", bool), ("str", str), ("int", int), ("float", float), ("dict", dict), ("list", list)):
+        if isinstance(value, types):
+            return name
+    return type(value).__name__
+
+
 def _text(value):
     return value if isinstance(value, str) else str(value)
 
@@ -78,7 +86,7 @@ def endpoint_chain_name(port_name, protocol, endpoint):
 def split_manifests(manifests):
     """(services, endpoint_slices) from a list of manifests; ``kind: List`` items are expanded, None skipped."""
     if not isinstance(manifests, list):
-        raise ValueError("manifests must be a list, got %s" % type(manifests).__name__)
+        raise ValueError("manifests must be a list, got %s" % yaml_kind(manifests))
     services, slices = [], []
     pending = list(manifests)
     while pending:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_chains
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model as model
 
 # The tutorial's pods as the pods filter completes them. Written out, not computed: module_utils
@@ -135,3 +136,18 @@ def test_a_slice_must_name_its_service():
     del bad["metadata"]["labels"]
     with pytest.raises(ValueError, match="kubernetes.io/service-name"):
         model.service_ports([APP], [bad], PODS)
+
+
+class _TaggedStr(str):
+    """Stands for the str subclass Ansible hands plugins (_AnsibleTaggedStr)."""
+
+
+@pytest.mark.parametrize("call", [
+    model.split_manifests,
+    lambda bad: service_chains.plan_service_chains(bad, []),
+    lambda bad: service_chains.plan_service_chains([], bad),
+])
+def test_messages_name_the_yaml_kind_not_ansibles_str_subclass(call):
+    with pytest.raises(ValueError) as error:
+        call(_TaggedStr("app-service"))
+    assert "got str" in str(error.value) and "_TaggedStr" not in str(error.value)
