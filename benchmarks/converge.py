@@ -1,21 +1,26 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Converge benchmark: how site.yml's run time grows with the number of pods, on a fresh node container.
+"""Converge benchmark: what site.yml costs on a fresh node container, and how it grows with the number of pods.
 
 For each pod count (default: the tutorial's 2 pods, then 100 pods) it starts a
 fresh node container with molecule's shared create/prepare playbooks (its own
 inventory; the container is named K8SLAB_CONTAINER_PREFIX + "k8slab-bench"),
 times the first `ansible-playbook site.yml`, then the converge with nothing to
-change (several rounds; every one must report changed=0), then removes the
-container. The 2-pod run uses the role defaults, so it is also the default
-lab's no-change converge. Pod counts run interleaved, round by round, so load
-from other work on the machine hits both sides alike. Usage, from the
+change (several rounds; every one must report changed=0), each next to a play
+of one `ping` task on the same node (the floor: ansible-playbook's own start-up
+and one round trip), then removes the container. The 2-pod run uses the role
+defaults, so it is also the default lab's no-change converge; its task count is
+ok + changed + skipped of the recap. With --baseline REV (default: the commit
+before the converge was reshaped as one proxier and one pod-network run) the
+default lab's first converge also runs from that commit's tree, on a fresh node
+of its own, in the same rounds. Everything runs interleaved, round by round, so
+load from other work on the machine hits both sides alike. Usage, from the
 repository root (needs Docker and the node image, as molecule does):
 
     K8SLAB_NODE_IMAGE=k8slab/node:<tag> .venv/bin/python benchmarks/converge.py [--pods 2 100] [--rounds 3]
 
-It ends with every figure, its target (issue 14) and met/missed, and the
-tasks where the no-change converge of the largest lab spends its time.
+It ends with every figure, its target (issues 14 and 20) and met/missed, and
+the tasks where the no-change converge of the largest lab spends its time.
 """
 import argparse
 import ipaddress
@@ -45,15 +50,32 @@ def pods(count):
             for index in range(1, count + 1)]
 
 
+# The last commit before issue 20 reshaped the converge.
+BASELINE = "afbb9cf"
+
+PING_PLAY = [{"name": "One task", "hosts": "nodes", "become": True, "gather_facts": False,
+              "tasks": [{"name": "Ping", "ansible.builtin.ping": {}}]}]
+
+
+def source_tree(rev, workdir):
+    """The files of commit rev, unpacked under workdir (with its .collections link to itself)."""
+    tree = os.path.join(workdir, "tree-%s" % rev)
+    os.makedirs(tree)
+    archive = subprocess.run(["git", "-C", REPO, "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+    return tree
+
+
 class Lab:
-    def __init__(self, workdir):
+    def __init__(self, workdir, tree=REPO):
         self.workdir = workdir
+        self.tree = tree
         cache = os.environ.get("K8SLAB_CACHE", os.path.join(REPO, ".cache"))
         self.inventory = os.path.join(workdir, "bench.yml")
         with open(self.inventory, "w", encoding="utf-8") as handle:
             json.dump({"all": {"children": {"nodes": {"hosts": {HOST: {}}}}}}, handle)
         self.env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-                        ANSIBLE_COLLECTIONS_PATH=os.pathsep.join([os.path.join(REPO, ".collections"),
+                        ANSIBLE_COLLECTIONS_PATH=os.pathsep.join([os.path.join(tree, ".collections"),
                                                                   os.path.join(cache, "collections")]),
                         ANSIBLE_CALLBACK_PLUGINS=os.path.join(REPO, "benchmarks", "callback_plugins"),
                         ANSIBLE_CALLBACKS_ENABLED="task_times",
@@ -63,7 +85,7 @@ class Lab:
     def playbook(self, path, extra_vars=None, times=None):
         argv = [os.path.join(BIN, "ansible-playbook"),
                 "-i", os.path.join(REPO, "molecule", "resources", "inventory", "nodes.yml"), "-i", self.inventory,
-                os.path.join(REPO, path)]
+                os.path.join(self.tree, path)]
         if extra_vars:
             argv += ["-e", "@" + extra_vars]
         env = dict(self.env, K8SLAB_TASK_TIMES=times or "")
@@ -72,8 +94,9 @@ class Lab:
         seconds = time.perf_counter() - start
         if result.returncode != 0:
             raise SystemExit("%s failed (%d):\n%s\n%s" % (path, result.returncode, result.stdout[-4000:], result.stderr[-2000:]))
-        recap = re.search(r"changed=(\d+)", result.stdout.split("PLAY RECAP")[-1])
-        return seconds, int(recap.group(1)) if recap else -1
+        recap = result.stdout.split("PLAY RECAP")[-1]
+        counts = {key: sum(int(n) for n in re.findall(r"\b%s=(\d+)" % key, recap)) for key in ("ok", "changed", "skipped")}
+        return seconds, counts["changed"], sum(counts.values())
 
     def fresh_node(self):
         self.playbook("molecule/resources/playbooks/destroy.yml")
@@ -89,6 +112,8 @@ def main():
     parser.add_argument("--pods", type=int, nargs="+", default=[2, 100], help="pod counts; 2 is the tutorial's lab")
     parser.add_argument("--rounds", type=int, default=3, help="no-change converges per fresh node")
     parser.add_argument("--fresh-rounds", type=int, default=1, help="fresh nodes (first converges) per pod count")
+    parser.add_argument("--baseline", default=BASELINE,
+                        help="commit whose first converge of the default lab is compared (empty: none)")
     parser.add_argument("--markdown", action="store_true", help="also print the table as markdown")
     options = parser.parse_args()
     if not os.environ.get("K8SLAB_CONTAINER_PREFIX"):
@@ -96,29 +121,45 @@ def main():
 
     workdir = tempfile.mkdtemp(prefix="k8slab-bench-converge-")
     lab = Lab(workdir)
+    baseline = Lab(workdir, source_tree(options.baseline, workdir)) if options.baseline else None
+    ping = os.path.join(workdir, "ping.yml")
+    with open(ping, "w", encoding="utf-8") as handle:
+        json.dump(PING_PLAY, handle)
     first = {count: [] for count in options.pods}
     again = {count: [] for count in options.pods}
+    floor, tasks, first_baseline = [], [], []
     times_of_largest = os.path.join(workdir, "times.json")
     print("converge benchmark: site.yml on a fresh node container, pods %s, %d no-change rounds, %d CPUs, load %s"
           % (options.pods, options.rounds, os.cpu_count(), os.getloadavg()[0]))
     try:
         for fresh in range(options.fresh_rounds):
+            if baseline:
+                baseline.fresh_node()
+                seconds, changed, dummy = baseline.playbook("playbooks/site.yml")
+                first_baseline.append(seconds)
+                print("    2 pods, fresh node %d: first converge at %s %.1f s (changed=%d)"
+                      % (fresh + 1, options.baseline, seconds, changed))
+                baseline.destroy()
             for count in options.pods:
                 vars_file = os.path.join(workdir, "pods-%d.json" % count)
                 records = pods(count)
                 with open(vars_file, "w", encoding="utf-8") as handle:
                     json.dump({"k8slab_pods": records} if records else {}, handle)
                 lab.fresh_node()
-                seconds, changed = lab.playbook("playbooks/site.yml", vars_file)
+                seconds, changed, dummy = lab.playbook("playbooks/site.yml", vars_file)
                 first[count].append(seconds)
                 print("  %3d pods, fresh node %d: first converge %.1f s (changed=%d)" % (count, fresh + 1, seconds, changed))
                 for dummy in range(options.rounds):
                     times = times_of_largest if count == max(options.pods) else None
-                    seconds, changed = lab.playbook("playbooks/site.yml", vars_file, times)
+                    seconds, changed, count_tasks = lab.playbook("playbooks/site.yml", vars_file, times)
                     if changed != 0:
                         raise SystemExit("the converge with nothing to change reported changed=%d" % changed)
                     again[count].append(seconds)
-                    print("  %3d pods: no-change converge %.1f s" % (count, seconds))
+                    if count == 2:
+                        tasks.append(count_tasks)
+                        floor.append(lab.playbook(ping)[0])
+                    print("  %3d pods: no-change converge %.1f s, %d tasks%s"
+                          % (count, seconds, count_tasks, ", one-task play %.1f s" % floor[-1] if count == 2 else ""))
                 lab.destroy()
     finally:
         lab.destroy()
@@ -128,9 +169,15 @@ def main():
     table.add("first converge, %d vs %d pods" % (large, small), median(first[large]) / median(first[small]),
               "%s vs %s" % (spread(first[large]), spread(first[small])), 3.0)
     table.add("no-change converge, %d vs %d pods" % (large, small), median(again[large]) / median(again[small]),
-              "%s vs %s" % (spread(again[large]), spread(again[small])), 1.5)
+              "%s vs %s" % (spread(again[large]), spread(again[small])), 1.2)
     if 2 in again:
-        table.add("default lab (2 pods), no-change converge", median(again[2]), spread(again[2]), 10.0, unit="s")
+        table.add("default lab (2 pods), tasks in a no-change converge (ok + changed + skipped)", max(tasks),
+                  "%s" % sorted(set(tasks)), 15, unit="tasks")
+        table.add("default lab, no-change converge vs a one-task play", median(again[2]) / median(floor),
+                  "%s vs %s" % (spread(again[2]), spread(floor)), 4.0)
+        if first_baseline:
+            table.add("default lab, first converge vs %s" % options.baseline, median(first[2]) / median(first_baseline),
+                      "%s vs %s" % (spread(first[2]), spread(first_baseline)), 0.7)
     table.print_table()
     if os.path.exists(times_of_largest):
         with open(times_of_largest, encoding="utf-8") as handle:

@@ -38,7 +38,10 @@ class Targets:
             met = value <= target if at_most else value >= target
             verdict = "met" if met else "MISSED"
             target_text = "%s %g%s" % ("<=" if at_most else ">=", target, unit if unit == "x" else " " + unit)
-        value_text = "%.2fx" % value if unit == "x" else "%.2f %s" % (value, unit)
+        if unit == "x":
+            value_text = "%.2fx" % value
+        else:
+            value_text = ("%d %s" if isinstance(value, int) else "%.2f %s") % (value, unit)
         self.rows.append((figure, measured, value_text, target_text, verdict))
 
     def print_table(self):
