@@ -224,7 +224,7 @@ def plan_summary(rendered, layout, backend, pods, options, waiting=()):
         "layout": layout, "backend": backend, "dispatch_chain": plan["dispatch_chain"],
         "services": services, "paths": plan.get("paths") or {},
         "pods": [dict((key, pod[key]) for key in ("name", "netns", "address", "node") if key in pod) for pod in pods],
-        "warnings": list(rendered["warnings"]), "waiting": list(waiting),
+        "no_endpoints": list(rendered["warnings"]), "waiting": list(waiting),
     }
     if backend == "nftables":
         summary["nft_table"] = options["nft_table"]

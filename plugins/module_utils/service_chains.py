@@ -4,8 +4,9 @@
 """The tutorial's iptables layout, rendered from Services and pods; pure, no commands.
 
 :func:`plan_service_chains` is the one renderer of the tutorial layout: the
-service_chains filter runs it on the controller, the iptables_chains module
-(option ``service_model``) on the node. Services are parsed by
+proxy_sync module runs it on the node (through :mod:`proxier`), the lab_model
+filter runs its first half, :func:`check_service_chains`, on the controller to
+validate without rendering. Services are parsed by
 :mod:`service_model` (the one parser of Service manifests), plus what this
 layout cannot express: headless Services, named target ports and two ports of
 one Service on the same port number and protocol.

@@ -286,8 +286,8 @@ waiting:
   type: list
   elements: str
   sample: [kube]
-warnings:
-  description: Service ports without endpoints.
+no_endpoints:
+  description: One message per Service port without endpoints (also shown as a warning, except in O(drain)).
   returned: always
   type: list
   elements: str
@@ -403,7 +403,7 @@ class ProxySync:
         for warning in warnings:
             self.module.warn(warning)
         return dict(changed=False, in_sync=True, digest_hit=True, backend=self.params["backend"],
-                    layout=self.params["layout"], applied="", removed_backend=None, waiting=[], warnings=warnings)
+                    layout=self.params["layout"], applied="", removed_backend=None, waiting=[], no_endpoints=warnings)
 
     def out_of_sync(self):
         """Why the node may differ from the model of this digest (None when it does not)."""
@@ -477,7 +477,8 @@ class ProxySync:
             # The full model's chain names, against the live tables, before the drained one is written.
             iptables.check_clashes(declared_full, records, current, params["adopt"])
         output = dict(changed=False, in_sync=True, digest_hit=False, backend=backend, layout=layout, applied="",
-                      removed_backend=None, waiting=waiting, warnings=[] if params["drain"] else full["warnings"])
+                      removed_backend=None, waiting=waiting,
+                      no_endpoints=[] if params["drain"] else full["warnings"])
         if not params["drain"]:
             for warning in full["warnings"]:
                 self.module.warn(warning)
@@ -533,7 +534,7 @@ class ProxySync:
         if not self.module.check_mode:
             self.sync_store.remove(self.owner)
         return dict(changed=changed, in_sync=not changed, digest_hit=False, backend=self.params["backend"],
-                    layout=self.params["layout"], applied=applied, removed_backend=None, waiting=[], warnings=[])
+                    layout=self.params["layout"], applied=applied, removed_backend=None, waiting=[], no_endpoints=[])
 
     def run(self):
         params = self.params
