@@ -253,6 +253,11 @@ digest_hit:
   returned: always
   type: bool
   sample: true
+model_sent:
+  description: Whether the model travelled to the node in this run (false when its digest sufficed).
+  returned: always
+  type: bool
+  sample: false
 model_needed:
   description:
     - Only between the module and its action plugin - the digest did not match, send the model. Never in a task's
@@ -402,7 +407,7 @@ class ProxySync:
         warnings = [] if self.params["drain"] else self.load_sync_record().get("warnings") or []
         for warning in warnings:
             self.module.warn(warning)
-        return dict(changed=False, in_sync=True, digest_hit=True, backend=self.params["backend"],
+        return dict(changed=False, in_sync=True, digest_hit=True, model_sent=False, backend=self.params["backend"],
                     layout=self.params["layout"], applied="", removed_backend=None, waiting=[], no_endpoints=warnings)
 
     def out_of_sync(self):
@@ -476,7 +481,7 @@ class ProxySync:
         if backend == "iptables":
             # The full model's chain names, against the live tables, before the drained one is written.
             iptables.check_clashes(declared_full, records, current, params["adopt"])
-        output = dict(changed=False, in_sync=True, digest_hit=False, backend=backend, layout=layout, applied="",
+        output = dict(changed=False, in_sync=True, digest_hit=False, model_sent=True, backend=backend, layout=layout, applied="",
                       removed_backend=None, waiting=waiting,
                       no_endpoints=[] if params["drain"] else full["warnings"])
         if not params["drain"]:
@@ -533,7 +538,7 @@ class ProxySync:
             changed, applied = changed or result["changed"], applied + result["applied"]
         if not self.module.check_mode:
             self.sync_store.remove(self.owner)
-        return dict(changed=changed, in_sync=not changed, digest_hit=False, backend=self.params["backend"],
+        return dict(changed=changed, in_sync=not changed, digest_hit=False, model_sent=False, backend=self.params["backend"],
                     layout=self.params["layout"], applied=applied, removed_backend=None, waiting=[], no_endpoints=[])
 
     def run(self):
