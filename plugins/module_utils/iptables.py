@@ -727,7 +727,8 @@ def watched_chains(plans):
     result = OrderedDict()
     for table, result_plan in plans.items():
         names = set(result_plan.record["chains"]) | set(item.chain for item in result_plan.record["builtin_rules"])
-        result[table] = sorted(names)
+        if names:  # a table the owner has nothing in is not read at all
+            result[table] = sorted(names)
     return result
 
 
