@@ -292,4 +292,3 @@ def test_broken_record_stops_the_run(node):
     result = node.run()
     assert result["failed"] is True and "cannot read ownership record" in result["msg"]
     assert "iptables-nft-save" not in node.commands()
-
