@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Benchmark of k8slab.kube_proxy.iptables_chains; prints ratios measured side by side in one run.
+"""Benchmark of k8slab.kube_proxy.proxy_sync and iptables_chains; prints ratios measured side by side in one run.
 
 Runs everything inside a throwaway network + mount namespace (it re-executes
 itself under `unshare --net --mount`), so the host's tables are never touched.
@@ -12,13 +12,13 @@ Needs root. Usage, from the repository root:
    from every figure taken through ansible-playbook (and printed).
 1. apply: N Services x M endpoints (EndpointSlices) in kube-proxy's layout, the
    module through ansible-playbook vs a bare `iptables-restore --noflush` of the
-   very text the module applied. Two ways to pass them: the service model
-   (Services + EndpointSlices, rendered on the node by the module's
-   service_model option, what service_proxy does) and the rendered chains
-   (the kube_proxy_chains filter's output as the chains argument, the old way;
+   very text the module applied (nat and filter). Two ways to pass them: the service
+   model to proxy_sync (Services + EndpointSlices, rendered on the node, what
+   service_proxy does) and the rendered nat chains to iptables_chains (the old way;
    rendered here in-process, so its controller-side rendering is not counted).
-   The targets use the service model; the chains figures are printed next to them.
-2. re-run with nothing to change: the module (changed=false) vs a bare `iptables-save -t nat`.
+   The targets use proxy_sync; the chains figures are printed next to them.
+2. re-run with nothing to change: the module (changed=false; proxy_sync sends only
+   the model's digest) vs a bare `iptables-save -t nat`.
    2b. one endpoint of one Service moved among all of them, vs the full apply of 1.
 3. 25 services x 2 endpoints through ansible.builtin.iptables, one task per
    rule or chain, vs the module on the same rules.
@@ -42,6 +42,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = sys.executable
 BIN = os.path.dirname(PYTHON)
 STATE_DIR = "/run/k8slab-bench/iptables_chains"  # /run is a private tmpfs inside the namespace
+SYNC_STATE_DIR = "/run/k8slab-bench/proxy_sync-state"  # proxy_sync's records (its iptables_chains/ etc.)
 MARK = "K8SLAB_BENCH_INSIDE"
 
 
@@ -69,9 +70,10 @@ def timed(argv, data=None, env=None):
 
 
 def reset_nat():
-    """An empty nat table and no ownership records: the starting point of every create."""
-    run(["iptables-restore"], data="*nat\nCOMMIT\n")
+    """Empty nat and filter tables and no records: the starting point of every create."""
+    run(["iptables-restore"], data="*filter\nCOMMIT\n*nat\nCOMMIT\n")
     shutil.rmtree(STATE_DIR, ignore_errors=True)
+    shutil.rmtree(SYNC_STATE_DIR, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ workloads
@@ -95,11 +97,14 @@ def service_model(services, endpoints, moved=False):
 
 
 def model_args(model):
-    return {"table": "nat", "owner": "bench", "state_dir": STATE_DIR, "service_model": model}
+    """proxy_sync's arguments: the model, as the service_proxy role passes it."""
+    return {"layout": model["layout"], "services": model["services"], "endpoint_slices": model["endpoint_slices"],
+            "pods": model["pods"], "cluster_cidr": model["options"]["cluster_cidr"], "owner": "bench",
+            "state_dir": SYNC_STATE_DIR}
 
 
 def rendered_args(model):
-    """The same Services rendered on this side, as the chains argument (the way before service_model)."""
+    """The same Services rendered on this side, as iptables_chains' chains argument (the way before proxy_sync)."""
     sys.path.insert(0, os.path.join(REPO, ".collections"))
     from ansible_collections.k8slab.kube_proxy.plugins.module_utils.kube_proxy_iptables import plan_kube_proxy_chains
     plan = plan_kube_proxy_chains(model["services"], model["pods"], endpoint_slices=model["endpoint_slices"],
@@ -208,7 +213,8 @@ class Runner:
     def module_playbook(self, args):
         """The module as one task; its arguments come from a JSON vars file, as a role would pass them."""
         self.write("args.json", {"bench_args": args})
-        tasks = [{"name": "iptables_chains", "k8slab.kube_proxy.iptables_chains": "{{ bench_args }}"}]
+        module = "iptables_chains" if "table" in args else "proxy_sync"
+        tasks = [{"name": module, "k8slab.kube_proxy.%s" % module: "{{ bench_args }}"}]
         path = self.write("play.json", [{"hosts": "localhost", "gather_facts": False,
                                          "vars_files": [os.path.join(self.workdir, "args.json")], "tasks": tasks}])
         argv = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
@@ -220,10 +226,27 @@ class Runner:
         return seconds, result
 
     def module_only(self, args):
-        """The module file run directly by Python, as AnsiballZ would run it, without ansible-playbook."""
+        """The module file run directly by Python, as AnsiballZ would run it, without ansible-playbook.
+
+        proxy_sync gets what its action plugin sends: the model's digest first, the model only when asked.
+        """
+        if "table" in args:
+            return self.module_file("iptables_chains", args)
+        sys.path.insert(0, os.path.join(REPO, ".collections"))
+        from ansible_collections.k8slab.kube_proxy.plugins.action.proxy_sync import code_digest
+        from ansible_collections.k8slab.kube_proxy.plugins.module_utils import proxier
+        args = dict(args, model_digest=proxier.model_digest(args, code_digest()))
+        probe = dict((key, value) for key, value in args.items() if key not in proxier.MODEL_KEYS)
+        seconds, result = self.module_file("proxy_sync", probe)
+        if result.get("model_needed"):
+            more, result = self.module_file("proxy_sync", args)
+            seconds += more
+        return seconds, result
+
+    def module_file(self, module, args):
         path = self.write("module_args.json", {"ANSIBLE_MODULE_ARGS": args})
         env = dict(os.environ, PYTHONPATH=os.path.join(REPO, ".collections"))
-        argv = [PYTHON, "-m", "ansible_collections.k8slab.kube_proxy.plugins.modules.iptables_chains", path]
+        argv = [PYTHON, "-m", "ansible_collections.k8slab.kube_proxy.plugins.modules." + module, path]
         seconds, out = timed(argv, env=env)
         result = json.loads(out)
         if result.get("failed"):
@@ -282,7 +305,7 @@ def main():
             pb.append(seconds)
             reset_nat()
             seconds, result = runner.module_playbook(old)
-            assert result["changed"] is True and result["applied"] == payload
+            assert result["changed"] is True and result["applied"] in payload
             pb_old.append(seconds)
             reset_nat()
             seconds, result = runner.module_only(args)
@@ -292,9 +315,9 @@ def main():
         bare_plain = timed(["iptables-restore", "-w", "30"], data=payload)[0]
         apply_net = median(pb) - floor
         only_apply = only
-        show("service model via ansible-playbook", median(pb), median(bare), "iptables-restore --noflush")
-        show("rendered chains via ansible-playbook", median(pb_old), median(bare), "iptables-restore --noflush")
-        show("service model, module only (no ansible-playbook)", median(only), median(bare), "iptables-restore --noflush")
+        show("proxy_sync via ansible-playbook", median(pb), median(bare), "iptables-restore --noflush")
+        show("iptables_chains, rendered nat chains", median(pb_old), median(bare), "iptables-restore --noflush")
+        show("proxy_sync, module only (no ansible-playbook)", median(only), median(bare), "iptables-restore --noflush")
         print("  (for scale: the same text without --noflush into an empty table takes %.3f s)" % bare_plain)
         table.add("apply %dx%d via ansible-playbook minus floor, vs bare iptables-restore --noflush"
                   % (options.services, options.endpoints), apply_net / median(bare),
@@ -307,26 +330,20 @@ def main():
         # 2. re-run, nothing to change -----------------------------------------------------------
         reset_nat()
         runner.module_playbook(args)
-        pb, only, bare, pb_old = [], [], [], []
+        pb, only, bare = [], [], []
         for dummy in range(options.rounds + 2):
             bare.append(timed(["iptables-save", "-t", "nat"])[0])
             seconds, result = runner.module_playbook(args)
-            assert result["changed"] is False and result["applied"] == ""
+            assert result["changed"] is False and result["applied"] == "" and result["digest_hit"] is True
             pb.append(seconds)
-            seconds, result = runner.module_playbook(old)
-            assert result["changed"] is False
-            pb_old.append(seconds)
             seconds, result = runner.module_only(args)
             assert result["changed"] is False
             only.append(seconds)
         print("\n2. re-run with nothing to change (changed=false), same %d rules (median of %d)" % (rules, options.rounds + 2))
-        show("service model via ansible-playbook", median(pb), median(bare), "iptables-save -t nat")
-        show("rendered chains via ansible-playbook", median(pb_old), median(bare), "iptables-save -t nat")
-        show("service model, module only (no ansible-playbook)", median(only), median(bare), "iptables-save -t nat")
+        show("proxy_sync via ansible-playbook", median(pb), median(bare), "iptables-save -t nat")
+        show("proxy_sync, module only (no ansible-playbook)", median(only), median(bare), "iptables-save -t nat")
         table.add("no-change via ansible-playbook minus floor, vs bare iptables-save -t nat",
                   (median(pb) - floor) / median(bare), "%s - %.2f s vs %s" % (spread(pb), floor, spread(bare)), 2.0)
-        table.add("  the same, rendered chains as arguments (the old way)", (median(pb_old) - floor) / median(bare),
-                  "%s - %.2f s vs %s" % (spread(pb_old), floor, spread(bare)))
         table.add("  the same, module only (no ansible-playbook)", median(only) / median(bare),
                   "%s vs %s" % (spread(only), spread(bare)))
 
@@ -341,7 +358,7 @@ def main():
             assert result["changed"] is True
             only.append(seconds)
         print("\n2b. one endpoint of one Service moved, among the same %d rules (median of %d)" % (rules, options.rounds))
-        show("service model via ansible-playbook", median(pb), apply_net + floor, "the full apply (1.)")
+        show("proxy_sync via ansible-playbook", median(pb), apply_net + floor, "the full apply (1.)")
         table.add("one endpoint changed via ansible-playbook minus floor, vs the full apply minus floor",
                   (median(pb) - floor) / apply_net, "%s - %.2f s vs %.2f s" % (spread(pb), floor, apply_net), 0.25)
         table.add("  the same, module only (no ansible-playbook), vs the full apply module only",

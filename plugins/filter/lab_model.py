@@ -13,10 +13,10 @@ description:
   - Runs, on the controller, every rule the roles and modules apply to the lab's input, so that a bad
     value is rejected before the first change of the first role (the roles call it in their first task,
     C(site.yml) before any role).
-  - The pods go through the M(k8slab.kube_proxy.pods) filter's checks, the Services through the checks of
-    the filter the service_proxy role plans with for O(layout) (M(k8slab.kube_proxy.service_chains) or
-    M(k8slab.kube_proxy.kube_proxy_chains)), with the same chain names the role would write; the
-    EndpointSlices through kube-proxy's (named target ports are allowed where EndpointSlices resolve them);
+  - The pods go through the P(k8slab.kube_proxy.pods#filter) filter's checks, the Services through the parsing
+    and naming of the renderer the P(k8slab.kube_proxy.proxy_sync#module) module uses for O(layout), with the same
+    chain names it would write, but without rendering a rule; the EndpointSlices through kube-proxy's (named
+    target ports are allowed where EndpointSlices resolve them);
     then the checks across them - a cluster IP must not be a pod's address, the bridge's, or inside the pod
     CIDR or a reserved network.
   - Every message names the field and the value.
@@ -88,9 +88,8 @@ import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import IFNAME_RE, complete_pods, kind, parse_bridge_address
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.kube_proxy_iptables import plan_kube_proxy_chains
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_chains import plan_service_chains
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_model import normalise_service, service_ports
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_chains import check_service_chains
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_model import normalise_service, service_ports, split_manifests
 
 LAYOUTS = ("tutorial", "kube-proxy")
 
@@ -152,13 +151,15 @@ def validate_lab(pods, bridge_address, bridge_name=None, services=None, reserved
                              % (kind(services), services))
         if extra_services:
             services = list(services) + list(extra_services)
-        # Every per-Service rule and the chain names of the layout the role writes.
+        # Every per-Service rule and the chain names of the layout the role writes, without rendering
+        # a rule: the renderers' own parsing and naming (the module renders on the node).
         if layout == "tutorial":
-            plan_service_chains(services, records)
+            check_service_chains(services, records)
             if endpoint_slices:
                 service_ports(services, endpoint_slices, records)  # the slices, which this layout does not use
         else:
-            plan_kube_proxy_chains(services, records, endpoint_slices=endpoint_slices)
+            service_manifests, slice_manifests = split_manifests(list(services) + list(endpoint_slices or []))
+            service_ports(service_manifests, slice_manifests, records)
         reserved = list(reserved_networks or []) + [node["bridge_address"] for node in nodes or []]
         check_cluster_ips(services, bridge, records, reserved)
     elif endpoint_slices:

@@ -317,6 +317,21 @@ def render_scratch(table, chains, builtin_rules, foreign_chains):
     return "\n".join(lines) + "\n", line_map
 
 
+def render_scratch_tables(parts):
+    """:func:`render_scratch` for several tables in one restore input.
+
+    ``parts``: table -> (chains, builtin_rules, foreign_chains). Returns (text, line_map) as
+    render_scratch does, line numbers counted over the whole text.
+    """
+    texts, line_map, offset = [], {}, 0
+    for table, (chains, builtin_rules, foreign_chains) in parts.items():
+        text, lines = render_scratch(table, chains, builtin_rules, foreign_chains)
+        texts.append(text)
+        line_map.update((number + offset, where) for number, where in lines.items())
+        offset += len(lines)
+    return "".join(texts), line_map
+
+
 def explain_restore_error(stderr, line_map):
     """iptables' own message plus the payload line it points at."""
     message = (stderr or "").strip()
@@ -449,6 +464,8 @@ class Plan:
         self.created = []
         self.deleted = []
         self.record = None
+        self.final = {}  # chain -> rules: the table after the change
+        self.managed = []
         self.before = ""
         self.after = ""
 
@@ -689,4 +706,62 @@ def plan(current, desired_chains, desired_builtin, record, other_records, digest
     result.record["input_digest"] = digest
     result.record["chains"] = owned
     result.record["builtin_rules"] = list(desired_builtin)
+    result.final = final
     return result
+
+
+def combined_payload(plans):
+    """One ``iptables-restore --noflush`` input for several tables' plans (empty when none changes).
+
+    iptables-restore commits each table at its COMMIT line, as kube-proxy's one restore of
+    filter and nat does.
+    """
+    return "".join(result.payload() for result in plans)
+
+
+# ---------------------------------------------------------------- what a no-change run compares
+
+def watched_chains(plans):
+    """table -> the chains whose content a later run compares: the owner's own chains and the
+    built-in (or foreign) chains that hold its rules, foreign rules and their order included."""
+    result = OrderedDict()
+    for table, result_plan in plans.items():
+        names = set(result_plan.record["chains"]) | set(item.chain for item in result_plan.record["builtin_rules"])
+        if names:  # a table the owner has nothing in is not read at all
+            result[table] = sorted(names)
+    return result
+
+
+def chains_digest(tables):
+    """A digest of table -> chain -> rules (a chain that is missing counts as None)."""
+    data = [[table, [[name, rules] for name, rules in sorted(chains.items())]] for table, chains in sorted(tables.items())]
+    return hashlib.sha256(json.dumps(data, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def planned_digest(plans, watched):
+    """The digest of the watched chains as the plans leave them."""
+    return chains_digest(dict((table, dict((name, plans[table].final.get(name)) for name in names))
+                              for table, names in watched.items()))
+
+
+def scan_save(text, watched):
+    """The watched chains of ``iptables-save`` output (several tables), without parsing the rest.
+
+    Returns table -> chain -> rules (None for a watched chain the table does not have).
+    """
+    found = dict((table, dict((name, None) for name in names)) for table, names in watched.items())
+    chains = {}
+    for line in (text or "").splitlines():
+        first = line[:1]
+        if first == "*":
+            chains = found.get(line[1:].strip(), {})
+        elif first == ":" and chains:
+            name = line[1:].split(" ", 1)[0]
+            if name in chains and chains[name] is None:
+                chains[name] = []
+        elif first == "-" and chains and line.startswith("-A "):
+            parts = line.split(" ", 2)
+            rules = chains.get(parts[1])
+            if rules is not None:
+                rules.append(parts[2] if len(parts) > 2 else "")
+    return found

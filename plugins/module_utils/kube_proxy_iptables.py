@@ -215,7 +215,7 @@ def restore_text(table_name, table):
 
 def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=None, random_fully=True,
                            localhost_nodeports=False):
-    """Services, EndpointSlices and pods -> the plan of the kube_proxy_chains filter (see its RETURN).
+    """Services, EndpointSlices and pods -> the plan: nat, filter, paths, services, endpoints, warnings.
 
     Raises ValueError with a readable message on bad input.
     """

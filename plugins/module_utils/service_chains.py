@@ -4,8 +4,9 @@
 """The tutorial's iptables layout, rendered from Services and pods; pure, no commands.
 
 :func:`plan_service_chains` is the one renderer of the tutorial layout: the
-service_chains filter runs it on the controller, the iptables_chains module
-(option ``service_model``) on the node. Services are parsed by
+proxy_sync module runs it on the node (through :mod:`proxier`), the lab_model
+filter runs its first half, :func:`check_service_chains`, on the controller to
+validate without rendering. Services are parsed by
 :mod:`service_model` (the one parser of Service manifests), plus what this
 layout cannot express: headless Services, named target ports and two ports of
 one Service on the same port number and protocol.
@@ -124,9 +125,14 @@ def _make_unique(wanted, fixed):
     return final
 
 
-def plan_service_chains(services, pods, dispatch_chain="APP-SERVICE", chain_prefix="EDEN",
-                        unnamed_port_name="HTTP", comments=False, jump_position="last"):
-    """Return the plan (see RETURN); raise ValueError with a readable message on bad input."""
+def check_service_chains(services, pods, dispatch_chain="APP-SERVICE", chain_prefix="EDEN",
+                         unnamed_port_name="HTTP", jump_position="last"):
+    """Validate the input and name every chain, without writing a rule.
+
+    Returns (service_ports, endpoint_pods, names, warnings); raises ValueError with a readable
+    message on bad input. What the lab_model filter runs, and the first half of
+    :func:`plan_service_chains`.
+    """
     if not isinstance(services, list):
         raise ValueError("services must be a list of Service manifests, got %s" % service_model.yaml_kind(services))
     if not isinstance(pods, list):
@@ -181,6 +187,15 @@ def plan_service_chains(services, pods, dispatch_chain="APP-SERVICE", chain_pref
         for pod in chosen:
             wanted["%s -> %s" % (sp["key"], pod["name"])] = "%s-%s" % (chain_word(pod["name"]), word)
     names = _make_unique(wanted, frozenset([dispatch_chain]))
+    return service_ports, endpoint_pods, names, warnings
+
+
+def plan_service_chains(services, pods, dispatch_chain="APP-SERVICE", chain_prefix="EDEN",
+                        unnamed_port_name="HTTP", comments=False, jump_position="last"):
+    """Return the plan (see RETURN); raise ValueError with a readable message on bad input."""
+    service_ports, endpoint_pods, names, warnings = check_service_chains(
+        services, pods, dispatch_chain, chain_prefix, unnamed_port_name, jump_position)
+    dispatch_chain = _text(dispatch_chain)
 
     def rule(text, comment):
         return {"rule": text, "comment": comment} if comments else text

@@ -95,48 +95,6 @@ options:
         type: list
         elements: raw
         default: []
-  service_model:
-    description:
-      - Services and their endpoints, rendered into O(chains) and O(builtin_rules) on the node, instead of
-        passing the rendered chains. For a thousand Services this sends a fraction of the data and skips the
-        per-chain argument validation (see the README's performance table); the result is the same as passing the
-        chains that the P(k8slab.kube_proxy.service_chains#filter) (tutorial layout) or
-        P(k8slab.kube_proxy.kube_proxy_chains#filter) (kube-proxy layout) filter returns for O(table).
-      - Excludes O(chains) and O(builtin_rules). A table the layout has no chains in (C(filter) in the
-        tutorial layout) is declared empty.
-    type: dict
-    version_added: 0.2.0
-    suboptions:
-      layout:
-        description: V(tutorial) renders like the service_chains filter, V(kube-proxy) like kube_proxy_chains.
-        type: str
-        choices: [tutorial, kube-proxy]
-        default: tutorial
-      services:
-        description: Service manifests, as the filters take them.
-        type: list
-        elements: raw
-        default: []
-      endpoint_slices:
-        description: EndpointSlice manifests (kube-proxy layout only).
-        type: list
-        elements: raw
-        default: []
-      pods:
-        description: The complete pod records of the P(k8slab.kube_proxy.pods#filter) filter.
-        type: list
-        elements: raw
-        default: []
-      options:
-        description:
-          - The filter's options. Tutorial layout C(dispatch_chain), C(chain_prefix), C(unnamed_port_name),
-            C(comments), C(jump_position); kube-proxy layout C(cluster_cidr), C(random_fully), C(localhost_nodeports).
-        type: dict
-        default: {}
-      fail_on_no_endpoints:
-        description: Fail before any change when a Service port has no endpoints; otherwise each is a warning.
-        type: bool
-        default: false
   adopt:
     description:
       - Existing chains this owner may take over although its record does not list them, such as its own
@@ -278,17 +236,6 @@ EXAMPLES = r"""
     table: nat
     owner: service_proxy
     state: absent
-
-- name: Render the tutorial's Service chains on the node from the Service and the pods
-  k8slab.kube_proxy.iptables_chains:
-    table: nat
-    owner: service_proxy
-    service_model:
-      layout: tutorial
-      services:
-        - metadata: {name: app-service}
-          spec: {clusterIP: 10.96.0.1, selector: {component: app}, ports: [{port: 8080, targetPort: 8080}]}
-      pods: "{{ k8slab_pods | k8slab.kube_proxy.pods('10.0.0.1/24') }}"
 """
 
 RETURN = r"""
@@ -341,247 +288,33 @@ diff:
       -A EDEN-SVC-HTTP -j ADAM-HTTP\nCOMMIT\n"
 """
 
-import os
-from collections import OrderedDict
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.kube_proxy_iptables import plan_kube_proxy_chains
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_chains import plan_service_chains
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
-    ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, dump_record,
-    empty_record, explain_restore_error, input_digest, load_record, merge_records, normalize_builtin_rules,
-    normalize_chains, parse_save, plan, record_name, referenced_chains, remember_inputs, render_scratch,
-    reusable_canonical, validate_chain_name, validate_owner)
+    ValidationError, normalize_builtin_rules, normalize_chains, validate_chain_name, validate_owner)
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iptables_owner
 
 # Above this many rules the arguments are not echoed back in the result's invocation.
 ECHO_LIMIT = 200
 
-# Runs inside the scratch namespace; every value comes in as a positional argument, never pasted in.
-SCRATCH_SCRIPT = '"$1" -w "$4" && exec "$2" -t "$3"'
+SCRATCH_SCRIPT = iptables_owner.SCRATCH_SCRIPT
 
 
-LAYOUT_OPTIONS = {
-    "tutorial": ("dispatch_chain", "chain_prefix", "unnamed_port_name", "comments", "jump_position"),
-    "kube-proxy": ("cluster_cidr", "random_fully", "localhost_nodeports"),
-}
-
-
-def render_service_model(model, table):
-    """(chains, builtin_rules, warnings) of ``table`` rendered from the service model, as the filters render them."""
-    layout, options = model["layout"], model["options"] or {}
-    unknown = sorted(set(options) - set(LAYOUT_OPTIONS[layout]))
-    if unknown:
-        raise ValidationError("service_model.options: %s not an option of the %s layout (known: %s)"
-                              % (", ".join(unknown), layout, ", ".join(LAYOUT_OPTIONS[layout])))
-    try:
-        if layout == "tutorial":
-            plan = plan_service_chains(model["services"], model["pods"], **options)
-        else:
-            plan = plan_kube_proxy_chains(model["services"], model["pods"], endpoint_slices=model["endpoint_slices"],
-                                          **options)
-    except ValueError as exc:
-        raise ValidationError("service_model: %s" % exc)
-    if model["fail_on_no_endpoints"] and plan["warnings"]:
-        raise ValidationError("%s (fail_on_no_endpoints is true)" % "; ".join(plan["warnings"]))
-    part = plan.get(table) or {}
-    return part.get("chains") or [], part.get("builtin_rules") or [], plan["warnings"]
-
-
-class IptablesChains:
-    """Reads, plans and applies for one owner, table and IP version."""
-
-    def __init__(self, module):
-        self.module = module
-        params = module.params
-        self.table = params["table"]
-        self.ip_version = params["ip_version"]
-        self.owner = params["owner"]
-        self.wait = params["wait"]
-        self.state_dir = params["state_dir"]
-        self.prefix = "iptables" if self.ip_version == "ipv4" else "ip6tables"
-        self.backend = None
-        self.version = None
-        self.save_bin = None
-        self.restore_bin = None
-        self.loaded_record = None
-        self.on_disk = None  # the record as the file holds it now
-        self.store = RecordStore(self.state_dir, keep_previous=True)
-        self.runner = Runner(module)
-
-    # ------------------------------------------------------------ commands
-    def run(self, argv, data=None, what=None):
-        """A read (also in check mode) through the collection's runner: argv list, C locale."""
-        return self.runner.read(argv, data=data, what=what)
-
-    def detect_backend(self, wanted):
-        """Pick iptables-{nft,legacy}-{save,restore}; auto means the backend of `iptables` on PATH."""
-        if wanted == "auto":
-            command = self.runner.bin(self.prefix, required=False)
-            if not command:
-                self.module.fail_json(msg="%s not found on PATH; install iptables" % self.prefix)
-            dummy, out, dummy = self.run([command, "--version"], what="%s --version" % self.prefix)
-            wanted = "nft" if "nf_tables" in out else "legacy"
-            fallback = True
-        else:
-            fallback = False
-        binaries = []
-        for kind in ("save", "restore"):
-            path = self.runner.bin("%s-%s-%s" % (self.prefix, wanted, kind), required=False)
-            if not path and fallback:
-                path = self.runner.bin("%s-%s" % (self.prefix, kind), required=False)
-            if not path:
-                self.module.fail_json(msg="%s-%s-%s not found: the %s backend is not installed" % (self.prefix, wanted, kind, wanted))
-            binaries.append(path)
-        self.save_bin, self.restore_bin = binaries
-        dummy, out, dummy = self.run([self.restore_bin, "--version"], what="%s --version" % self.restore_bin)
-        self.version = out.strip()
-        if ("nf_tables" in self.version) != (wanted == "nft"):
-            self.module.fail_json(msg="%s reports %r, which is not the %s backend" % (self.restore_bin, self.version, wanted))
-        self.backend = wanted
-
-    def read_table(self):
-        dummy, out, dummy = self.run([self.save_bin, "-t", self.table], what="%s -t %s" % (self.save_bin, self.table))
-        if "incompatible" in out and "nft" in out:
-            self.module.fail_json(msg="table %s holds nftables rules iptables cannot show: %s" % (self.table, out.strip()))
-        return parse_save(out, self.table)
-
-    def scratch_canonical(self, chains, builtin_rules, current, other_chains=()):
-        """Load the desired state into an empty table in a throwaway network namespace and read it back.
-
-        other_chains: declared chains not loaded this time (their canonical form is
-        known). Those and existing chains are declared empty when a loaded rule
-        jumps to them, so the jump loads; the others are left out (thousands of
-        empty chains would cost more than the few rules being loaded).
-        """
-        # Chains the rules jump to, and user chains that hold a builtin rule (Docker's DOCKER-USER).
-        wanted = referenced_chains(chains, builtin_rules) | {item.chain for item in builtin_rules}
-        seen = set(chains)
-        foreign = []
-        for name in current.user_chains() + list(other_chains):
-            if name in wanted and name not in seen:
-                seen.add(name)
-                foreign.append(name)
-        text, line_map = render_scratch(self.table, chains, builtin_rules, foreign)
-        unshare = self.runner.bin("unshare")
-        shell = self.runner.bin("sh")
-        argv = [unshare, "--net", "--", shell, "-c", SCRATCH_SCRIPT, "k8slab-scratch",
-                self.restore_bin, self.save_bin, self.table, str(self.wait)]
-        rc, out, err = self.run(argv, data=text)
-        if rc != 0:
-            self.module.fail_json(msg="iptables rejected the declared rules, nothing was changed: %s"
-                                  % explain_restore_error(err, line_map), rc=rc, stderr=err)
-        try:
-            return canonical_from_scratch(out, self.table, chains, builtin_rules)
-        except ValidationError as exc:
-            self.module.fail_json(msg=str(exc))
-        except ValueError as exc:
-            self.module.fail_json(msg="cannot read the scratch table back: %s" % exc, stdout=out)
-
-    def partial_canonical(self, record, chains, builtin_rules, current, chain_keys, builtin_key):
-        """The canonical desired state, through the scratch namespace only for what changed since the record."""
-        known, builtin = reusable_canonical(record, chain_keys, builtin_key)
-        todo = OrderedDict((name, rules) for name, rules in chains.items() if name not in known)
-        if todo or builtin is None:
-            loaded, loaded_builtin = self.scratch_canonical(todo, builtin_rules if builtin is None else [], current,
-                                                            [name for name in chains if name in known])
-            known.update(loaded)
-            if builtin is None:
-                builtin = loaded_builtin
-        return OrderedDict((name, known[name]) for name in chains), builtin
-
-    # ------------------------------------------------------------ ownership records
-    def record_key(self, owner=None):
-        return record_name(owner or self.owner, self.table, self.ip_version)[:-len(".json")]
-
-    def record_path(self):
-        return self.store.path(self.record_key())
-
-    def load_records(self):
-        mine = empty_record(self.owner, self.table, self.ip_version)
-        others = []
-        suffix = ".%s.%s" % (self.ip_version, self.table)
-        for key in self.store.names(suffix):
-            owner = key[:-len(suffix)]
-            path = self.store.path(key)
-            try:
-                record = load_record(self.store.read_text(key), owner, self.table, self.ip_version)
-            except (OSError, ValueError) as exc:
-                # Refuse to guess: an unreadable record could hide chains that must not be touched.
-                self.module.fail_json(msg=(
-                    "cannot read ownership record %s: %s. Nothing was changed. To recover: put back the previous "
-                    "record (cp %s.prev %s) if it exists; or move the file aside and re-run with adopt listing "
-                    "owner %s's chains (iptables-save -t %s shows them; the error of that run names every one); "
-                    "see 'Recovering ownership records' in docs/modules-iptables.md"
-                    % (path, exc, path, path, owner, self.table)), record=path)
-            if owner == self.owner:
-                mine = record
-                self.loaded_record = record  # plan() only reads it
-                self.on_disk = record
-            else:
-                others.append(record)
-        return mine, others
-
-    def store_record(self, record):
-        """Write this owner's record (the previous one kept as .prev), or remove both when None."""
-        if record is None:
-            self.store.remove(self.record_key())
-            self.on_disk = None
-            return
-        if record == self.on_disk:  # the usual re-run: nothing to write
-            return
-        self.store.write_text(self.record_key(), dump_record(record))
-        self.on_disk = record
-
-    # ------------------------------------------------------------ states
-    def converge(self, state, chains, builtin_rules, adopt=()):
-        record, others = self.load_records()
-        current = self.read_table()
-        if state == "present":
-            digest = input_digest(self.table, self.ip_version, self.backend, self.version, chains, builtin_rules)
-            chain_keys = chain_input_keys(self.backend, self.version, chains)
-            builtin_key = builtin_input_key(self.backend, self.version, builtin_rules)
-            canonical = cached_canonical(record, digest)
-            if canonical is None and not chains and not builtin_rules:
-                canonical = ({}, [])  # nothing declared: nothing to canonicalise
-            if canonical is None:
-                canonical = self.partial_canonical(record, chains, builtin_rules, current, chain_keys, builtin_key)
-            desired_chains, desired_builtin = canonical
-            managed = list(desired_chains)
-        else:
-            digest = None
-            desired_chains, desired_builtin = {}, []
-            managed = list(record["chains"])
-        try:
-            result = plan(current, desired_chains, desired_builtin, record, others, digest, adopt=frozenset(adopt))
-        except ValidationError as exc:
-            if not os.path.exists(self.record_path()) and "was not created by owner" in str(exc):
-                exc = "%s. There is no ownership record %s: if these chains are left from an earlier run of owner %s " \
-                      "whose record was lost, re-run once with adopt listing them" % (exc, self.record_path(), self.owner)
-            self.module.fail_json(msg=str(exc), record=self.record_path())
-        payload = result.payload()
-        if payload and not self.module.check_mode:
-            if state == "present":
-                self.store_record(merge_records(record, result.record))  # the journal: see merge_records
-            rc, dummy, err = self.runner.change([self.restore_bin, "--noflush", "-w", str(self.wait)], data=payload)
-            if rc != 0:
-                self.store_record(record if self.loaded_record is not None else None)
-                lines = dict(enumerate(payload.splitlines(), 1))
-                self.module.fail_json(msg="iptables-restore failed, the table is unchanged: %s"
-                                      % explain_restore_error(err, lines), rc=rc, stderr=err, applied="")
-        if state == "present":
-            remember_inputs(result.record, chain_keys, builtin_key)
-        if not self.module.check_mode:
-            result.record["backend"] = self.backend
-            self.store_record(result.record if state == "present" else None)
-        output = dict(changed=result.changed, table=self.table, chains=managed, created=result.created,
-                      deleted=result.deleted, applied=payload, backend=self.backend)
-        if self.module._diff:
-            output["diff"] = dict(before=result.before, after=result.after,
-                                  before_header="%s -t %s (owner %s)" % (self.prefix, self.table, self.owner),
-                                  after_header="%s -t %s (owner %s)" % (self.prefix, self.table, self.owner))
-        return output
+def converge(module, chains, builtin_rules, adopt):
+    """One table through the shared IptablesOwner: the module's result, as it always was."""
+    params = module.params
+    table = params["table"]
+    worker = iptables_owner.IptablesOwner(module, Runner(module), params["owner"], [table], params["ip_version"],
+                                          params["state_dir"], params["wait"])
+    worker.detect_backend(params["backend"])
+    declared = {table: (chains, builtin_rules)} if params["state"] == "present" else None
+    output, plans = worker.converge(params["state"], declared, adopt)
+    result = dict(changed=output["changed"], table=table, chains=output["chains"][table],
+                  created=output["created"][table], deleted=output["deleted"][table], applied=output["applied"],
+                  backend=output["backend"])
+    if module._diff:
+        result["diff"] = worker.diff(plans)
+    return result
 
 
 def main():
@@ -596,14 +329,6 @@ def main():
                 rules=dict(type="list", elements="raw", default=[]),
             )),
             adopt=dict(type="list", elements="str", default=[]),
-            service_model=dict(type="dict", options=dict(
-                layout=dict(type="str", default="tutorial", choices=["tutorial", "kube-proxy"]),
-                services=dict(type="list", elements="raw", default=[]),
-                endpoint_slices=dict(type="list", elements="raw", default=[]),
-                pods=dict(type="list", elements="raw", default=[]),
-                options=dict(type="dict", default={}),
-                fail_on_no_endpoints=dict(type="bool", default=False),
-            )),
             builtin_rules=dict(type="list", elements="dict", default=[], options=dict(
                 chain=dict(type="str", required=True),
                 rule=dict(type="str", required=True),
@@ -614,34 +339,23 @@ def main():
             state_dir=dict(type="path", default="/var/lib/k8slab/iptables_chains"),
             backend=dict(type="str", default="auto", choices=["auto", "nft", "legacy"]),
         ),
-        mutually_exclusive=[("service_model", "chains"), ("service_model", "builtin_rules")],
         supports_check_mode=True,
     )
     params = module.params
-    warnings = []
     try:
         validate_owner(params["owner"])
         if params["wait"] < 0:
             raise ValidationError("wait must be 0 or more seconds")
-        declared_chains, declared_builtin = params["chains"], params["builtin_rules"]
-        if params["service_model"] is not None and params["state"] == "present":
-            declared_chains, declared_builtin, warnings = render_service_model(params["service_model"], params["table"])
-        chains = normalize_chains(declared_chains, params["table"])
-        builtin_rules = normalize_builtin_rules(declared_builtin, chains)
+        chains = normalize_chains(params["chains"], params["table"])
+        builtin_rules = normalize_builtin_rules(params["builtin_rules"], chains)
         adopt = [validate_chain_name(name, params["table"], "adopt: chain") for name in params["adopt"]]
     except ValidationError as exc:
         module.fail_json(msg=str(exc))
-    for warning in warnings:
-        module.warn(warning)
-    worker = IptablesChains(module)
-    worker.detect_backend(params["backend"])
-    output = worker.converge(params["state"], chains, builtin_rules, adopt)
+    output = converge(module, chains, builtin_rules, adopt)
     rules = sum(len(chain_rules) for chain_rules in chains.values()) + len(builtin_rules)
     if rules > ECHO_LIMIT:
         # Echoing a kube-proxy-sized input (a megabyte) back as the task's invocation costs more than the work.
         output["invocation"] = {"module_args": dict(params, chains="%d chains with %d rules (not echoed back)" % (len(chains), rules))}
-        if params["service_model"] is not None:
-            output["invocation"]["module_args"]["service_model"] = "%d Services (not echoed back)" % len(params["service_model"]["services"])
     module.exit_json(**output)
 
 

@@ -13,6 +13,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.k8slab.kube_proxy.plugins.modules import iptables_chains
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iptables_owner
 
 EMPTY_NAT = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
 # What iptables-save shows after the declared chains were loaded (in the scratch namespace or for real).
@@ -124,7 +125,7 @@ def test_rerun_uses_the_remembered_canonical_form(node):
 def test_rerun_does_not_rewrite_the_record(node, monkeypatch):
     node.run()
     node.table = LOADED_NAT
-    monkeypatch.setattr(iptables_chains, "dump_record", lambda record: pytest.fail("record rendered again"))
+    monkeypatch.setattr(iptables_owner, "dump_record", lambda record: pytest.fail("record rendered again"))
     assert node.run()["changed"] is False
 
 
@@ -291,54 +292,3 @@ def test_broken_record_stops_the_run(node):
     result = node.run()
     assert result["failed"] is True and "cannot read ownership record" in result["msg"]
     assert "iptables-nft-save" not in node.commands()
-
-
-# service_model: the same renderers as the filters, run on the node ------------------------------
-
-MODEL_SERVICES = [{"metadata": {"name": "app-service"},
-                   "spec": {"clusterIP": "10.96.0.1", "selector": {"component": "app"},
-                            "ports": [{"port": 8080, "targetPort": 8080}]}},
-                  {"metadata": {"name": "idle"},
-                   "spec": {"clusterIP": "10.96.0.2", "selector": {"component": "none"}, "ports": [{"port": 80}]}}]
-
-
-def model_pods():
-    from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import complete_pods
-    return complete_pods([{"name": "adam", "address": "10.0.0.11", "labels": {"component": "app"}},
-                          {"name": "eve", "address": "10.0.0.21", "labels": {"component": "app"}}], "10.0.0.1/24")
-
-
-def model(layout, **options):
-    return {"layout": layout, "services": MODEL_SERVICES, "endpoint_slices": [], "pods": model_pods(),
-            "options": options, "fail_on_no_endpoints": False}
-
-
-def test_service_model_renders_what_the_filters_render():
-    from ansible_collections.k8slab.kube_proxy.plugins.filter.kube_proxy_chains import kube_proxy_chains_filter
-    from ansible_collections.k8slab.kube_proxy.plugins.filter.service_chains import service_chains_filter
-    tutorial = service_chains_filter(MODEL_SERVICES, model_pods(), comments=True, warn=False)
-    chains, builtin, warnings = iptables_chains.render_service_model(model("tutorial", comments=True), "nat")
-    assert (chains, builtin, warnings) == (tutorial["nat"]["chains"], tutorial["nat"]["builtin_rules"], tutorial["warnings"])
-    assert [chain["name"] for chain in chains] == ["APP-SERVICE", "EDEN-SVC-HTTP", "EVE-HTTP", "ADAM-HTTP"]
-    assert iptables_chains.render_service_model(model("tutorial"), "filter") == ([], [], tutorial["warnings"])
-    kube = kube_proxy_chains_filter(MODEL_SERVICES, model_pods(), cluster_cidr="10.0.0.0/24", warn=False)
-    for table in ("nat", "filter"):
-        chains, builtin, warnings = iptables_chains.render_service_model(model("kube-proxy", cluster_cidr="10.0.0.0/24"), table)
-        assert (chains, builtin) == (kube[table]["chains"], kube[table]["builtin_rules"])
-        assert len(warnings) == 1 and "default/idle" in warnings[0]
-
-
-@pytest.mark.parametrize("layout, options, message", [
-    ("tutorial", {"cluster_cidr": "10.0.0.0/24"}, "cluster_cidr not an option of the tutorial layout"),
-    ("kube-proxy", {"chain_prefix": "X"}, "chain_prefix not an option of the kube-proxy layout"),
-    ("tutorial", {"jump_position": "middle"}, "service_model: jump_position"),
-])
-def test_service_model_bad_options_are_refused(layout, options, message):
-    with pytest.raises(iptables_chains.ValidationError, match=message):
-        iptables_chains.render_service_model(model(layout, **options), "nat")
-
-
-def test_service_model_fail_on_no_endpoints():
-    strict = dict(model("tutorial"), fail_on_no_endpoints=True)
-    with pytest.raises(iptables_chains.ValidationError, match="default/idle.*fail_on_no_endpoints is true"):
-        iptables_chains.render_service_model(strict, "nat")

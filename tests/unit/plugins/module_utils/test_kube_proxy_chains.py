@@ -1,14 +1,12 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The kube_proxy_chains filter: the tutorial's Service in kube-proxy's layout."""
+"""kube-proxy's iptables layout (plan_kube_proxy_chains): the tutorial's Service in kube-proxy's layout."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.k8slab.kube_proxy.plugins.filter import kube_proxy_chains as kpc
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.kube_proxy_iptables import plan_kube_proxy_chains
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import complete_pods
 
 PODS = complete_pods([{"name": "adam", "address": "10.0.0.11", "labels": {"component": "app"}},
@@ -49,7 +47,7 @@ TUTORIAL_NAT = {
 
 
 def test_tutorial_service_in_kube_proxys_layout():
-    plan = kpc.kube_proxy_chains_filter([APP], PODS, cluster_cidr="10.0.0.0/24")
+    plan = plan_kube_proxy_chains([APP], PODS, cluster_cidr="10.0.0.0/24")
     assert dict((c["name"], c["rules"]) for c in plan["nat"]["chains"]) == TUTORIAL_NAT
     [record] = plan["services"]
     assert record["chain"] == "KUBE-SVC-HVXLY56DFZMBQN5Y"
@@ -62,7 +60,7 @@ def test_tutorial_service_in_kube_proxys_layout():
 def test_a_service_without_endpoints_is_rejected_and_warned_about():
     lonely = {"metadata": {"name": "lonely"},
               "spec": {"clusterIP": "10.96.0.9", "selector": {"component": "none"}, "ports": [{"port": 80}]}}
-    plan = kpc.kube_proxy_chains_filter([APP, lonely], PODS, cluster_cidr="10.0.0.0/24", warn=False)
+    plan = plan_kube_proxy_chains([APP, lonely], PODS, cluster_cidr="10.0.0.0/24")
     filter_chains = dict((c["name"], c["rules"]) for c in plan["filter"]["chains"])
     assert filter_chains["KUBE-SERVICES"] == [
         '-m comment --comment "default/lonely has no endpoints" -m tcp -p tcp -d 10.96.0.9 --dport 80 -j REJECT']
@@ -74,7 +72,7 @@ def test_endpoint_slices_come_in_a_separate_list():
     endpoint_slice = {"kind": "EndpointSlice", "addressType": "IPv4",
                       "metadata": {"name": "app-1", "labels": {"kubernetes.io/service-name": "app-service"}},
                       "endpoints": [{"addresses": ["10.0.0.21"]}], "ports": [{"name": "", "port": 8080}]}
-    plan = kpc.kube_proxy_chains_filter([headless_app], PODS, endpoint_slices=[endpoint_slice])
+    plan = plan_kube_proxy_chains([headless_app], PODS, endpoint_slices=[endpoint_slice])
     assert plan["endpoints"] == {"default/app-service": ["eve"]}
 
 
@@ -82,7 +80,7 @@ def test_endpoint_slices_come_in_a_separate_list():
     ({"cluster_cidr": "10.0.0/33"}, "not a CIDR"),
     ({"pods": [{"name": "adam"}]}, "complete pod record"),
 ])
-def test_bad_input_is_a_filter_error(kwargs, message):
+def test_bad_input_is_refused(kwargs, message):
     pods = kwargs.pop("pods", PODS)
-    with pytest.raises(AnsibleFilterError, match=message):
-        kpc.kube_proxy_chains_filter([APP], pods, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        plan_kube_proxy_chains([APP], pods, **kwargs)

@@ -1,14 +1,13 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The nft_service_table filter: the tutorial's plan and kube-proxy's plan to the body of table ip kube-proxy."""
+"""The proxier's nftables table: the tutorial's plan to the body of table ip kube-proxy, and the option checks."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible.errors import AnsibleFilterError
 
-from ansible_collections.k8slab.kube_proxy.plugins.filter.nft_service_table import nft_service_table
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import proxier
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_chains import plan_service_chains
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import FilterModule as Pods
 
@@ -25,7 +24,8 @@ def records():
 
 def test_tutorial_plan_gives_the_tutorials_chain_names():
     plan = plan_service_chains(SERVICES, records())
-    table = nft_service_table(plan)
+    content, counters = proxier.render_nft("tutorial", plan, proxier.check_options("tutorial", "nftables", {}))
+    table = {"content": content, "counters": counters}
     assert "elements = { 10.96.0.1 . tcp . 8080 : goto EDEN-SVC-HTTP }" in table["content"]
     assert "numgen random mod 2 vmap { 0 : goto EVE-HTTP, 1 : goto ADAM-HTTP }" in table["content"]
     assert table["counters"] == {"EVE-HTTP": "default/app-service:8080", "ADAM-HTTP": "default/app-service:8080"}
@@ -36,13 +36,11 @@ def test_tutorial_plan_gives_the_tutorials_chain_names():
     ({"layout": "kube-proxy"}, "cluster_cidr"),
     ({"layout": "kube-proxy", "cluster_cidr": "10.0.0.0/24", "nodeport_addresses": ["nope"]}, "nodeport address"),
     ({"layout": "kube-proxy", "cluster_cidr": "bad"}, "not a CIDR"),
+    ({"layout": "kube-proxy", "cluster_cidr": "10.0.0.0/24", "service_cidr": "bad"}, "service_cidr 'bad' is not a CIDR"),
+    ({"backend": "ipvs"}, "backend"),
+    ({"jump_position": "middle"}, "jump_position"),
 ])
 def test_bad_arguments(kwargs, message):
-    plan = plan_service_chains(SERVICES, records())
-    with pytest.raises(AnsibleFilterError, match=message):
-        nft_service_table(plan, **kwargs)
-
-
-def test_not_a_plan():
-    with pytest.raises(AnsibleFilterError, match="plan"):
-        nft_service_table(["not", "a", "plan"])
+    layout, backend = kwargs.pop("layout", "tutorial"), kwargs.pop("backend", "nftables")
+    with pytest.raises(proxier.ModelError, match=message):
+        proxier.check_options(layout, backend, kwargs)

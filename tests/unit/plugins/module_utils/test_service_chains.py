@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The service_chains filter: Services + pods -> the nat chains kube-proxy would write."""
+"""The tutorial layout's renderer (module_utils.service_chains): Services + pods -> the nat chains kube-proxy would write."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import copy
 
 import pytest
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.k8slab.kube_proxy.plugins.filter import service_chains as scf
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import proxier
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_chains as sc
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import complete_pods
 
@@ -88,9 +86,12 @@ def test_tutorial_service_record():
         ("adam", "netns_adam", "ADAM-HTTP", None, 0.5)]
 
 
-def test_filter_entry_point_matches_the_function():
-    assert scf.FilterModule().filters()["service_chains"]([TUTORIAL_SERVICE], pods()) == \
-        sc.plan_service_chains([TUTORIAL_SERVICE], pods())
+def test_the_proxier_renders_with_this_function():
+    options = proxier.check_options("tutorial", "iptables", {})
+    rendered = proxier.render("tutorial", "iptables", [TUTORIAL_SERVICE], [], pods(), options)
+    plan = sc.plan_service_chains([TUTORIAL_SERVICE], pods())
+    assert rendered["iptables"]["nat"] == (plan["nat"]["chains"], plan["nat"]["builtin_rules"])
+    assert rendered["iptables"]["filter"] == ([], [])
 
 
 # probabilities ------------------------------------------------------------------------
@@ -165,15 +166,13 @@ def test_service_without_selector_is_reported():
     assert chain_map(plan) == {"APP-SERVICE": []}
 
 
-def test_filter_shows_warnings(monkeypatch):
-    shown = []
-    monkeypatch.setattr("ansible.utils.display.Display.warning", lambda self, msg, *a, **k: shown.append(msg))
+def test_the_proxier_passes_warnings_on_or_fails_on_them():
     lonely = service("web", "10.96.0.2", {"component": "web"}, [{"port": 80}])
-    scf.service_chains_filter([lonely], pods())
-    assert len(shown) == 1 and "default/web" in shown[0]
-    shown[:] = []
-    scf.service_chains_filter([lonely], pods(), warn=False)
-    assert shown == []
+    options = proxier.check_options("tutorial", "iptables", {})
+    rendered = proxier.render("tutorial", "iptables", [lonely], [], pods(), options)
+    assert len(rendered["warnings"]) == 1 and "default/web" in rendered["warnings"][0]
+    with pytest.raises(proxier.ModelError, match="default/web.*fail_on_no_endpoints is true"):
+        proxier.render("tutorial", "iptables", [lonely], [], pods(), options, fail_on_no_endpoints=True)
 
 
 def test_removed_pod_disappears_from_the_plan():
@@ -370,5 +369,5 @@ def test_incomplete_pods_and_bad_types_are_refused():
         sc.plan_service_chains([TUTORIAL_SERVICE], TUTORIAL_PODS)
     with pytest.raises(ValueError, match="services must be a list"):
         sc.plan_service_chains(TUTORIAL_SERVICE, pods())
-    with pytest.raises(AnsibleFilterError, match="spec.clusterIP is required"):
-        scf.service_chains_filter([broken(("spec", "clusterIP"), KeyError)], pods())
+    with pytest.raises(ValueError, match="spec.clusterIP is required"):
+        sc.plan_service_chains([broken(("spec", "clusterIP"), KeyError)], pods())

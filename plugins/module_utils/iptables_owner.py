@@ -1,0 +1,305 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What one owner declares in one or more iptables tables, read, planned and applied in one restore.
+
+The command-running half of the iptables_chains module, shared with proxy_sync:
+:class:`IptablesOwner` detects the backend, reads the tables (``iptables-save``
+per table), turns the declared chains into their canonical text through
+one scratch load (for every table at once), plans each table with
+:func:`iptables.plan` and applies every table's changes in one
+``iptables-restore --noflush``, as kube-proxy writes nat and filter. The pure
+logic lives in :mod:`iptables`; ownership records stay one file per owner,
+table and IP version.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
+    ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, check_declared,
+    combined_payload, dump_record, empty_record, explain_restore_error, input_digest, load_record, merge_records,
+    other_owners, parse_save, plan, record_name, referenced_chains, remember_inputs, render_scratch_tables,
+    reusable_canonical)
+
+# Runs inside the scratch namespace; every value comes in as a positional argument, never pasted in.
+# With an empty table ($3) every table is read back.
+SCRATCH_SCRIPT = '"$1" -w "$4" && exec "$2" ${3:+-t "$3"}'
+
+
+class IptablesOwner:
+    """Reads, plans and applies for one owner, IP version and one or more tables."""
+
+    def __init__(self, module, runner, owner, tables, ip_version="ipv4", state_dir="/var/lib/k8slab/iptables_chains",
+                 wait=30):
+        self.module = module
+        self.runner = runner
+        self.owner = owner
+        self.tables = list(tables)
+        self.ip_version = ip_version
+        self.wait = wait
+        self.state_dir = state_dir
+        self.prefix = "iptables" if ip_version == "ipv4" else "ip6tables"
+        self.backend = None
+        self.version = None
+        self.save_bin = None
+        self.restore_bin = None
+        self.loaded = {}  # table -> the record as loaded (None when there was no file)
+        self.on_disk = {}  # table -> the record as the file holds it now
+        self.store = RecordStore(state_dir, keep_previous=True)
+
+    # ------------------------------------------------------------ commands
+    def run(self, argv, data=None, what=None):
+        """A read (also in check mode) through the collection's runner: argv list, C locale."""
+        return self.runner.read(argv, data=data, what=what)
+
+    def detect_backend(self, wanted):
+        """Pick iptables-{nft,legacy}-{save,restore}; auto means the backend of `iptables` on PATH."""
+        if wanted == "auto":
+            command = self.runner.bin(self.prefix, required=False)
+            if not command:
+                self.module.fail_json(msg="%s not found on PATH; install iptables" % self.prefix)
+            dummy, out, dummy = self.run([command, "--version"], what="%s --version" % self.prefix)
+            wanted = "nft" if "nf_tables" in out else "legacy"
+            fallback = True
+        else:
+            fallback = False
+        binaries = []
+        for kind in ("save", "restore"):
+            path = self.runner.bin("%s-%s-%s" % (self.prefix, wanted, kind), required=False)
+            if not path and fallback:
+                path = self.runner.bin("%s-%s" % (self.prefix, kind), required=False)
+            if not path:
+                self.module.fail_json(msg="%s-%s-%s not found: the %s backend is not installed" % (self.prefix, wanted, kind, wanted))
+            binaries.append(path)
+        self.save_bin, self.restore_bin = binaries
+        dummy, out, dummy = self.run([self.restore_bin, "--version"], what="%s --version" % self.restore_bin)
+        self.version = out.strip()
+        if ("nf_tables" in self.version) != (wanted == "nft"):
+            self.module.fail_json(msg="%s reports %r, which is not the %s backend" % (self.restore_bin, self.version, wanted))
+        self.backend = wanted
+
+    def save_text(self, table):
+        """``iptables-save -t TABLE`` (without -t, iptables-nft leaves out a table not made yet)."""
+        dummy, out, dummy = self.run([self.save_bin, "-t", table], what="%s -t %s" % (self.save_bin, table))
+        if "incompatible" in out and "nft" in out:
+            self.module.fail_json(msg="table %s holds nftables rules iptables cannot show: %s" % (table, out.strip()))
+        return out
+
+    def read_tables(self):
+        return OrderedDict((table, parse_save(self.save_text(table), table)) for table in self.tables)
+
+    def scratch_canonical(self, todo, current):
+        """Load the desired state of every table into empty tables of a throwaway network namespace, read it back.
+
+        ``todo``: table -> (chains, builtin_rules, other_chains), other_chains being declared chains
+        not loaded this time (their canonical form is known). Those and existing chains are declared
+        empty when a loaded rule jumps to them, so the jump loads; the others are left out
+        (thousands of empty chains would cost more than the few rules being loaded).
+        """
+        parts = OrderedDict()
+        for table, (chains, builtin_rules, other_chains) in todo.items():
+            # Chains the rules jump to, and user chains that hold a builtin rule (Docker's DOCKER-USER).
+            wanted = referenced_chains(chains, builtin_rules) | {item.chain for item in builtin_rules}
+            seen = set(chains)
+            foreign = []
+            for name in current[table].user_chains() + list(other_chains):
+                if name in wanted and name not in seen:
+                    seen.add(name)
+                    foreign.append(name)
+            parts[table] = (chains, builtin_rules, foreign)
+        text, line_map = render_scratch_tables(parts)
+        unshare = self.runner.bin("unshare")
+        shell = self.runner.bin("sh")
+        only = list(todo)[0] if len(todo) == 1 else ""
+        argv = [unshare, "--net", "--", shell, "-c", SCRATCH_SCRIPT, "k8slab-scratch",
+                self.restore_bin, self.save_bin, only, str(self.wait)]
+        rc, out, err = self.run(argv, data=text)
+        if rc != 0:
+            self.module.fail_json(msg="iptables rejected the declared rules, nothing was changed: %s"
+                                  % explain_restore_error(err, line_map), rc=rc, stderr=err)
+        result = OrderedDict()
+        for table, (chains, builtin_rules, dummy) in parts.items():
+            try:
+                result[table] = canonical_from_scratch(out, table, chains, builtin_rules)
+            except ValidationError as exc:
+                self.module.fail_json(msg=str(exc))
+            except ValueError as exc:
+                self.module.fail_json(msg="cannot read the scratch table back: %s" % exc, stdout=out)
+        return result
+
+    def canonical(self, records, declared, current):
+        """table -> (canonical chains, canonical builtin rules, chain keys, builtin key, digest).
+
+        The record's remembered canonical forms serve for the parts of the input that did not
+        change; the rest goes through one scratch load for all tables (partial sync).
+        """
+        known, todo = OrderedDict(), OrderedDict()
+        for table, (chains, builtin_rules) in declared.items():
+            record = records[table]
+            digest = input_digest(table, self.ip_version, self.backend, self.version, chains, builtin_rules)
+            chain_keys = chain_input_keys(self.backend, self.version, chains)
+            builtin_key = builtin_input_key(self.backend, self.version, builtin_rules)
+            cached = cached_canonical(record, digest)
+            if cached is None and not chains and not builtin_rules:
+                cached = (OrderedDict(), [])  # nothing declared: nothing to canonicalise
+            if cached is None:
+                reusable, builtin = reusable_canonical(record, chain_keys, builtin_key)
+                missing = OrderedDict((name, rules) for name, rules in chains.items() if name not in reusable)
+                if missing or builtin is None:
+                    todo[table] = (missing, builtin_rules if builtin is None else [],
+                                   [name for name in chains if name in reusable])
+                cached = (reusable, builtin)
+            known[table] = [cached, chain_keys, builtin_key, digest]
+        loaded = self.scratch_canonical(todo, current) if todo else {}
+        result = OrderedDict()
+        for table, ((chains, builtin), chain_keys, builtin_key, digest) in known.items():
+            if table in loaded:
+                chains = dict(chains)
+                chains.update(loaded[table][0])
+                if builtin is None:
+                    builtin = loaded[table][1]
+            ordered = OrderedDict((name, chains[name]) for name in declared[table][0])
+            result[table] = (ordered, builtin, chain_keys, builtin_key, digest)
+        return result
+
+    # ------------------------------------------------------------ ownership records
+    def record_key(self, table, owner=None):
+        return record_name(owner or self.owner, table, self.ip_version)[:-len(".json")]
+
+    def record_path(self, table):
+        return self.store.path(self.record_key(table))
+
+    def load_records(self):
+        """table -> (this owner's record, the other owners' records); a broken record stops the run."""
+        result = OrderedDict()
+        for table in self.tables:
+            mine = empty_record(self.owner, table, self.ip_version)
+            others = []
+            suffix = ".%s.%s" % (self.ip_version, table)
+            self.loaded[table] = None
+            for key in self.store.names(suffix):
+                owner = key[:-len(suffix)]
+                path = self.store.path(key)
+                try:
+                    record = load_record(self.store.read_text(key), owner, table, self.ip_version)
+                except (OSError, ValueError) as exc:
+                    # Refuse to guess: an unreadable record could hide chains that must not be touched.
+                    self.module.fail_json(msg=(
+                        "cannot read ownership record %s: %s. Nothing was changed. To recover: put back the previous "
+                        "record (cp %s.prev %s) if it exists; or move the file aside and re-run with adopt listing "
+                        "owner %s's chains (iptables-save -t %s shows them; the error of that run names every one); "
+                        "see 'Recovering ownership records' in docs/modules-iptables.md"
+                        % (path, exc, path, path, owner, table)), record=path)
+                if owner == self.owner:
+                    mine = record
+                    self.loaded[table] = record  # plan() only reads it
+                    self.on_disk[table] = record
+                else:
+                    others.append(record)
+            result[table] = (mine, others)
+        return result
+
+    def has_records(self):
+        """Whether this owner has a record in any of its tables (it wrote something there)."""
+        return any(os.path.exists(self.record_path(table)) for table in self.tables)
+
+    def store_record(self, table, record):
+        """Write this owner's record of ``table`` (the previous one kept as .prev), or remove both when None."""
+        if record is None:
+            self.store.remove(self.record_key(table))
+            self.on_disk[table] = None
+            return
+        if record == self.on_disk.get(table):  # the usual re-run: nothing to write
+            return
+        self.store.write_text(self.record_key(table), dump_record(record))
+        self.on_disk[table] = record
+
+    # ------------------------------------------------------------ checks and states
+    def check_clashes(self, declared, records=None, current=None, adopt=()):
+        """Refuse, before any change, a declared chain another owner owns or that exists without being ours.
+
+        ``declared``: table -> (chains, builtin_rules), names are enough. Used for a model that is not
+        applied in this run (proxy_sync's drain checks the full model before the drained one is written).
+        """
+        records = records or self.load_records()
+        current = current or self.read_tables()
+        for table, (chains, builtin_rules) in declared.items():
+            record, others = records[table]
+            foreign_owned, dummy = other_owners(others)
+            try:
+                check_declared(current[table], chains, builtin_rules, foreign_owned, record, frozenset(adopt))
+            except ValidationError as exc:
+                self.fail_clash(table, exc)
+
+    def fail_clash(self, table, exc):
+        if not os.path.exists(self.record_path(table)) and "was not created by owner" in str(exc):
+            exc = "%s. There is no ownership record %s: if these chains are left from an earlier run of owner %s " \
+                  "whose record was lost, re-run once with adopt listing them" % (exc, self.record_path(table), self.owner)
+        self.module.fail_json(msg=str(exc), record=self.record_path(table))
+
+    def converge(self, state, declared=None, adopt=(), records=None, current=None):
+        """Bring every table to ``declared`` (table -> (chains, builtin_rules)), or remove all (state=absent).
+
+        Returns (output, plans): output has changed, tables, chains, created, deleted, applied and
+        backend; plans maps each table to its :class:`iptables.Plan` (``final`` is the table after it).
+        """
+        records = records or self.load_records()
+        current = current or self.read_tables()
+        canonical = self.canonical(dict((t, r[0]) for t, r in records.items()), declared, current) \
+            if state == "present" else {}
+        plans = OrderedDict()
+        for table in self.tables:
+            record, others = records[table]
+            if state == "present":
+                desired_chains, desired_builtin, dummy, dummy, digest = canonical[table]
+            else:
+                desired_chains, desired_builtin, digest = {}, [], None
+            try:
+                plans[table] = plan(current[table], desired_chains, desired_builtin, record, others, digest,
+                                    adopt=frozenset(adopt))
+            except ValidationError as exc:
+                self.fail_clash(table, exc)
+            plans[table].managed = list(desired_chains) if state == "present" else list(record["chains"])
+        payload = combined_payload(plans.values())
+        if payload and not self.module.check_mode:
+            if state == "present":
+                for table in self.tables:  # the journal: see merge_records
+                    self.store_record(table, merge_records(records[table][0], plans[table].record))
+            rc, dummy, err = self.runner.change([self.restore_bin, "--noflush", "-w", str(self.wait)], data=payload)
+            if rc != 0:
+                if len(self.tables) == 1:
+                    table = self.tables[0]
+                    self.store_record(table, records[table][0] if self.loaded[table] is not None else None)
+                    where = "the table is unchanged"
+                else:
+                    # Tables before the failing line may be committed: the journal records (a superset) stay.
+                    where = "each table is as before or as declared (iptables-restore commits one table at a time)"
+                lines = dict(enumerate(payload.splitlines(), 1))
+                self.module.fail_json(msg="iptables-restore failed, %s: %s" % (where, explain_restore_error(err, lines)),
+                                      rc=rc, stderr=err, applied="")
+        for table, result in plans.items():
+            if state == "present":
+                remember_inputs(result.record, canonical[table][2], canonical[table][3])
+            if not self.module.check_mode:
+                result.record["backend"] = self.backend
+                # A table where the owner declares nothing keeps no record (as state=absent leaves it).
+                keep = state == "present" and (result.record["chains"] or result.record["builtin_rules"]
+                                               or len(self.tables) == 1)
+                self.store_record(table, result.record if keep else None)
+        output = dict(changed=any(result.changed for result in plans.values()), tables=list(self.tables),
+                      chains=dict((table, result.managed) for table, result in plans.items()),
+                      created=dict((table, result.created) for table, result in plans.items()),
+                      deleted=dict((table, result.deleted) for table, result in plans.items()),
+                      applied=payload, backend=self.backend)
+        return output, plans
+
+    def diff(self, plans):
+        """The owner's chains and rules before and after, iptables-save style, every table."""
+        header = "%s -t %s (owner %s)" % (self.prefix, "/".join(self.tables), self.owner)
+        return dict(before="".join(result.before for result in plans.values()),
+                    after="".join(result.after for result in plans.values()),
+                    before_header=header, after_header=header)

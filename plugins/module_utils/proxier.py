@@ -1,0 +1,260 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The proxier's pure half: the model in, the rules of either backend and the plan out; no commands.
+
+What kube-proxy's ``syncProxyRules`` decides before it writes anything, for the
+proxy_sync module (on the node) and its action plugin (on the controller):
+
+* :data:`LAYOUT_OPTIONS`: every layout and backend option with its default, the
+  one place they are spelled out;
+* :func:`model_digest`: the digest of everything that decides the rules, which
+  the action plugin sends instead of the model when the node has it already;
+* :func:`drained_pods`: drain is a different endpoint set, not a second path - the
+  listed pods that already run on this node (their namespace exists), plus
+  other nodes' pods;
+* :func:`render`: Services, EndpointSlices and pods -> the iptables tables (nat
+  and filter) or the nftables table, with the renderers of
+  :mod:`service_chains`, :mod:`kube_proxy_iptables` and :mod:`kube_proxy_nftables`;
+* :func:`plan_summary`: each Service port's cluster IP, port, protocol,
+  endpoints and chains, what verify and the counters view need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import kube_proxy_nftables, service_model
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.kube_proxy_iptables import plan_kube_proxy_chains
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_chains import plan_service_chains
+
+LAYOUTS = ("tutorial", "kube-proxy")
+BACKENDS = ("iptables", "nftables")
+IPTABLES_TABLES = ("filter", "nat")  # the order kube-proxy restores them in
+RECORD_VERSION = 1
+
+# The layout options, each with its default (which reproduces the tutorial) and the
+# layouts/backends that read it. The module's argument spec and docs are built on these.
+LAYOUT_OPTIONS = {
+    # tutorial layout
+    "dispatch_chain": ("APP-SERVICE", "tutorial"),
+    "chain_prefix": ("EDEN", "tutorial"),
+    "unnamed_port_name": ("HTTP", "tutorial"),
+    "rule_comments": (False, "tutorial"),
+    "jump_position": ("last", "tutorial"),
+    # kube-proxy layout
+    "cluster_cidr": (None, "kube-proxy"),
+    "masquerade_random_fully": (True, "kube-proxy"),
+    # nftables backend
+    "nft_table": ("kube-proxy", "nftables"),
+    "nft_counters": (True, "nftables"),
+    "service_cidr": ("10.96.0.0/12", "nftables"),
+    "nodeport_addresses": ([], "nftables"),
+}
+
+# Arguments that travel only with the model; the digest stands for them.
+MODEL_KEYS = ("services", "endpoint_slices", "pods")
+# Arguments that do not decide the rules (or are the digest's own machinery).
+NOT_DIGESTED = ("drain", "return_plan", "model_digest", "local_netns", "state")
+
+
+class ModelError(ValueError):
+    """The model cannot be proxied; raised before any change."""
+
+
+def canonical_json(value):
+    """JSON with sorted keys and no spaces: the same data gives the same text on every controller."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def model_digest(args, code=""):
+    """The digest of every argument that decides the rules, and of the code that renders them."""
+    data = dict((key, value) for key, value in args.items() if key not in NOT_DIGESTED)
+    return hashlib.sha256(canonical_json([RECORD_VERSION, code, data]).encode("utf-8")).hexdigest()
+
+
+def local_pods(pods, node=None):
+    """The pods that run on this node: those without a node (one-node lab) or naming ``node``."""
+    return [pod for pod in pods if isinstance(pod, dict) and (not pod.get("node") or pod.get("node") == node)]
+
+
+def local_netns(pods, node=None):
+    """The namespace names of this node's pods, sorted."""
+    return sorted(set(str(pod.get("netns")) for pod in local_pods(pods, node) if pod.get("netns")))
+
+
+def drained_pods(pods, node, running_netns):
+    """(pods that keep their endpoints, names of this node's pods that do not run yet).
+
+    Other nodes' pods stay: whether they run is their node's business.
+    """
+    running = set(running_netns)
+    kept, waiting = [], []
+    for pod in pods:
+        local = not pod.get("node") or pod.get("node") == node
+        if local and pod.get("netns") not in running:
+            waiting.append(pod.get("name"))
+        else:
+            kept.append(pod)
+    return kept, waiting
+
+
+def _cidr(value, what):
+    try:
+        return str(ipaddress.ip_network(str(value), strict=False))
+    except ValueError:
+        raise ModelError("%s %r is not a CIDR" % (what, value))
+
+
+def check_options(layout, backend, options):
+    """The layout and backend options, checked; returns them normalised."""
+    if layout not in LAYOUTS:
+        raise ModelError("layout %r must be one of %s" % (layout, ", ".join(LAYOUTS)))
+    if backend not in BACKENDS:
+        raise ModelError("backend %r must be one of %s" % (backend, ", ".join(BACKENDS)))
+    result = dict((key, default) for key, (default, dummy) in LAYOUT_OPTIONS.items())
+    result.update((key, value) for key, value in options.items() if key in LAYOUT_OPTIONS and value is not None)
+    if result["jump_position"] not in ("first", "last"):
+        raise ModelError("jump_position must be first or last, got %r" % (result["jump_position"],))
+    if layout == "kube-proxy":
+        if not result["cluster_cidr"]:
+            raise ModelError("the kube-proxy layout needs cluster_cidr (the pod CIDR, kube-proxy's --cluster-cidr)")
+        result["cluster_cidr"] = _cidr(result["cluster_cidr"], "cluster_cidr")
+    if backend == "nftables":
+        result["service_cidr"] = _cidr(result["service_cidr"], "service_cidr")
+        addresses = []
+        for address in result["nodeport_addresses"] or []:
+            try:
+                addresses.append(str(ipaddress.IPv4Address(str(address))))
+            except ValueError:
+                raise ModelError("nodeport address %r is not an IPv4 address" % (address,))
+        result["nodeport_addresses"] = addresses
+    return result
+
+
+def check_pods(pods):
+    if not isinstance(pods, list):
+        raise ModelError("pods must be a list of pod records, got %s" % service_model.yaml_kind(pods))
+    for index, pod in enumerate(pods):
+        if not isinstance(pod, dict) or not all(pod.get(k) for k in ("name", "address", "netns")):
+            raise ModelError("pod #%d is not a complete pod record (use the k8slab.kube_proxy.pods filter): %r" % (index, pod))
+    return pods
+
+
+def plan_layout(layout, services, endpoint_slices, pods, options):
+    """The renderer's plan of ``layout``: nat (and filter) chains, services records, warnings."""
+    try:
+        if layout == "tutorial":
+            # The tutorial layout matches selectors only; EndpointSlices are still checked.
+            if endpoint_slices:
+                service_model.service_ports(services, endpoint_slices, pods)
+            plan = plan_service_chains(services, pods, dispatch_chain=options["dispatch_chain"],
+                                       chain_prefix=options["chain_prefix"],
+                                       unnamed_port_name=options["unnamed_port_name"],
+                                       comments=bool(options["rule_comments"]), jump_position=options["jump_position"])
+            plan["filter"] = {"chains": [], "builtin_rules": []}
+            plan["dispatch_chain"] = options["dispatch_chain"]
+            plan["paths"] = dict((record["key"], [options["dispatch_chain"], record["chain"]]
+                                  + [endpoint["chain"] for endpoint in record["endpoints"]])
+                                 for record in plan["services"] if record["chain"])
+        else:
+            plan = plan_kube_proxy_chains(services, pods, endpoint_slices=endpoint_slices,
+                                          cluster_cidr=options["cluster_cidr"],
+                                          random_fully=bool(options["masquerade_random_fully"]))
+            plan["dispatch_chain"] = "KUBE-SERVICES"
+    except ValueError as exc:
+        raise ModelError(str(exc))
+    return plan
+
+
+def render_nft(layout, plan, options):
+    """The body of the nftables table for a plan: (content, counters)."""
+    if layout == "tutorial":
+        return kube_proxy_nftables.render_tutorial(plan["services"], counters=bool(options["nft_counters"]))
+    return kube_proxy_nftables.render_kube_proxy(plan["services"], options["cluster_cidr"], options["service_cidr"],
+                                                 options["nodeport_addresses"], counters=bool(options["nft_counters"]))
+
+
+def split(services, endpoint_slices):
+    """Services and EndpointSlices from the two lists (either may hold both kinds, or kind: List)."""
+    if not isinstance(services, list) or not isinstance(endpoint_slices, list):
+        raise ModelError("services and endpoint_slices must be lists of manifests")
+    try:
+        return service_model.split_manifests(list(services) + list(endpoint_slices))
+    except ValueError as exc:
+        raise ModelError(str(exc))
+
+
+def render(layout, backend, services, endpoint_slices, pods, options, fail_on_no_endpoints=False):
+    """Everything one sync writes: dict with plan (the renderer's), iptables (table -> (chains, builtin_rules))
+    for the iptables backend, nft (content) for the nftables backend, and warnings.
+
+    Raises ModelError before anything runs when the model cannot be proxied (or a Service port has no
+    endpoints and ``fail_on_no_endpoints`` is set).
+    """
+    check_pods(pods)
+    plan = plan_layout(layout, services, endpoint_slices, pods, options)
+    if fail_on_no_endpoints and plan["warnings"]:
+        raise ModelError("%s (fail_on_no_endpoints is true)" % "; ".join(plan["warnings"]))
+    result = {"plan": plan, "warnings": plan["warnings"], "iptables": None, "nft": None}
+    if backend == "iptables":
+        result["iptables"] = dict((table, (plan[table]["chains"], plan[table]["builtin_rules"]))
+                                  for table in IPTABLES_TABLES)
+    else:
+        result["nft"] = render_nft(layout, plan, options)[0]
+    return result
+
+
+_SUMMARY_KEYS = ("key", "namespace", "name", "port_name", "cluster_ip", "port", "protocol", "target_port", "node_port",
+                 "type", "external_ips", "session_affinity", "chain")
+_ENDPOINT_KEYS = ("pod", "netns", "address", "port", "chain", "probability", "share")
+
+
+def plan_summary(rendered, layout, backend, pods, options, waiting=()):
+    """What verify needs: each Service port with its endpoints and chains, the paths, the pods."""
+    plan = rendered["plan"]
+    services = []
+    for record in plan["services"]:
+        item = dict((key, record[key]) for key in _SUMMARY_KEYS if key in record)
+        item["endpoints"] = [dict((key, endpoint.get(key)) for key in _ENDPOINT_KEYS) for endpoint in record["endpoints"]]
+        services.append(item)
+    summary = {
+        "layout": layout, "backend": backend, "dispatch_chain": plan["dispatch_chain"],
+        "services": services, "paths": plan.get("paths") or {},
+        "pods": [dict((key, pod[key]) for key in ("name", "netns", "address", "node") if key in pod) for pod in pods],
+        "no_endpoints": list(rendered["warnings"]), "waiting": list(waiting),
+    }
+    if backend == "nftables":
+        summary["nft_table"] = options["nft_table"]
+    return summary
+
+
+# ---------------------------------------------------------------- what a no-change run compares (nftables)
+
+def nft_stable_text(text):
+    """``nft -s list table`` text without the elements that rules add at run time (``flags dynamic`` sets,
+    kube-proxy's session affinity), so that it changes only when someone changes the table."""
+    lines, in_set, dynamic, skipping = [], False, False, False
+    for line in (text or "").splitlines():
+        stripped = line.strip()
+        if skipping:
+            if stripped.endswith("}"):
+                skipping = False
+            continue
+        if stripped.startswith(("set ", "map ")) and stripped.endswith("{"):
+            in_set, dynamic = True, False
+        elif in_set and stripped.startswith("flags ") and "dynamic" in stripped:
+            dynamic = True
+        elif in_set and stripped == "}":
+            in_set = False
+        elif in_set and dynamic and stripped.startswith("elements = {"):
+            skipping = not stripped.endswith("}")
+            continue
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def text_digest(text):
+    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()

@@ -1,0 +1,601 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: proxy_sync
+short_description: Turn the Services, EndpointSlices and pods into the node's Service rules in one sync, as kube-proxy does
+version_added: 0.2.0
+description:
+  - The proxier of the collection, after kube-proxy's C(syncProxyRules). It is handed the whole model (the Services,
+    the EndpointSlices, the pods with their nodes, the layout, the backend and the layout options), checks all of
+    it, renders the rules on the node and writes them in one atomic step.
+  - With O(backend=iptables) the nat and the filter table are written in B(one) C(iptables-restore --noflush), through
+    the same engine as M(k8slab.kube_proxy.iptables_chains) (ownership records per owner and table, foreign chains
+    refused, exact read-back through a scratch network namespace, only changed chains rewritten). With
+    O(backend=nftables) the whole table O(nft_table) is written in one C(nft -f) transaction, as
+    M(k8slab.kube_proxy.nft_table) does.
+  - After the new rules are in place the other backend's rules of this owner are removed (first to DNAT a packet
+    wins, so a switch never leaves a moment without a working Service).
+  - O(drain=true) is the first step of removing pods, as Kubernetes does it - the endpoints are only the listed
+    pods whose namespace already exists on this node, plus the pods of other nodes. It is the same render with
+    another endpoint set, not a second path. The B(full) model is still checked, against the live tables too, so
+    a chain name the model derives that another owner already has (a pod C(kube) with a port named C(services)
+    derives C(KUBE-SERVICES)) fails this run, before pods change. On a node where this owner wrote nothing yet a
+    drain run only checks.
+  - "Validated before any change: every Service, EndpointSlice and pod, the options, the chain names against the
+    live tables and the ownership records, O(fail_on_no_endpoints)."
+  - A no-change run is cheap. The action plugin computes a digest of the model on the controller; when the node
+    recorded the same digest at its last sync, the ownership records are as it wrote them and the rules it
+    owns still read back exactly as it wrote them (one C(iptables-save) or C(nft -s list table), nothing parsed
+    beyond that), only the digest travels and nothing is rendered. Anything else (a rule deleted by hand, a
+    changed model, a corrupt record) takes the full path, which repairs it.
+  - Returns the plan with O(return_plan) (the role sets it in check mode, which is how
+    C(playbooks/verify_services.yml) learns what to expect and whether the node is in sync).
+author:
+  - k8slab maintainers (@k8slab)
+options:
+  state:
+    description:
+      - C(present) writes the rules of the model.
+      - C(absent) removes every rule, chain and table this owner wrote, with either backend, and its records.
+    type: str
+    choices: [present, absent]
+    default: present
+  layout:
+    description:
+      - C(tutorial) writes the tutorial's chains (C(APP-SERVICE), C(EDEN-SVC-HTTP), C(ADAM-HTTP), C(EVE-HTTP)) and
+        nothing in filter; C(kube-proxy) writes what kube-proxy's iptables mode writes (nat C(KUBE-SERVICES),
+        C(KUBE-SVC-*), C(KUBE-SEP-*), ...; filter C(KUBE-FORWARD), C(KUBE-FIREWALL), ...).
+      - With O(backend=nftables), the same two layouts of C(table ip kube-proxy).
+    type: str
+    choices: [tutorial, kube-proxy]
+    default: tutorial
+  backend:
+    description: C(iptables) (nat and filter chains) or C(nftables) (one table, as kube-proxy's nftables mode).
+    type: str
+    choices: [iptables, nftables]
+    default: iptables
+  services:
+    description:
+      - Service manifests (metadata.name, optional metadata.namespace, spec.clusterIP, spec.selector, spec.ports).
+        Items may also be EndpointSlices or C(kind=List) objects of both.
+      - Omitted only by the action plugin when it sends the digest instead of the model.
+    type: list
+    elements: raw
+  endpoint_slices:
+    description:
+      - EndpointSlice manifests (discovery.k8s.io/v1); a Service named by one takes its endpoints from its slices.
+        Used by the kube-proxy layout; checked in both.
+    type: list
+    elements: raw
+  pods:
+    description:
+      - The pods as complete records of the P(k8slab.kube_proxy.pods#filter) filter (name, address, netns,
+        labels, and C(node) in a cluster). Their labels are what the selectors match.
+    type: list
+    elements: raw
+  node:
+    description:
+      - This node's name in a cluster (the inventory hostname); pods naming another node are that node's, and
+        O(drain) keeps them. Pods without C(node) are this node's.
+    type: str
+  drain:
+    description:
+      - Take pods that do not run on this node yet (no namespace in C(/run/netns)) out of every Service, as
+        the first step of a converge; pods that run keep (or get) their endpoints with their current labels.
+      - The full model is checked all the same; nothing is written on a node where this owner wrote nothing yet.
+    type: bool
+    default: false
+  fail_on_no_endpoints:
+    description: Fail before any change when a Service port has no endpoints (false only warns, except in O(drain)).
+    type: bool
+    default: false
+  owner:
+    description:
+      - The owner the iptables chains are recorded under (see M(k8slab.kube_proxy.iptables_chains)), and the name
+        of this module's own record.
+    type: str
+    default: service_proxy
+  adopt:
+    description:
+      - Existing iptables chains this owner may take over although it did not create them, such as its own chains
+        after their ownership record was lost. Any other existing chain with a derived name fails the run.
+    type: list
+    elements: str
+    default: []
+  dispatch_chain:
+    description: Tutorial layout, the nat chain PREROUTING and OUTPUT jump to; it holds one rule per Service port.
+    type: str
+    default: APP-SERVICE
+  chain_prefix:
+    description: Tutorial layout, the first word of every Service chain (C(<PREFIX>-SVC-<PORT>)).
+    type: str
+    default: EDEN
+  unnamed_port_name:
+    description: Tutorial layout, the word used in chain names for a Service's only port when it has no name.
+    type: str
+    default: HTTP
+  rule_comments:
+    description: Tutorial layout, a comment on every rule naming its Service port and endpoint.
+    type: bool
+    default: false
+  jump_position:
+    description: Tutorial layout, where the jumps to the dispatch chain go in PREROUTING and OUTPUT.
+    type: str
+    choices: [first, last]
+    default: last
+  cluster_cidr:
+    description:
+      - kube-proxy layout (required there), the pod CIDR (kube-proxy's C(--cluster-cidr)); traffic to a cluster IP
+        from outside it is marked for masquerade.
+    type: str
+  masquerade_random_fully:
+    description: kube-proxy layout with iptables, C(MASQUERADE --random-fully).
+    type: bool
+    default: true
+  nft_table:
+    description: nftables backend, the name of the table (family ip).
+    type: str
+    default: kube-proxy
+  nft_counters:
+    description: nftables backend, a named counter per endpoint, called like its chain.
+    type: bool
+    default: true
+  service_cidr:
+    description: nftables backend with the kube-proxy layout, the Service CIDR (unallocated cluster IPs are dropped).
+    type: str
+    default: 10.96.0.0/12
+  nodeport_addresses:
+    description: nftables backend with the kube-proxy layout, the node addresses that accept NodePort traffic.
+    type: list
+    elements: str
+    default: []
+  return_plan:
+    description: Return the plan (RV(services), RV(paths), ...). Always sends the model, so it is rendered.
+    type: bool
+    default: false
+  model_digest:
+    description:
+      - Set by the action plugin, not by hand - the digest of the model. Recorded after a sync; without
+        O(services) the module only compares it with the record and the live rules (RV(model_needed)).
+    type: str
+  local_netns:
+    description: Set by the action plugin with O(model_digest) and O(drain) - the namespaces of this node's pods.
+    type: list
+    elements: str
+  wait:
+    description: Seconds to wait for the xtables lock.
+    type: int
+    default: 30
+  state_dir:
+    description:
+      - Where the records live - C(iptables_chains/) (the ownership records of M(k8slab.kube_proxy.iptables_chains)),
+        C(nft_table/) (those of M(k8slab.kube_proxy.nft_table)) and C(proxy_sync/) (the digest of the last sync).
+    type: path
+    default: /var/lib/k8slab
+extends_documentation_fragment:
+  - k8slab.kube_proxy.attributes
+attributes:
+  action:
+    support: full
+    description: An action plugin sends the digest instead of the model when the node has it already.
+  check_mode:
+    description: Renders, reads the tables and loads the scratch namespace; changes nothing, reports what it would do.
+  diff_mode:
+    description: Shows the owner's iptables chains and rules, or the nftables table, before and after.
+  platform:
+    description: Linux with iptables (or nft), C(unshare) (util-linux) and root.
+notes:
+  - The layout options are read only by the layout or backend they belong to.
+  - iptables-restore commits one table at a time (filter, then nat), as kube-proxy's restore does.
+seealso:
+  - module: k8slab.kube_proxy.iptables_chains
+  - module: k8slab.kube_proxy.nft_table
+  - name: kube-proxy iptables proxier (syncProxyRules)
+    description: The design this module follows.
+    link: https://github.com/kubernetes/kubernetes/blob/master/pkg/proxy/iptables/proxier.go
+"""
+
+EXAMPLES = r"""
+- name: The tutorial's Service, 10.96.0.1:8080 over adam and eve
+  k8slab.kube_proxy.proxy_sync:
+    services:
+      - metadata: {name: app-service}
+        spec: {clusterIP: 10.96.0.1, selector: {component: app}, ports: [{port: 8080, targetPort: 8080}]}
+    pods: "{{ k8slab_pods | k8slab.kube_proxy.pods('10.0.0.1/24') }}"
+
+- name: kube-proxy's layout in nftables, NodePorts on the uplink address
+  k8slab.kube_proxy.proxy_sync:
+    layout: kube-proxy
+    backend: nftables
+    cluster_cidr: 10.0.0.0/24
+    nodeport_addresses: [192.0.2.2]
+    services: "{{ my_services }}"
+    endpoint_slices: "{{ my_endpoint_slices }}"
+    pods: "{{ k8slab_pods | k8slab.kube_proxy.pods('10.0.0.1/24') }}"
+
+- name: First step of a converge - pods that do not run yet leave every Service; the full model is checked
+  k8slab.kube_proxy.proxy_sync:
+    services: "{{ my_services }}"
+    pods: "{{ k8slab_pods | k8slab.kube_proxy.pods('10.0.0.1/24') }}"
+    drain: true
+
+- name: What the node should have, and whether it has it (changes nothing)
+  k8slab.kube_proxy.proxy_sync:
+    services: "{{ my_services }}"
+    pods: "{{ k8slab_pods | k8slab.kube_proxy.pods('10.0.0.1/24') }}"
+    return_plan: true
+  check_mode: true
+  register: plan
+
+- name: Remove every Service rule, with either backend
+  k8slab.kube_proxy.proxy_sync:
+    state: absent
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the rules were (in check mode would be) changed.
+  returned: always
+  type: bool
+  sample: false
+in_sync:
+  description: Whether the node already had exactly these rules (the opposite of RV(changed) for O(state=present)).
+  returned: always
+  type: bool
+  sample: true
+digest_hit:
+  description: Whether the node recognised the model's digest and its live rules, so nothing was sent or rendered.
+  returned: always
+  type: bool
+  sample: true
+model_sent:
+  description: Whether the model travelled to the node in this run (false when its digest sufficed).
+  returned: always
+  type: bool
+  sample: false
+model_needed:
+  description:
+    - Only between the module and its action plugin - the digest did not match, send the model. Never in a task's
+      result.
+  returned: when the module ran without O(services)
+  type: bool
+  sample: true
+backend:
+  description: The backend written.
+  returned: always
+  type: str
+  sample: iptables
+layout:
+  description: The layout written.
+  returned: always
+  type: str
+  sample: tutorial
+applied:
+  description: The C(iptables-restore --noflush) or C(nft -f) input that was (in check mode would be) applied.
+  returned: always
+  type: str
+  sample: "*nat\n:EVE-HTTP - [0:0]\n-A EVE-HTTP -p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080\nCOMMIT\n"
+removed_backend:
+  description: The other backend's rules this run removed (C(iptables) or C(nftables)), or null.
+  returned: always
+  type: str
+  sample: null
+waiting:
+  description: With O(drain), this node's pods that do not run yet and have no endpoints until the next sync.
+  returned: always
+  type: list
+  elements: str
+  sample: [kube]
+no_endpoints:
+  description: One message per Service port without endpoints (also shown as a warning, except in O(drain)).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+dispatch_chain:
+  description: The chain (iptables) that dispatches by cluster IP, C(APP-SERVICE) or C(KUBE-SERVICES).
+  returned: with O(return_plan)
+  type: str
+  sample: APP-SERVICE
+nft_table:
+  description: The nftables table written.
+  returned: with O(return_plan) and O(backend=nftables)
+  type: str
+  sample: kube-proxy
+services:
+  description: Each Service port with its cluster IP, port, protocol, chain and endpoints.
+  returned: with O(return_plan)
+  type: list
+  elements: dict
+  sample:
+    - key: default/app-service
+      cluster_ip: 10.96.0.1
+      port: 8080
+      protocol: TCP
+      target_port: 8080
+      chain: EDEN-SVC-HTTP
+      endpoints:
+        - {pod: eve, netns: netns_eve, address: 10.0.0.21, port: 8080, chain: EVE-HTTP, probability: "0.50000000000", share: 0.5}
+        - {pod: adam, netns: netns_adam, address: 10.0.0.11, port: 8080, chain: ADAM-HTTP, probability: null, share: 0.5}
+paths:
+  description: Per Service port, the iptables chains a packet to it passes (what the packet counters view reads).
+  returned: with O(return_plan)
+  type: dict
+  sample: {default/app-service: [APP-SERVICE, EDEN-SVC-HTTP, EVE-HTTP, ADAM-HTTP]}
+pods:
+  description: The pods of the model (name, netns, address, node).
+  returned: with O(return_plan)
+  type: list
+  elements: dict
+  sample: [{name: adam, netns: netns_adam, address: 10.0.0.11}]
+"""
+
+import hashlib
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import proxier
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
+    ValidationError, chains_digest, normalize_builtin_rules, normalize_chains, planned_digest, record_name, scan_save,
+    validate_chain_name, validate_owner, watched_chains)
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables_owner import IptablesOwner
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.nft_owner import NftTable
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore, read_text
+
+NETNS_DIR = "/run/netns"
+
+
+def file_digest(path):
+    """sha256 of a file's bytes, None when it does not exist."""
+    text = read_text(path)
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class ProxySync:
+    """One sync: validate, render, write one backend, remove the other, record what was written."""
+
+    def __init__(self, module):
+        self.module = module
+        self.params = params = module.params
+        self.runner = Runner(module)
+        self.owner = params["owner"]
+        self.iptables_dir = os.path.join(params["state_dir"], "iptables_chains")
+        self.nft_dir = os.path.join(params["state_dir"], "nft_table")
+        self.sync_store = RecordStore(os.path.join(params["state_dir"], "proxy_sync"))
+        self.nft_name = params["nft_table"]
+
+    # ------------------------------------------------------------ records
+    def record_files(self):
+        """The ownership records whose bytes a no-change run compares: both backends' (a missing one is None)."""
+        paths = [os.path.join(self.iptables_dir, record_name(self.owner, table, "ipv4"))
+                 for table in proxier.IPTABLES_TABLES]
+        paths.append(os.path.join(self.nft_dir, "ip.%s.json" % self.nft_name))
+        return dict((path, file_digest(path)) for path in paths)
+
+    def iptables_owner(self):
+        return IptablesOwner(self.module, self.runner, self.owner, proxier.IPTABLES_TABLES, "ipv4", self.iptables_dir,
+                             self.params["wait"])
+
+    def nft_table(self, state="present"):
+        return NftTable(self.module, self.runner, "ip", self.nft_name, self.nft_dir, state)
+
+    def has_iptables_records(self):
+        return any(os.path.exists(path) for path in list(self.record_files())[:2])
+
+    def has_nft_record(self):
+        return os.path.exists(list(self.record_files())[2])
+
+    def load_sync_record(self):
+        try:
+            record = self.sync_store.read(self.owner)
+        except (OSError, ValueError):
+            return None  # only a cache: a bad one means the full path
+        return record if isinstance(record, dict) and record.get("version") == proxier.RECORD_VERSION else None
+
+    # ------------------------------------------------------------ the digest path
+    def fast(self):
+        """Without the model: is the node exactly as the last sync of this digest left it?"""
+        why = self.out_of_sync()
+        if why:
+            return dict(changed=False, model_needed=True, reason=why)
+        warnings = [] if self.params["drain"] else self.load_sync_record().get("warnings") or []
+        for warning in warnings:
+            self.module.warn(warning)
+        return dict(changed=False, in_sync=True, digest_hit=True, model_sent=False, backend=self.params["backend"],
+                    layout=self.params["layout"], applied="", removed_backend=None, waiting=[], no_endpoints=warnings)
+
+    def out_of_sync(self):
+        """Why the node may differ from the model of this digest (None when it does not)."""
+        params = self.params
+        record = self.load_sync_record()
+        if not record or not params["model_digest"] or record.get("digest") != params["model_digest"]:
+            return "the node recorded another model"
+        if record.get("records") != self.record_files():
+            return "an ownership record changed"
+        if params["drain"]:
+            running = set(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else set()
+            if not set(params["local_netns"] or []) <= running:
+                return "a pod of this node does not run"
+        if params["backend"] == "iptables":
+            save_bin = record.get("save_bin")
+            if not save_bin or not os.path.exists(save_bin):
+                return "no iptables-save recorded"
+            watched = record.get("watched") or {}
+            out = "".join(self.runner.read([save_bin, "-t", table], what=save_bin)[1] for table in sorted(watched))
+            live = chains_digest(scan_save(out, watched))
+        else:
+            nft = self.runner.bin("nft", required=False)
+            if not nft:
+                return "no nft"
+            rc, out, dummy = self.runner.read([nft, "-s", "list", "table", "ip", self.nft_name])
+            live = proxier.text_digest(proxier.nft_stable_text(out)) if rc == 0 else None
+        if live != record.get("live"):
+            return "the live rules differ from what was written"
+        return None
+
+    # ------------------------------------------------------------ the full path
+    def declared(self, rendered):
+        """table -> (normalised chains, builtin rules) of a render, checked as iptables_chains checks them."""
+        result = {}
+        for table, (chains, builtin_rules) in rendered["iptables"].items():
+            normalised = normalize_chains(chains, table)
+            result[table] = (normalised, normalize_builtin_rules(builtin_rules, normalised))
+        return result
+
+    def present(self):
+        params = self.params
+        layout, backend = params["layout"], params["backend"]
+        try:
+            options = proxier.check_options(layout, backend, dict((key, params[key]) for key in proxier.LAYOUT_OPTIONS))
+            services, slices = proxier.split(params["services"] or [], params["endpoint_slices"] or [])
+            pods = proxier.check_pods(params["pods"] or [])
+            full = proxier.render(layout, backend, services, slices, pods, options, params["fail_on_no_endpoints"])
+            waiting = []
+            rendered = full
+            if params["drain"]:
+                running = os.listdir(NETNS_DIR) if os.path.isdir(NETNS_DIR) else []
+                kept, waiting = proxier.drained_pods(pods, params["node"], running)
+                if waiting:
+                    rendered = proxier.render(layout, backend, services, slices, kept, options)
+            declared_full = self.declared(full) if backend == "iptables" else None
+            declared = self.declared(rendered) if rendered is not full and backend == "iptables" else declared_full
+        except (proxier.ModelError, ValidationError) as exc:
+            self.module.fail_json(msg="the model was rejected before any change: %s" % exc)
+        # Nothing of this owner on the node yet: a drain run only checks (there is nothing to drain).
+        only_check = params["drain"] and not (self.has_iptables_records() or self.has_nft_record()
+                                              or self.load_sync_record())
+        # Both backends' records are read (a broken one stops the run) before the first change.
+        iptables = self.iptables_owner() if backend == "iptables" or self.has_iptables_records() else None
+        records = current = None
+        if iptables:
+            iptables.detect_backend("auto")
+            records = iptables.load_records()
+            current = iptables.read_tables()
+        nft = self.nft_table() if backend == "nftables" or self.has_nft_record() else None
+        if backend == "iptables":
+            # The full model's chain names, against the live tables, before the drained one is written.
+            iptables.check_clashes(declared_full, records, current, params["adopt"])
+        output = dict(changed=False, in_sync=True, digest_hit=False, model_sent=True, backend=backend, layout=layout, applied="",
+                      removed_backend=None, waiting=waiting,
+                      no_endpoints=[] if params["drain"] else full["warnings"])
+        if not params["drain"]:
+            for warning in full["warnings"]:
+                self.module.warn(warning)
+        if params["return_plan"]:
+            output.update(proxier.plan_summary(rendered, layout, backend, pods, options, waiting))
+        if only_check:
+            if backend == "nftables":
+                nft.check_owned()
+            return output
+        if backend == "iptables":
+            result, plans = iptables.converge("present", declared, params["adopt"], records, current)
+            live = planned_digest(plans, watched_chains(plans))
+            watched = watched_chains(plans)
+            if self.module._diff:
+                output["diff"] = iptables.diff(plans)
+            if nft is not None:
+                gone = nft.converge("absent", None, False)
+                result["changed"] = result["changed"] or gone["changed"]
+                output["removed_backend"] = "nftables" if gone["changed"] else None
+        else:
+            result = nft.converge("present", rendered["nft"], False)
+            watched = None
+            if iptables is not None:
+                gone, dummy = iptables.converge("absent", None, (), records, current)
+                result["changed"] = result["changed"] or gone["changed"]
+                output["removed_backend"] = "iptables" if gone["changed"] else None
+            live = None
+            if not self.module.check_mode:
+                rc, out, dummy = self.runner.read([nft.nft, "-s", "list", "table", "ip", self.nft_name])
+                live = proxier.text_digest(proxier.nft_stable_text(out)) if rc == 0 else None
+            if self.module._diff and "diff" in result:
+                output["diff"] = result["diff"]
+        output.update(changed=result["changed"], in_sync=not result["changed"], applied=result["applied"])
+        if not self.module.check_mode:
+            self.sync_store.write(self.owner, {
+                "version": proxier.RECORD_VERSION, "owner": self.owner, "backend": backend, "layout": layout,
+                # A drain that left pods out wrote another model than the digest's: no digest then.
+                "digest": None if waiting else params["model_digest"],
+                "save_bin": iptables.save_bin if iptables and backend == "iptables" else None,
+                "watched": watched, "live": live, "records": self.record_files(), "warnings": full["warnings"]})
+        return output
+
+    def absent(self):
+        changed, applied = False, ""
+        if self.has_iptables_records():
+            iptables = self.iptables_owner()
+            iptables.detect_backend("auto")
+            result, dummy = iptables.converge("absent")
+            changed, applied = result["changed"], result["applied"]
+        if self.has_nft_record():
+            result = self.nft_table("absent").converge("absent", None, False)
+            changed, applied = changed or result["changed"], applied + result["applied"]
+        if not self.module.check_mode:
+            self.sync_store.remove(self.owner)
+        return dict(changed=changed, in_sync=not changed, digest_hit=False, model_sent=False, backend=self.params["backend"],
+                    layout=self.params["layout"], applied=applied, removed_backend=None, waiting=[], no_endpoints=[])
+
+    def run(self):
+        params = self.params
+        try:
+            validate_owner(self.owner)
+            if params["wait"] < 0:
+                raise ValidationError("wait must be 0 or more seconds")
+            for name in params["adopt"]:
+                for table in proxier.IPTABLES_TABLES:
+                    validate_chain_name(name, table, "adopt: chain")
+        except ValidationError as exc:
+            self.module.fail_json(msg=str(exc))
+        if params["state"] == "absent":
+            return self.absent()
+        if params["services"] is None:
+            return self.fast()
+        return self.present()
+
+
+def main():
+    options = dict((key, dict(type="bool" if isinstance(default, bool) else "list" if isinstance(default, list) else "str",
+                              default=default))
+                   for key, (default, dummy) in proxier.LAYOUT_OPTIONS.items())
+    options["jump_position"]["choices"] = ["first", "last"]
+    options["nodeport_addresses"]["elements"] = "str"
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            layout=dict(type="str", default="tutorial", choices=list(proxier.LAYOUTS)),
+            backend=dict(type="str", default="iptables", choices=list(proxier.BACKENDS)),
+            services=dict(type="list", elements="raw"),
+            endpoint_slices=dict(type="list", elements="raw"),
+            pods=dict(type="list", elements="raw"),
+            node=dict(type="str"),
+            drain=dict(type="bool", default=False),
+            fail_on_no_endpoints=dict(type="bool", default=False),
+            owner=dict(type="str", default="service_proxy"),
+            adopt=dict(type="list", elements="str", default=[]),
+            return_plan=dict(type="bool", default=False),
+            model_digest=dict(type="str"),
+            local_netns=dict(type="list", elements="str"),
+            wait=dict(type="int", default=30),
+            state_dir=dict(type="path", default="/var/lib/k8slab"),
+            **options
+        ),
+        supports_check_mode=True,
+    )
+    output = ProxySync(module).run()
+    # Echoing a kube-proxy-sized model (a megabyte) back as the task's invocation costs more than the work.
+    args = dict(module.params)
+    for key in proxier.MODEL_KEYS:
+        if isinstance(args.get(key), list):
+            args[key] = "%d items (not echoed back)" % len(args[key])
+    output["invocation"] = {"module_args": args}
+    module.exit_json(**output)
+
+
+if __name__ == "__main__":
+    main()

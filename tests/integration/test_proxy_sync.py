@@ -1,0 +1,205 @@
+"""proxy_sync (module and action plugin) against real iptables and nftables in throwaway namespaces (conftest.py).
+
+Both backends, both layouts, drain, switching backends, a foreign chain refused before any change, the digest
+path (a no-change run sends only the digest; a rule deleted by hand is repaired), check mode. Traffic goes from
+the sandbox's own namespace to two pod namespaces made here, which answer with their name.
+"""
+import json
+import os
+import shutil
+import signal
+
+import pytest
+
+STATE_DIR = "/run/k8slab"  # /run is private to the sandbox
+PODS = [{"name": "adam", "address": "10.0.0.11", "labels": {"component": "app"}},
+        {"name": "eve", "address": "10.0.0.21", "labels": {"component": "app"}}]
+SERVICE = {"metadata": {"name": "app-service"},
+           "spec": {"clusterIP": "10.96.0.1", "selector": {"component": "app"}, "ports": [{"port": 8080, "targetPort": 8080}]}}
+DOCKER = [["iptables", "-t", "nat", "-N", "DOCKER"], ["iptables", "-t", "nat", "-A", "DOCKER", "-j", "RETURN"],
+          ["iptables", "-t", "nat", "-A", "PREROUTING", "-j", "DOCKER"]]
+
+needs_nft = pytest.mark.skipif(not shutil.which("nft"), reason="nft missing (Debian package nftables)")
+
+
+def sync(label="sync", pods=None, services=None, **args):
+    """One proxy_sync task as YAML (values JSON-quoted, which YAML reads as they are)."""
+    params = dict(state_dir=STATE_DIR, cluster_cidr="10.0.0.0/24", services=services or [SERVICE])
+    params.update(args)
+    lines = ["- name: %s" % label, "  k8slab.kube_proxy.proxy_sync:"]
+    lines += ["    %s: %s" % (key, json.dumps(value)) for key, value in params.items()]
+    lines.append("    pods: %s" % json.dumps("{{ %s | k8slab.kube_proxy.pods('10.0.0.1/24') }}" % json.dumps(pods or PODS)))
+    return "\n".join(lines) + "\n"
+
+
+def user_chains(box, table="nat"):
+    out = box.run(["iptables-save", "-t", table]).stdout
+    return sorted(line[1:].split()[0] for line in out.splitlines()
+                  if line.startswith(":") and line.split()[1] == "-")
+
+
+def nft_tables(box):
+    return box.run(["nft", "list", "tables"]).stdout.split()
+
+
+HITS = """import json, sys, urllib.request
+hits = {}
+for _ in range(int(sys.argv[1])):
+    try:
+        name = urllib.request.urlopen("http://10.96.0.1:8080/", timeout=2).read().decode()
+    except OSError:
+        name = "failed"
+    hits[name] = hits.get(name, 0) + 1
+print(json.dumps(hits))
+"""
+
+
+def curl_hits(box, count=20):
+    """Who answers at the cluster IP, from the sandbox's own namespace: pod name -> hits."""
+    return json.loads(box.run(["python3", "-c", HITS, str(count)]).stdout)
+
+
+@pytest.fixture
+def lab(sandbox):
+    """A bridge and two pods (namespaces with a veth each) that answer their name on :8080."""
+    run = sandbox.run
+    servers = []
+    run(["ip", "link", "add", "br0", "type", "bridge"])
+    run(["ip", "addr", "add", "10.0.0.1/24", "dev", "br0"])
+    run(["ip", "link", "set", "br0", "up"])
+    # A route for the cluster IP to be looked up by before the nat OUTPUT hook rewrites it (a node has its default).
+    run(["ip", "route", "add", "10.96.0.0/12", "dev", "br0"])
+    for pod in PODS:
+        name = pod["name"]
+        run(["ip", "netns", "add", "netns_" + name])
+        run(["ip", "link", "add", "v_" + name, "type", "veth", "peer", "name", "p_" + name])
+        run(["ip", "link", "set", "p_" + name, "netns", "netns_" + name])
+        run(["ip", "link", "set", "v_" + name, "master", "br0", "up"])
+        inside = ["ip", "netns", "exec", "netns_" + name]
+        run(inside + ["ip", "addr", "add", pod["address"] + "/24", "dev", "p_" + name])
+        run(inside + ["ip", "link", "set", "p_" + name, "up"])
+        run(inside + ["ip", "link", "set", "lo", "up"])
+        run(inside + ["ip", "route", "add", "default", "via", "10.0.0.1"])
+        server = ("import http.server as h\nclass H(h.BaseHTTPRequestHandler):\n def do_GET(s):\n"
+                  "  s.send_response(200); s.end_headers(); s.wfile.write(b'%s')\n def log_message(s, *a): pass\n"
+                  "h.HTTPServer(('0.0.0.0', 8080), H).serve_forever()" % name)
+        out = run(["sh", "-c", 'nohup "$@" >/dev/null 2>&1 & echo $!', "sh"] + inside + ["python3", "-c", server]).stdout
+        servers.append(int(out.strip()))
+    run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+    for dummy in range(50):
+        if all(run(["ip", "netns", "exec", "netns_" + pod["name"], "python3", "-c",
+                    "import socket; socket.create_connection(('127.0.0.1', 8080), 1)"], check=False).returncode == 0
+               for pod in PODS):
+            break
+        run(["sleep", "0.1"])
+    for argv in DOCKER:
+        run(argv)
+    try:
+        yield sandbox
+    finally:
+        for pid in servers:  # the sandbox ends with its sleeping holder; these would outlive it
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+@pytest.mark.parametrize("layout, backend", [
+    ("tutorial", "iptables"), ("kube-proxy", "iptables"),
+    pytest.param("tutorial", "nftables", marks=needs_nft), pytest.param("kube-proxy", "nftables", marks=needs_nft),
+])
+def test_sync_serves_then_a_rerun_sends_only_the_digest(lab, layout, backend):
+    first, second = lab.playbook(sync("first", layout=layout, backend=backend)
+                                 + sync("again", layout=layout, backend=backend))
+    assert first["changed"] is True and first["digest_hit"] is False
+    assert second["changed"] is False and second["digest_hit"] is True
+    # Only the digest travelled: the node never saw the model the second time.
+    assert second["model_sent"] is False and first["model_sent"] is True
+    hits = curl_hits(lab)
+    assert set(hits) == {"adam", "eve"}, hits
+    if backend == "nftables":
+        assert "kube-proxy" in nft_tables(lab) and not [c for c in user_chains(lab) if c != "DOCKER"]
+    else:
+        assert "DOCKER" in user_chains(lab) and lab.run(["iptables", "-t", "nat", "-S", "DOCKER"]).stdout.count("-A") == 1
+
+
+def test_kube_proxy_layout_writes_nat_and_filter_in_one_restore(lab):
+    [result] = lab.playbook(sync(layout="kube-proxy"))
+    applied = result["applied"]
+    assert applied.count("*filter") == 1 and applied.count("*nat") == 1 and applied.index("*filter") < applied.index("*nat")
+    assert "KUBE-FORWARD" in user_chains(lab, "filter") and "KUBE-SVC-HVXLY56DFZMBQN5Y" in user_chains(lab)
+
+
+def test_a_rule_deleted_by_hand_is_found_and_repaired(lab):
+    lab.playbook(sync())
+    lab.run(["iptables", "-t", "nat", "-D", "EDEN-SVC-HTTP", "-j", "ADAM-HTTP"])
+    [result] = lab.playbook(sync())
+    assert result["changed"] is True and result["digest_hit"] is False
+    assert result["applied"] == "*nat\n:EDEN-SVC-HTTP - [0:0]\n-A EDEN-SVC-HTTP -m statistic --mode random " \
+        "--probability 0.50000000000 -j EVE-HTTP\n-A EDEN-SVC-HTTP -j ADAM-HTTP\nCOMMIT\n"
+    assert set(curl_hits(lab)) == {"adam", "eve"}
+
+
+@needs_nft
+def test_an_nft_element_deleted_by_hand_is_found_and_repaired(lab):
+    lab.playbook(sync(backend="nftables"))
+    lab.run(["nft", "flush", "map", "ip", "kube-proxy", "service-ips"])
+    [result] = lab.playbook(sync(backend="nftables"))
+    assert result["changed"] is True and result["digest_hit"] is False
+    assert set(curl_hits(lab)) == {"adam", "eve"}
+
+
+@needs_nft
+def test_switching_backends_removes_the_other_after_writing(lab):
+    lab.playbook(sync(layout="kube-proxy"))
+    [to_nft] = lab.playbook(sync(layout="kube-proxy", backend="nftables"))
+    assert to_nft["removed_backend"] == "iptables" and user_chains(lab, "filter") == [] and user_chains(lab) == ["DOCKER"]
+    assert set(curl_hits(lab)) == {"adam", "eve"}
+    [back] = lab.playbook(sync(backend="iptables"))
+    assert back["removed_backend"] == "nftables" and "kube-proxy" not in nft_tables(lab)
+    assert set(curl_hits(lab)) == {"adam", "eve"}
+
+
+def test_drain_takes_out_pods_that_do_not_run(lab):
+    lab.playbook(sync())
+    lab.run(["ip", "netns", "del", "netns_eve"])
+    [drain] = lab.playbook(sync(drain=True))
+    assert drain["changed"] is True and drain["waiting"] == ["eve"]
+    assert "EVE-HTTP" not in user_chains(lab) and curl_hits(lab, 10) == {"adam": 10}
+    [again] = lab.playbook(sync(drain=True))
+    assert again["changed"] is False
+
+
+def test_drain_on_a_fresh_node_writes_nothing(lab):
+    [result] = lab.playbook(sync(drain=True))
+    assert result["changed"] is False and user_chains(lab) == ["DOCKER"]
+
+
+def test_foreign_chain_from_the_full_model_is_refused_by_drain_before_any_change(lab):
+    lab.playbook(sync())
+    lab.run(["iptables", "-t", "nat", "-N", "KUBE-SERVICES"])
+    before = lab.run(["iptables-save", "-t", "nat"]).stdout.splitlines()[1:-1]
+    kube = PODS + [{"name": "kube", "address": "10.0.0.31", "labels": {"component": "app"}}]
+    service = dict(SERVICE, spec=dict(SERVICE["spec"], ports=[{"name": "services", "port": 8080, "targetPort": 8080}]))
+    [result] = lab.playbook(sync(drain=True, pods=kube, services=[service]), expect_failure=True)
+    assert "chain KUBE-SERVICES already exists in table nat" in result["msg"]
+    assert lab.run(["iptables-save", "-t", "nat"]).stdout.splitlines()[1:-1] == before
+
+
+def test_check_mode_returns_the_plan_and_whether_the_node_is_in_sync(lab):
+    [planned] = lab.playbook(sync(return_plan=True), check=True)
+    assert planned["changed"] is True and planned["in_sync"] is False and user_chains(lab) == ["DOCKER"]
+    assert [e["pod"] for e in planned["services"][0]["endpoints"]] == ["eve", "adam"]
+    lab.playbook(sync())
+    [checked] = lab.playbook(sync(return_plan=True), check=True, diff=True)
+    assert checked["changed"] is False and checked["in_sync"] is True
+    assert checked["paths"]["default/app-service:8080"] == ["APP-SERVICE", "EDEN-SVC-HTTP", "EVE-HTTP", "ADAM-HTTP"]
+
+
+def test_absent_leaves_only_what_was_there(lab):
+    before = lab.run(["iptables-save", "-t", "nat"]).stdout.splitlines()[1:-1]
+    lab.playbook(sync(layout="kube-proxy"))
+    [gone] = lab.playbook("- name: absent\n  k8slab.kube_proxy.proxy_sync: {state: absent, state_dir: %s}\n" % STATE_DIR)
+    assert gone["changed"] is True and user_chains(lab, "filter") == []
+    assert lab.run(["iptables-save", "-t", "nat"]).stdout.splitlines()[1:-1] == before
+    assert lab.run(["ls", "/run"]).stdout.split().count("k8slab") == 0
