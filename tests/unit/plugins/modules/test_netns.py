@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iproute
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import ValidationError
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import netlink_objects
 from ansible_collections.k8slab.kube_proxy.plugins.modules import netns
 from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.modules.fake_ip import FakeIp, Then, ip
 
@@ -149,7 +150,7 @@ def test_module_absent_force_kills_then_deletes(monkeypatch, capsys, etc):
     (etc / "netns_adam").mkdir()
     (etc / "netns_adam" / "resolv.conf").write_text("nameserver 8.8.8.8\n")
     signals = []
-    monkeypatch.setattr(netns.os, "kill", lambda pid, sig: signals.append((pid, sig)))
+    monkeypatch.setattr(netlink_objects.os, "kill", lambda pid, sig: signals.append((pid, sig)))
     fake = FakeIp(monkeypatch, capsys, {LIST: Then([[{"name": "netns_adam"}], []]), LO_READ: [LO_UP],
                                         PIDS: Then(["4242\n", "4242\n", ""])})
     result = fake.run(netns.main, params(state="absent", force=True))
