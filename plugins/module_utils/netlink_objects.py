@@ -288,13 +288,17 @@ def plan_veth(params, addresses, world, check_mode=False):
     return steps, before, after, warnings
 
 
-def converge_veth(module, ip, params, addresses):
-    """Converge one pair; return (changed, after, before)."""
+def converge_veth(module, ip, params, addresses, quiet=False):
+    """Converge one pair; return (changed, after, before).
+
+    In check mode a missing namespace or bridge is assumed made by an earlier task, with a warning
+    unless ``quiet`` (the caller makes them itself, in the same run).
+    """
     try:
         steps, before, after, warnings = plan_veth(params, addresses, read_veth_world(ip, params), module.check_mode)
     except ValidationError as exc:
         module.fail_json(msg=str(exc), commands=ip.commands)
-    for warning in warnings:
+    for warning in [] if quiet else warnings:
         module.warn(warning)
 
     def replan():
@@ -413,7 +417,7 @@ def describe_route(params, destination, gateway, routes_after):
             "metric": params["metric"], "exists": False}
 
 
-def converge_route(module, ip, params, checked):
+def converge_route(module, ip, params, checked, quiet=False):
     """Converge one route; return (changed, route, diff before, diff after)."""
     netns = params["netns"]
     destination, gateway, family = checked
@@ -429,7 +433,7 @@ def converge_route(module, ip, params, checked):
     except ValidationError as exc:
         module.fail_json(msg=str(exc), commands=ip.commands)
     if missing:
-        if params["state"] == "present":
+        if params["state"] == "present" and not quiet:
             module.warn(missing + "; assuming an earlier task would have")
         routes = []
     else:
@@ -501,6 +505,15 @@ def plan_netns_absent(name, exists):
 
 def parse_pids(text):
     return [int(word) for word in (text or "").split() if word.isdigit()]
+
+
+def recorded_namespaces(state_dir, owner):
+    """The namespaces whose record says ``owner`` created them, sorted (the records of :class:`Namespace`)."""
+    directory = os.path.join(state_dir, owner)
+    if not os.path.isdir(directory):
+        return []
+    return sorted(name for name in os.listdir(directory)
+                  if not name.startswith(".") and os.path.isfile(os.path.join(directory, name)))
 
 
 class Namespace:
@@ -603,6 +616,20 @@ class Namespace:
         self.module.fail_json(msg="processes %s in namespace %s survived SIGKILL" % (pids, self.name),
                               commands=self.ip.commands)
 
+    def refusal(self, exists, owned):
+        """Why this owner may not make the namespace present (someone else's), or None."""
+        if not self.owner or self.params["state"] != "present":
+            return None
+        others = [owner for owner in self.recorded_owners() if owner != self.owner]
+        if others:
+            return ("namespace %s is recorded as created by owner %s, not by %s; two owners cannot share a namespace"
+                    % (self.name, ", ".join(others), self.owner))
+        if exists and not owned:
+            return ("namespace %s already exists and was not created by owner %s (no record %s); k8slab never "
+                    "takes over a namespace it did not create. Give the pod another netns, or remove the "
+                    "namespace yourself if it is a leftover." % (self.name, self.owner, self.record_path))
+        return None
+
     def run(self, nameservers):
         before, lo_link = self.read_state()
         after = dict(before)
@@ -611,17 +638,9 @@ class Namespace:
         owned = self.owned() if self.owner else None
         if self.owner:
             result.update(owned=owned, record=self.record_path)
-            others = [owner for owner in self.recorded_owners() if owner != self.owner]
-            if self.params["state"] == "present" and others:
-                self.module.fail_json(msg="namespace %s is recorded as created by owner %s, not by %s; two owners "
-                                          "cannot share a namespace" % (self.name, ", ".join(others), self.owner),
-                                      commands=[], **result)
-            if self.params["state"] == "present" and before["exists"] and not owned:
-                self.module.fail_json(
-                    msg="namespace %s already exists and was not created by owner %s (no record %s); k8slab never "
-                        "takes over a namespace it did not create. Give the pod another netns, or remove the "
-                        "namespace yourself if it is a leftover." % (self.name, self.owner, self.record_path),
-                    commands=[], **result)
+            refusal = self.refusal(before["exists"], owned)
+            if refusal:
+                self.module.fail_json(msg=refusal, commands=[], **result)
             if self.params["state"] == "absent" and not owned:
                 if before["exists"]:
                     self.module.warn("namespace %s was not created by owner %s (no record %s); left alone"

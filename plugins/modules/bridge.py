@@ -127,8 +127,8 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import Ip, ValidationError
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (  # noqa: F401 (the unit tests' names)
-    converge_bridge, plan_bridge, validate_bridge as validate)
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (
+    converge_bridge, validate_bridge as validate)
 
 
 def main():

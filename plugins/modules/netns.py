@@ -209,9 +209,8 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import ListForm, ValidationError
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (  # noqa: F401 (the unit tests' names)
-    Namespace, parse_pids, parse_resolv_conf, plan_netns_absent as plan_absent, plan_netns_present as plan_present,
-    resolv_conf_text, validate_netns as validate)
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (
+    Namespace, validate_netns as validate)
 
 # The list form's contract: an item is a namespace; a top-level nameservers is the default of the items
 # without their own; state, owner, state_dir and force apply to every item.

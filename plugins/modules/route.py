@@ -171,8 +171,8 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import Ip, ListForm, ValidationError
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (  # noqa: F401 (the unit tests' names)
-    converge_route, plan_route, validate_route as validate)
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (
+    converge_route, validate_route as validate)
 
 
 def identity(item):

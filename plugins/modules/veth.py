@@ -227,8 +227,8 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import Ip, ListForm, ValidationError
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (  # noqa: F401 (the unit tests' names)
-    converge_veth, plan_veth, validate_veth as validate)
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (
+    converge_veth, validate_veth as validate)
 
 
 def identity(item):

@@ -9,6 +9,7 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import ValidationError
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import netlink_objects
 from ansible_collections.k8slab.kube_proxy.plugins.modules import route
 from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.modules.fake_ip import FakeIp, Then, ip
 
@@ -28,7 +29,7 @@ def params(**kwargs):
 def plan(routes, **kwargs):
     p = params(**kwargs)
     destination, gateway, family = route.validate(p)
-    return route.plan_route(p, destination, gateway, family, routes)
+    return netlink_objects.plan_route(p, destination, gateway, family, routes)
 
 
 # planning --------------------------------------------------------------------------
