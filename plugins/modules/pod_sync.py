@@ -518,7 +518,7 @@ class PodSync:
         self.write_record(owned)  # before creating anything: a run killed in between leaves nothing unrecorded
         changed = self.ensure_etc_netns()
 
-        done, before, after = converge_bridge(self.module, self.ip, self.model["bridge"], self.model["addresses"])
+        done, after, before = converge_bridge(self.module, self.ip, self.model["bridge"], self.model["addresses"])
         changed |= done
         self.result["bridge"] = after
         self.before["bridge"], self.after["bridge"] = before, after
