@@ -135,7 +135,7 @@ options:
     default: /var/lib/k8slab/netns
   adopt_route_metric:
     description:
-      - Only for a node without a record yet (last converged by version 0.1): the routes in the main table with this
+      - Only for a node without a record yet (last converged by version 0.1), the routes in the main table with this
         metric and a gateway are taken as this owner's. The pod_network role passes 1013, the metric 0.1 used.
     type: int
 extends_documentation_fragment:
@@ -347,8 +347,6 @@ def validate(params):
             if (what, key) in seen:
                 raise ValidationError("%s: %s %s is also %s's" % (where, what, key, seen[(what, key)]))
             seen[(what, key)] = name
-        if pod["host_veth"] == params["bridge"]:
-            raise ValidationError("%s: host_veth %s is the bridge's name" % (where, pod["host_veth"]))
         pods.append({"name": name, "netns": netns, "nameservers": nameservers, "veth": veth,
                      "addresses": [str(cidr)], "route": route, "route_checked": validate_route(route)})
     routes = []

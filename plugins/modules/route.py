@@ -48,7 +48,7 @@ options:
       - The list form, many routes converged in one run (one module process for all the pods of a node).
       - Each item is a route as O(netns), O(destination), O(gateway), O(device) and O(metric) describe it, with the
         same defaults; O(state) applies to every item. Those five options are refused beside O(routes) (an error,
-        not ignored): each describes one route, so it belongs on an item.
+        not ignored), since each describes one route and belongs on an item.
       - Every item is checked before anything changes; then the items are converged in order, as a loop of
         the one-route form would, and the same state is read only once until something changes.
     type: list

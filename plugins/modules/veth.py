@@ -37,8 +37,8 @@ options:
       - The list form, many pairs converged in one run (one module process for all the pods of a node).
       - Each item is a pair as O(name), O(peer), O(netns) and O(peer_addresses) describe it; O(state), O(bridge),
         O(hairpin) and O(check_subnet) apply to every item.
-      - O(name), O(peer), O(netns) and O(peer_addresses) are refused beside O(pairs) (an error, not ignored): each
-        describes one pair, so it belongs on an item.
+      - O(name), O(peer), O(netns) and O(peer_addresses) are refused beside O(pairs) (an error, not ignored),
+        since each describes one pair and belongs on an item.
       - Every item is checked before anything changes; then the items are converged in order, as a loop of
         the one-pair form would, and the same state is read only once until something changes.
     type: list
