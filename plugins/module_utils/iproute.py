@@ -306,3 +306,66 @@ def apply_and_replan(ip, steps, replan, not_converged=None):
     except ValidationError as exc:
         ip.module.fail_json(msg="after changing: %s" % exc, commands=ip.commands)
     return after
+
+
+# ---------------------------------------------------------------- list forms
+
+class ListForm:
+    """The one contract of the list forms: netns ``namespaces``, veth ``pairs``, route ``routes``.
+
+    ``item_keys`` are the options an item carries. Of those, the ones in ``defaults`` may also be given at
+    the top level, where they are the default of every item that leaves them out; every other item key is
+    refused beside the list (it describes one object, the list many). Every top-level option that is not
+    an item key (state, owner, bridge, ...) applies to every item. ``identity(item)`` returns the
+    ``(what, key)`` pairs that must be unique across the items (an object listed twice is an error).
+    """
+
+    def __init__(self, key, item_keys, defaults=(), identity=None):
+        self.key = key
+        self.item_keys = tuple(item_keys)
+        self.defaults = tuple(defaults)
+        self.identity = identity
+
+    def refused(self):
+        return [key for key in self.item_keys if key not in self.defaults]
+
+    def items(self, params):
+        """The parameters of each item, merged with the top-level ones; ValidationError before any change."""
+        given = [key for key in self.refused() if params.get(key) is not None]
+        if given:
+            raise ValidationError("%s cannot be given beside %s; set %s on each item instead"
+                                  % (", ".join(given), self.key, "it" if len(given) == 1 else "them"))
+        shared = dict((key, value) for key, value in params.items() if key != self.key)
+        result = []
+        seen = set()
+        for item in params[self.key]:
+            merged = dict(shared)
+            for key in self.item_keys:
+                if key not in self.defaults or item.get(key) is not None:
+                    merged[key] = item.get(key)
+            for what, key in (self.identity(merged) if self.identity else []):
+                if key in seen:
+                    raise ValidationError("%s is listed twice" % what)
+                seen.add(key)
+            result.append(merged)
+        return result
+
+    def run(self, module, validate, converge):
+        """Check every item, then converge them in order with one cached :class:`Ip`.
+
+        ``validate(item)`` returns what ``converge(module, ip, item, checked)`` needs, which returns
+        ``(changed, value, diff before, diff after)``. Returns the module result (``changed``, ``commands``,
+        the values under the list's key, ``diff``) and the converge results, for extra return values.
+        """
+        try:
+            items = self.items(module.params)
+            checked = [validate(item) for item in items]
+        except ValidationError as exc:
+            module.fail_json(msg=str(exc), commands=[])
+        ip = Ip(module, cache=True)
+        done = [converge(module, ip, item, one) for item, one in zip(items, checked)]
+        result = {"changed": any(one[0] for one in done), "commands": ip.commands, self.key: [one[1] for one in done]}
+        if module._diff:
+            result["diff"] = {"before": {self.key: [one[2] for one in done]},
+                              "after": {self.key: [one[3] for one in done]}}
+        return result, done

@@ -124,60 +124,11 @@ diff:
     after: {name: bridge_eden, exists: true, addresses: ["10.0.0.1/24"], up: true}
 """
 
-import re
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
-    Ip, ValidationError, apply_and_replan, global_addresses, is_up, link_by_name, link_kind, normalize_cidrs, plan_addresses,
-    validate_ifname)
-
-
-MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-
-
-def validate(params):
-    """Check the arguments; return the normalized address list (None: leave addresses alone)."""
-    validate_ifname(params["name"], "bridge name")
-    mac = params.get("mac") or None
-    if mac is not None and (not MAC_RE.match(mac.lower()) or int(mac[:2], 16) & 1 or mac.lower() == "00:00:00:00:00:00"):
-        raise ValidationError("bridge mac %r must be a unicast MAC address such as 02:4b:38:00:00:01" % (mac,))
-    if params["addresses"] is None:
-        return None
-    return normalize_cidrs(params["addresses"], "bridge address")
-
-
-def bridge_state(name, link):
-    if link is None:
-        return {"name": name, "exists": False, "addresses": [], "up": False}
-    return {"name": name, "exists": True, "addresses": global_addresses(link), "up": is_up(link)}
-
-
-def plan_bridge(params, addresses, links):
-    """Return (steps, predicted after-state) to converge the bridge; raise ValidationError on a foreign link."""
-    name = params["name"]
-    link = link_by_name(links, name)
-    if link is not None and link_kind(link) != "bridge":
-        raise ValidationError("link %s exists but is a %s, not a bridge; refusing to touch it"
-                              % (name, link_kind(link) or "plain device"))
-    before = bridge_state(name, link)
-    if params["state"] == "absent":
-        steps = [(None, ["link", "del", "dev", name])] if link is not None else []
-        return steps, bridge_state(name, None)
-    steps = []
-    if link is None:
-        steps.append((None, ["link", "add", "dev", name, "type", "bridge"]))
-    after = dict(before, exists=True)
-    mac = (params.get("mac") or "").lower()
-    if mac and (link is None or link.get("address", "").lower() != mac):
-        steps.append((None, ["link", "set", "dev", name, "address", mac]))
-    if addresses is not None:
-        steps += plan_addresses(before["addresses"], addresses, name)
-        after["addresses"] = list(addresses)
-    if params["up"] != before["up"]:
-        steps.append((None, ["link", "set", "dev", name, "up" if params["up"] else "down"]))
-    after["up"] = params["up"]
-    return steps, after
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import Ip, ValidationError
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (
+    converge_bridge, validate_bridge as validate)
 
 
 def main():
@@ -191,25 +142,13 @@ def main():
         ),
         supports_check_mode=True,
     )
-    name = module.params["name"]
     try:
         addresses = validate(module.params)
-        ip = Ip(module)
-        links = ip.links()
-        before = bridge_state(name, link_by_name(links, name))
-        steps, after = plan_bridge(module.params, addresses, links)
     except ValidationError as exc:
         module.fail_json(msg=str(exc), commands=[])
-
-    def replan():
-        # Converged? Removing a primary IPv4 address drops its secondaries: plan once more.
-        links = ip.links()
-        again, planned = plan_bridge(module.params, addresses, links)
-        return again, planned, bridge_state(name, link_by_name(links, name))
-
-    applied = apply_and_replan(ip, steps, replan)
-    after = after if applied is None else applied
-    result = dict(changed=bool(steps), bridge=after, commands=ip.commands)
+    ip = Ip(module)
+    changed, after, before = converge_bridge(module, ip, module.params, addresses)
+    result = dict(changed=changed, bridge=after, commands=ip.commands)
     if module._diff:
         result["diff"] = {"before": before, "after": after}
     module.exit_json(**result)

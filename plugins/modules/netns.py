@@ -32,6 +32,7 @@ options:
       - The list form, many namespaces converged in one run (one module process for all the pods of a node).
       - Each item is a namespace as O(name) and O(nameservers) describe it; O(nameservers) given here is the
         default of the items without their own. O(state), O(owner), O(state_dir) and O(force) apply to every item.
+        O(name) is refused beside O(namespaces).
       - Every item is checked before anything changes; then the items are converged in order, as a loop of
         the one-namespace form would, and the same state is read only once until something changes.
     type: list
@@ -205,275 +206,22 @@ diff:
     after: {name: netns_adam, exists: true, lo_up: true, nameservers: ["8.8.8.8"]}
 """
 
-import glob
-import json
-import os
-import re
-import shutil
-import signal
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
-    Ip, ValidationError, is_up, link_by_name, netns_names, parse_ip, validate_netns_name)
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iproute
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import prune_empty_state_dir, write_atomic
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import ListForm, ValidationError
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (
+    Namespace, validate_netns as validate)
 
-RESOLV_MODE = 0o644
-OWNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-RECORD_VERSION = 1
-
-
-def resolv_conf_text(nameservers):
-    """The whole resolv.conf the module writes: one nameserver line per entry."""
-    return "".join("nameserver %s\n" % server for server in nameservers)
+# The list form's contract: an item is a namespace; a top-level nameservers is the default of the items
+# without their own; state, owner, state_dir and force apply to every item.
+NAMESPACES = ListForm("namespaces", ("name", "nameservers"), defaults=("nameservers",),
+                      identity=lambda item: [("namespace %s" % item["name"], item["name"])])
 
 
-def parse_resolv_conf(text):
-    """Nameservers listed in a resolv.conf text, in order."""
-    result = []
-    for line in (text or "").splitlines():
-        fields = line.split()
-        if len(fields) >= 2 and fields[0] == "nameserver":
-            result.append(fields[1])
-    return result
-
-
-def validate(params):
-    """Check every argument before anything is read or changed; return normalized nameservers."""
-    validate_netns_name(params["name"])
-    if params.get("owner") is not None and not OWNER_RE.match(params["owner"]):
-        raise ValidationError("owner %r must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
-                              % (params["owner"],))
-    if params["nameservers"] is None:
-        return None
-    return [str(parse_ip(server, "nameserver")) for server in params["nameservers"]]
-
-
-def plan_present(name, exists, lo_link):
-    """Steps that create the namespace and bring its loopback up."""
-    steps = []
-    if not exists:
-        steps.append((None, ["netns", "add", name]))
-    if not exists or lo_link is None or not is_up(lo_link):
-        steps.append((name, ["link", "set", "dev", "lo", "up"]))
-    return steps
-
-
-def plan_absent(name, exists):
-    return [(None, ["netns", "delete", name])] if exists else []
-
-
-def parse_pids(text):
-    return [int(word) for word in (text or "").split() if word.isdigit()]
-
-
-class NetnsModule:
-    """One namespace: ``params`` are the module's (or, in the list form, one item's merged with them)."""
-
-    def __init__(self, module, params=None, ip=None):
-        self.module = module
-        self.params = params if params is not None else module.params
-        self.name = self.params["name"]
-        self.ip = ip if ip is not None else Ip(module)
-        self.etc_dir = os.path.join(iproute.ETC_NETNS, self.name)
-        self.resolv_path = os.path.join(self.etc_dir, "resolv.conf")
-        self.owner = self.params.get("owner")
-        self.state_dir = self.params.get("state_dir") or "/var/lib/k8slab/netns"
-        self.record_path = os.path.join(self.state_dir, self.owner, self.name) if self.owner else None
-
-    # ------------------------------------------------------------ ownership records
-    def recorded_owners(self):
-        """Every owner that recorded creating this namespace (normally none or one)."""
-        pattern = os.path.join(glob.escape(self.state_dir), "*", glob.escape(self.name))
-        return sorted(os.path.basename(os.path.dirname(path)) for path in glob.glob(pattern))
-
-    def owned(self):
-        if not os.path.exists(self.record_path):
-            return False
-        try:
-            with open(self.record_path) as handle:
-                data = json.load(handle)
-            if data.get("version") != RECORD_VERSION or data.get("netns") != self.name or data.get("owner") != self.owner:
-                raise ValueError("it is not a version %d record of namespace %s for owner %s"
-                                 % (RECORD_VERSION, self.name, self.owner))
-        except (OSError, ValueError) as exc:
-            self.module.fail_json(
-                msg="cannot read the ownership record %s: %s. Nothing was changed. If namespace %s was created by "
-                    "k8slab, write the record again with: echo '%s' > %s; otherwise delete the file."
-                    % (self.record_path, exc, self.name, self.record_text().strip(), self.record_path),
-                commands=[])
-        return True
-
-    def record_text(self):
-        return json.dumps({"version": RECORD_VERSION, "owner": self.owner, "netns": self.name}) + "\n"
-
-    def write_record(self):
-        write_atomic(self.record_path, self.record_text(), 0o644)
-
-    def remove_record(self):
-        if os.path.exists(self.record_path):
-            os.unlink(self.record_path)
-        prune_empty_state_dir(os.path.dirname(self.record_path))
-        prune_empty_state_dir(self.state_dir)
-
-    def read_resolv(self):
-        """(text, mode) of the namespace's resolv.conf, (None, None) when missing."""
-        try:
-            with open(self.resolv_path) as handle:
-                text = handle.read()
-            return text, os.stat(self.resolv_path).st_mode & 0o7777
-        except FileNotFoundError:
-            return None, None
-
-    def read_state(self):
-        exists = self.name in netns_names(self.ip.netns_list())
-        lo_link = link_by_name(self.ip.links(self.name), "lo") if exists else None
-        text = self.read_resolv()[0]
-        return {
-            "name": self.name,
-            "exists": exists,
-            "lo_up": bool(lo_link and is_up(lo_link)),
-            "nameservers": None if text is None else parse_resolv_conf(text),
-        }, lo_link
-
-    def pids(self):
-        return parse_pids(self.ip.read_now(["netns", "pids", self.name]))
-
-    def write_resolv(self, text):
-        """Write resolv.conf atomically (creating /etc/netns/NAME); in check mode only record it."""
-        self.ip.act("write %s" % self.resolv_path, write_atomic, self.resolv_path, text, RESOLV_MODE)
-
-    def remove_etc_dir(self):
-        """Remove /etc/netns/NAME (or whatever stands there); in check mode only record it."""
-        if os.path.isdir(self.etc_dir) and not os.path.islink(self.etc_dir):
-            self.ip.act("remove %s" % self.etc_dir, shutil.rmtree, self.etc_dir)
-        else:
-            self.ip.act("remove %s" % self.etc_dir, os.unlink, self.etc_dir)
-
-    def stop_processes(self, pids):
-        """SIGTERM, wait up to 5 s, then SIGKILL; fail if anything survives."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for pid in pids:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.time() + 5
-            while time.time() < deadline:
-                pids = self.pids()
-                if not pids:
-                    return
-                time.sleep(0.1)
-        self.module.fail_json(msg="processes %s in namespace %s survived SIGKILL" % (pids, self.name),
-                              commands=self.ip.commands)
-
-    def run(self, nameservers):
-        before, lo_link = self.read_state()
-        after = dict(before)
-        changed = False
-        result = {}
-        owned = self.owned() if self.owner else None
-        if self.owner:
-            result.update(owned=owned, record=self.record_path)
-            others = [owner for owner in self.recorded_owners() if owner != self.owner]
-            if self.params["state"] == "present" and others:
-                self.module.fail_json(msg="namespace %s is recorded as created by owner %s, not by %s; two owners "
-                                          "cannot share a namespace" % (self.name, ", ".join(others), self.owner),
-                                      commands=[], **result)
-            if self.params["state"] == "present" and before["exists"] and not owned:
-                self.module.fail_json(
-                    msg="namespace %s already exists and was not created by owner %s (no record %s); k8slab never "
-                        "takes over a namespace it did not create. Give the pod another netns, or remove the "
-                        "namespace yourself if it is a leftover." % (self.name, self.owner, self.record_path),
-                    commands=[], **result)
-            if self.params["state"] == "absent" and not owned:
-                if before["exists"]:
-                    self.module.warn("namespace %s was not created by owner %s (no record %s); left alone"
-                                     % (self.name, self.owner, self.record_path))
-                result.update(changed=False, commands=[], netns=dict(before, resolv_conf=self.resolv_path))
-                if self.module._diff:
-                    result["diff"] = {"before": before, "after": before}
-                return result
-        if self.params["state"] == "present":
-            if self.owner and not owned and not self.module.check_mode:
-                self.write_record()  # before creating it: a run killed in between leaves nothing unrecorded
-                result["owned"] = True
-            steps = plan_present(self.name, before["exists"], lo_link)
-            self.ip.apply(steps)
-            changed = bool(steps)
-            after.update(exists=True, lo_up=True)
-            if nameservers is not None:
-                text, mode = self.read_resolv()
-                wanted = resolv_conf_text(nameservers)
-                if text != wanted or mode != RESOLV_MODE:
-                    changed = True
-                    self.write_resolv(wanted)
-                after["nameservers"] = list(nameservers)
-        else:
-            killed = []
-            if before["exists"]:
-                pids = self.pids()
-                if pids and not self.params["force"]:
-                    self.module.fail_json(
-                        msg="namespace %s still has processes %s; stop them or set force=true" % (self.name, pids),
-                        pids=pids, commands=[])
-                if pids:
-                    killed = pids
-                    if not self.module.check_mode:
-                        self.stop_processes(pids)
-            steps = plan_absent(self.name, before["exists"])
-            self.ip.apply(steps)
-            changed = bool(steps)
-            if os.path.lexists(self.etc_dir):
-                changed = True
-                self.remove_etc_dir()
-            after.update(exists=False, lo_up=False, nameservers=None)
-            result["killed_pids"] = killed
-            if self.owner and not self.module.check_mode:
-                self.remove_record()
-                result["owned"] = False
-        if changed and not self.module.check_mode:
-            after = self.read_state()[0]
-        result.update(changed=changed, commands=self.ip.commands,
-                      netns=dict(after, resolv_conf=self.resolv_path))
-        if self.module._diff:
-            result["diff"] = {"before": before, "after": after}
-        return result
-
-
-def item_params(params, item):
-    """The one-namespace parameters of a list item: its own name and nameservers, the rest from the module."""
-    merged = dict(params, name=item["name"])
-    if item.get("nameservers") is not None:
-        merged["nameservers"] = item["nameservers"]
-    return merged
-
-
-def run_list(module):
-    """The list form: check every item, then converge them in order with one cached `ip`."""
-    items = [item_params(module.params, item) for item in module.params["namespaces"]]
-    try:
-        names = set()
-        checked = []
-        for item in items:
-            if item["name"] in names:
-                raise ValidationError("namespace %s is listed twice" % item["name"])
-            names.add(item["name"])
-            checked.append(validate(item))
-    except ValidationError as exc:
-        module.fail_json(msg=str(exc), commands=[])
-    ip = Ip(module, cache=True)
-    results = [NetnsModule(module, item, ip).run(nameservers) for item, nameservers in zip(items, checked)]
-    output = dict(changed=any(result["changed"] for result in results), commands=ip.commands,
-                  namespaces=[result["netns"] for result in results])
-    if module.params["state"] == "absent":
-        output["killed_pids"] = [pid for result in results for pid in result.get("killed_pids", [])]
-    if module._diff:
-        output["diff"] = {"before": {"namespaces": [result["diff"]["before"] for result in results]},
-                          "after": {"namespaces": [result["diff"]["after"] for result in results]}}
-    return output
+def converge(module, ip, params, nameservers):
+    result = Namespace(module, params, ip).run(nameservers)
+    diff = result.get("diff", {})
+    return result["changed"], result["netns"], diff.get("before"), diff.get("after"), result.get("killed_pids", [])
 
 
 def main():
@@ -490,17 +238,19 @@ def main():
             owner=dict(type="str"),
             state_dir=dict(type="path", default="/var/lib/k8slab/netns"),
         ),
-        mutually_exclusive=[("name", "namespaces")],
         required_one_of=[("name", "namespaces")],
         supports_check_mode=True,
     )
     if module.params["namespaces"] is not None:
-        module.exit_json(**run_list(module))
+        result, done = NAMESPACES.run(module, validate, converge)
+        if module.params["state"] == "absent":
+            result["killed_pids"] = [pid for one in done for pid in one[4]]
+        module.exit_json(**result)
     try:
         nameservers = validate(module.params)
     except ValidationError as exc:
         module.fail_json(msg=str(exc), commands=[])
-    module.exit_json(**NetnsModule(module).run(nameservers))
+    module.exit_json(**Namespace(module).run(nameservers))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ options:
       - The list form, many pairs converged in one run (one module process for all the pods of a node).
       - Each item is a pair as O(name), O(peer), O(netns) and O(peer_addresses) describe it; O(state), O(bridge),
         O(hairpin) and O(check_subnet) apply to every item.
+      - O(name), O(peer), O(netns) and O(peer_addresses) are refused beside O(pairs) (an error, not ignored),
+        since each describes one pair and belongs on an item.
       - Every item is checked before anything changes; then the items are converged in order, as a loop of
         the one-pair form would, and the same state is read only once until something changes.
     type: list
@@ -224,217 +226,24 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
-    Ip, ValidationError, apply_and_replan, check_in_subnets, global_addresses, hairpin, is_up, link_by_index, link_by_name,
-    link_kind, netns_by_id, netns_names, normalize_cidrs, plan_addresses, validate_ifname, validate_netns_name)
-
-UNNAMED = object()  # the peer lives in a namespace that `ip netns list` does not name
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import Ip, ListForm, ValidationError
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (
+    converge_veth, validate_veth as validate)
 
 
-def validate(params):
-    """Check the arguments; return the normalized peer addresses (None: leave them alone)."""
-    validate_ifname(params["name"], "veth name")
-    validate_ifname(params["peer"], "veth peer name")
-    if params["bridge"] is not None:
-        validate_ifname(params["bridge"], "bridge name")
-        if params["bridge"] in (params["name"], params["peer"]):
-            raise ValidationError("bridge %s cannot be an end of the veth pair itself" % params["bridge"])
-    if params["netns"] is not None:
-        validate_netns_name(params["netns"])
-    elif params["name"] == params["peer"]:
-        raise ValidationError("name and peer are both %s; two links in the root namespace need different names"
-                              % params["name"])
-    if params["peer_addresses"] is None:
-        return None
-    return normalize_cidrs(params["peer_addresses"], "peer address")
+def identity(item):
+    """Each end of a pair once: the root end by name, the other end by namespace and name."""
+    netns = item["netns"]
+    return [("name %s" % item["name"], (None, item["name"])),
+            ("peer %s%s" % (item["peer"], " in namespace %s" % netns if netns else ""), (netns, item["peer"]))]
 
 
-def read_world(ip, params):
-    """Everything the planner needs: root links, named namespaces, links of the namespaces involved."""
-    netns_list = ip.netns_list()
-    world = {"root": ip.links(), "netns_list": netns_list, "links": {}}
-    names = netns_names(netns_list)
-    wanted = set()
-    if params["netns"] in names:
-        wanted.add(params["netns"])
-    link = link_by_name(world["root"], params["name"])
-    if link is not None and "link_netnsid" in link:
-        other = netns_by_id(netns_list, link["link_netnsid"])
-        if other is not None:
-            wanted.add(other)
-    for netns in sorted(wanted):
-        world["links"][netns] = ip.links(netns)
-    return world
+# The list form's contract: an item is a pair; bridge, hairpin, check_subnet and state apply to every pair.
+PAIRS = ListForm("pairs", ("name", "peer", "netns", "peer_addresses"), identity=identity)
 
 
-def find_peer(link, world):
-    """(namespace name, None for root or UNNAMED; peer link or None) of the veth end ``link`` in the root namespace."""
-    if "link_netnsid" in link:
-        netns = netns_by_id(world["netns_list"], link["link_netnsid"])
-        if netns is None:
-            return UNNAMED, None
-        return netns, link_by_index(world["links"].get(netns), link.get("link_index"))
-    peer = link_by_index(world["root"], link["link_index"]) if "link_index" in link else None
-    if peer is None and link.get("link"):
-        peer = link_by_name(world["root"], link["link"])
-    return None, peer
-
-
-def veth_state(params, link=None, netns=None, peer_link=None):
-    if link is None:
-        return {"name": params["name"], "peer": params["peer"], "exists": False, "netns": None, "bridge": None,
-                "hairpin": False, "up": False, "peer_up": False, "peer_addresses": []}
-    return {"name": params["name"], "peer": params["peer"], "exists": True, "netns": netns,
-            "bridge": link.get("master"), "hairpin": hairpin(link), "up": is_up(link),
-            "peer_up": bool(peer_link and is_up(peer_link)), "peer_addresses": global_addresses(peer_link)}
-
-
-def resolve_existing(params, link, world):
-    """Check that ``link`` is our veth and return (peer namespace, peer link)."""
-    name, peer = params["name"], params["peer"]
-    if link_kind(link) != "veth":
-        raise ValidationError("link %s exists but is a %s, not a veth; refusing to touch it"
-                              % (name, link_kind(link) or "plain device"))
-    netns, peer_link = find_peer(link, world)
-    if netns is UNNAMED:
-        raise ValidationError("veth %s has its other end in a namespace without a name in `ip netns list` "
-                              "(a container?); refusing to touch it" % name)
-    if peer_link is None:
-        raise ValidationError("cannot find the other end of veth %s" % name)
-    if peer_link.get("ifname") != peer:
-        raise ValidationError("veth %s exists but its other end is %s%s, not %s; refusing to touch it"
-                              % (name, peer_link.get("ifname"), " in namespace %s" % netns if netns else "", peer))
-    return netns, peer_link
-
-
-def plan_absent(params, world):
-    name, peer, netns = params["name"], params["peer"], params["netns"]
-    link = link_by_name(world["root"], name)
-    if link is not None:
-        resolve_existing(params, link, world)
-        return [(None, ["link", "del", "dev", name])]
-    if netns is not None and netns not in netns_names(world["netns_list"]):
-        return []
-    peer_link = link_by_name(world["root"] if netns is None else world["links"].get(netns), peer)
-    if peer_link is None:
-        return []
-    if link_kind(peer_link) != "veth":
-        raise ValidationError("link %s exists but is a %s, not a veth; refusing to delete it"
-                              % (peer, link_kind(peer_link) or "plain device"))
-    if netns is not None:
-        # Its other end sits in the root namespace under another name: not our pair.
-        other = link_by_index(world["root"], peer_link.get("link_index"))
-        if other is not None and link_kind(other) == "veth" and other.get("link_index") == peer_link.get("ifindex"):
-            raise ValidationError("veth %s in namespace %s belongs to %s, not %s; refusing to delete it"
-                                  % (peer, netns, other.get("ifname"), name))
-    return [(netns, ["link", "del", "dev", peer])]
-
-
-def plan_present(params, addresses, world, check_mode):
-    """Return (steps, predicted after-state, warnings)."""
-    name, peer, netns, bridge = params["name"], params["peer"], params["netns"], params["bridge"]
-    warnings = []
-    root = world["root"]
-    target_links = root if netns is None else world["links"].get(netns, [])
-    if netns is not None and netns not in netns_names(world["netns_list"]):
-        message = "namespace %s does not exist; create it first (k8slab.kube_proxy.netns)" % netns
-        if not check_mode:
-            raise ValidationError(message)
-        warnings.append(message + "; assuming an earlier task would have")
-        target_links = []
-    bridge_link = None
-    if bridge is not None:
-        bridge_link = link_by_name(root, bridge)
-        if bridge_link is None:
-            message = "bridge %s does not exist; create it first (k8slab.kube_proxy.bridge)" % bridge
-            if not check_mode:
-                raise ValidationError(message)
-            warnings.append(message + "; assuming an earlier task would have")
-        elif link_kind(bridge_link) != "bridge":
-            raise ValidationError("link %s is a %s, not a bridge" % (bridge, link_kind(bridge_link) or "plain device"))
-    if params["check_subnet"] and bridge_link is not None and addresses:
-        check_in_subnets(addresses, global_addresses(bridge_link), "peer address", "bridge %s" % bridge)
-
-    link = link_by_name(root, name)
-    steps = []
-    if link is None:
-        if link_by_name(target_links, peer) is not None:
-            raise ValidationError("%s does not exist but a link named %s already exists in %s; refusing to touch it"
-                                  % (name, peer, "namespace %s" % netns if netns else "the root namespace"))
-        args = ["link", "add", "dev", name, "type", "veth", "peer", "name", peer]
-        if netns is not None:
-            args += ["netns", netns]  # born inside the namespace: its name never clashes in the root namespace
-        steps.append((None, args))
-        current = veth_state(params)
-        current["netns"] = netns
-    else:
-        current_ns, peer_link = resolve_existing(params, link, world)
-        current = veth_state(params, link, current_ns, peer_link)
-        if current_ns != netns:
-            if netns is None:
-                raise ValidationError("the peer %s is in namespace %s; moving it back to the root namespace is not "
-                                      "supported: set netns, or delete the pair (state=absent)" % (peer, current_ns))
-            if link_by_name(target_links, peer) is not None:
-                raise ValidationError("namespace %s already has a link named %s" % (netns, peer))
-            steps.append((current_ns, ["link", "set", "dev", peer, "netns", netns]))
-            current.update(netns=netns, peer_up=False, peer_addresses=[])  # a move flushes both
-    after = dict(current, exists=True)
-
-    if bridge is not None and current["bridge"] != bridge:
-        steps.append((None, ["link", "set", "dev", name, "master", bridge]))
-        current["hairpin"] = False  # a new port starts with the bridge's defaults
-        after["bridge"] = bridge
-    if after["bridge"] is not None:
-        if params["hairpin"] != current["hairpin"]:
-            steps.append((None, ["link", "set", "dev", name, "type", "bridge_slave",
-                                 "hairpin", "on" if params["hairpin"] else "off"]))
-        after["hairpin"] = params["hairpin"]
-    elif params["hairpin"]:
-        raise ValidationError("hairpin needs %s to be a bridge port; give bridge" % name)
-    if not current["up"]:
-        steps.append((None, ["link", "set", "dev", name, "up"]))
-    if not current["peer_up"]:
-        steps.append((netns, ["link", "set", "dev", peer, "up"]))
-    after.update(up=True, peer_up=True)
-    if addresses is not None:
-        steps += plan_addresses(current["peer_addresses"], addresses, peer, netns)
-        after["peer_addresses"] = list(addresses)
-    return steps, after, warnings
-
-
-def plan_veth(params, addresses, world, check_mode=False):
-    """Return (steps, before, after, warnings); raise ValidationError for input or state we refuse."""
-    link = link_by_name(world["root"], params["name"])
-    before = veth_state(params)
-    if link is not None and link_kind(link) == "veth":
-        netns, peer_link = find_peer(link, world)
-        if netns is not UNNAMED and peer_link is not None and peer_link.get("ifname") == params["peer"]:
-            before = veth_state(params, link, netns, peer_link)
-    if params["state"] == "absent":
-        return plan_absent(params, world), before, veth_state(params), []
-    steps, after, warnings = plan_present(params, addresses, world, check_mode)
-    return steps, before, after, warnings
-
-
-def converge(module, ip, params, addresses):
-    """Converge one pair; return (changed, after, before)."""
-    try:
-        steps, before, after, warnings = plan_veth(params, addresses, read_world(ip, params), module.check_mode)
-    except ValidationError as exc:
-        module.fail_json(msg=str(exc), commands=ip.commands)
-    for warning in warnings:
-        module.warn(warning)
-
-    def replan():
-        # Converged? Plan again against what the kernel now says; repeat once if needed.
-        again, now, planned, dummy = plan_veth(params, addresses, read_world(ip, params))
-        return again, planned, now
-
-    applied = apply_and_replan(ip, steps, replan)
-    return bool(steps), (after if applied is None else applied), before
-
-
-PAIR_KEYS = ("name", "peer", "netns", "peer_addresses")
+def diffable(changed, after, before):
+    return changed, after, before, after
 
 
 def main():
@@ -455,36 +264,24 @@ def main():
             hairpin=dict(type="bool", default=False),
             check_subnet=dict(type="bool", default=True),
         ),
-        mutually_exclusive=[("name", "pairs"), ("netns", "pairs"), ("peer_addresses", "pairs")],
         required_one_of=[("name", "pairs")],
-        required_together=[("name", "peer")],
         supports_check_mode=True,
     )
     params = module.params
-    listed = params["pairs"] is not None
-    items = [dict(params, **dict((key, item[key]) for key in PAIR_KEYS)) for item in params["pairs"]] if listed else [params]
+    if params["pairs"] is not None:
+        result = PAIRS.run(module, validate, lambda *args: diffable(*converge_veth(*args)))[0]
+        module.exit_json(**result)
     try:
-        checked = [validate(item) for item in items]
-        seen = set()
-        for item in items:
-            for end in (("name", None, item["name"]), ("peer", item["netns"], item["peer"])):
-                if end[1:] in seen:
-                    raise ValidationError("%s %s%s is listed twice" % (end[0], end[2], " in namespace %s" % end[1] if end[1] else ""))
-                seen.add(end[1:])
+        if params["peer"] is None:
+            raise ValidationError("peer is required with name")
+        addresses = validate(params)
     except ValidationError as exc:
         module.fail_json(msg=str(exc), commands=[])
-    ip = Ip(module, cache=listed)
-    converged = [converge(module, ip, item, addresses) for item, addresses in zip(items, checked)]
-    result = dict(changed=any(changed for changed, dummy, dummy in converged), commands=ip.commands)
-    if listed:
-        result["pairs"] = [after for dummy, after, dummy in converged]
-        if module._diff:
-            result["diff"] = {"before": {"pairs": [before for dummy, dummy, before in converged]},
-                              "after": {"pairs": result["pairs"]}}
-    else:
-        dummy, result["veth"], before = converged[0]
-        if module._diff:
-            result["diff"] = {"before": before, "after": result["veth"]}
+    ip = Ip(module)
+    changed, after, before = converge_veth(module, ip, params, addresses)
+    result = dict(changed=changed, veth=after, commands=ip.commands)
+    if module._diff:
+        result["diff"] = {"before": before, "after": after}
     module.exit_json(**result)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import ValidationError
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import netlink_objects
 from ansible_collections.k8slab.kube_proxy.plugins.modules import bridge
 from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.modules.fake_ip import FakeIp, Then, ip
 
@@ -28,7 +29,7 @@ def params(**kwargs):
 
 def plan(links, **kwargs):
     p = params(**kwargs)
-    return bridge.plan_bridge(p, bridge.validate(p), links)
+    return netlink_objects.plan_bridge(p, bridge.validate(p), links)
 
 
 # planning ----------------------------------------------------------------------------
@@ -145,10 +146,10 @@ def test_module_bad_input_fails_before_reading(monkeypatch, capsys):
 def test_fixed_mac_is_set_once_and_never_follows_the_ports():
     from ansible_collections.k8slab.kube_proxy.plugins.modules import bridge as bridge_module
     params = {"name": "bridge_eden", "state": "present", "up": True, "mac": "02:B5:0F:63:2A:DA"}
-    steps, dummy = bridge_module.plan_bridge(params, None, [])
+    steps, dummy = netlink_objects.plan_bridge(params, None, [])
     assert (None, ["link", "set", "dev", "bridge_eden", "address", "02:b5:0f:63:2a:da"]) in steps
     link = {"ifname": "bridge_eden", "address": "02:b5:0f:63:2a:da", "flags": ["UP"],
             "linkinfo": {"info_kind": "bridge"}, "addr_info": []}
-    assert bridge_module.plan_bridge(params, None, [link])[0] == []
+    assert netlink_objects.plan_bridge(params, None, [link])[0] == []
     with pytest.raises(bridge_module.ValidationError, match="unicast MAC"):
         bridge_module.validate(dict(params, mac="01:00:5e:00:00:01", addresses=None))

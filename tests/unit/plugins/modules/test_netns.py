@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iproute
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import ValidationError
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import netlink_objects
 from ansible_collections.k8slab.kube_proxy.plugins.modules import netns
 from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.modules.fake_ip import FakeIp, Then, ip
 
@@ -27,27 +28,27 @@ def params(**kwargs):
 # pure helpers ---------------------------------------------------------------------
 
 def test_resolv_conf_round_trip():
-    text = netns.resolv_conf_text(["8.8.8.8", "2001:4860:4860::8888"])
+    text = netlink_objects.resolv_conf_text(["8.8.8.8", "2001:4860:4860::8888"])
     assert text == "nameserver 8.8.8.8\nnameserver 2001:4860:4860::8888\n"
-    assert netns.parse_resolv_conf(text + "search lab\n# nameserver 1.1.1.1\n") == ["8.8.8.8", "2001:4860:4860::8888"]
-    assert netns.resolv_conf_text([]) == ""
+    assert netlink_objects.parse_resolv_conf(text + "search lab\n# nameserver 1.1.1.1\n") == ["8.8.8.8", "2001:4860:4860::8888"]
+    assert netlink_objects.resolv_conf_text([]) == ""
 
 
 def test_plan_present():
-    assert netns.plan_present("netns_adam", False, None) == [
+    assert netlink_objects.plan_netns_present("netns_adam", False, None) == [
         (None, ["netns", "add", "netns_adam"]), ("netns_adam", ["link", "set", "dev", "lo", "up"])]
-    assert netns.plan_present("netns_adam", True, LO_DOWN) == [("netns_adam", ["link", "set", "dev", "lo", "up"])]
-    assert netns.plan_present("netns_adam", True, LO_UP) == []
+    assert netlink_objects.plan_netns_present("netns_adam", True, LO_DOWN) == [("netns_adam", ["link", "set", "dev", "lo", "up"])]
+    assert netlink_objects.plan_netns_present("netns_adam", True, LO_UP) == []
 
 
 def test_plan_absent():
-    assert netns.plan_absent("netns_adam", True) == [(None, ["netns", "delete", "netns_adam"])]
-    assert netns.plan_absent("netns_adam", False) == []
+    assert netlink_objects.plan_netns_absent("netns_adam", True) == [(None, ["netns", "delete", "netns_adam"])]
+    assert netlink_objects.plan_netns_absent("netns_adam", False) == []
 
 
 def test_parse_pids():
-    assert netns.parse_pids("12\n345\n") == [12, 345]
-    assert netns.parse_pids("") == []
+    assert netlink_objects.parse_pids("12\n345\n") == [12, 345]
+    assert netlink_objects.parse_pids("") == []
 
 
 def test_validate_normalizes_nameservers():
@@ -149,7 +150,7 @@ def test_module_absent_force_kills_then_deletes(monkeypatch, capsys, etc):
     (etc / "netns_adam").mkdir()
     (etc / "netns_adam" / "resolv.conf").write_text("nameserver 8.8.8.8\n")
     signals = []
-    monkeypatch.setattr(netns.os, "kill", lambda pid, sig: signals.append((pid, sig)))
+    monkeypatch.setattr(netlink_objects.os, "kill", lambda pid, sig: signals.append((pid, sig)))
     fake = FakeIp(monkeypatch, capsys, {LIST: Then([[{"name": "netns_adam"}], []]), LO_READ: [LO_UP],
                                         PIDS: Then(["4242\n", "4242\n", ""])})
     result = fake.run(netns.main, params(state="absent", force=True))

@@ -9,6 +9,7 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import ValidationError
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import netlink_objects
 from ansible_collections.k8slab.kube_proxy.plugins.modules import route
 from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.modules.fake_ip import FakeIp, Then, ip
 
@@ -28,7 +29,7 @@ def params(**kwargs):
 def plan(routes, **kwargs):
     p = params(**kwargs)
     destination, gateway, family = route.validate(p)
-    return route.plan_route(p, destination, gateway, family, routes)
+    return netlink_objects.plan_route(p, destination, gateway, family, routes)
 
 
 # planning --------------------------------------------------------------------------
@@ -163,3 +164,13 @@ def test_module_missing_device(monkeypatch, capsys):
                                         ("-n", "netns_adam", "-json", "-details", "address", "show"): []})
     result = fake.run(route.main, params(device="veth_ns_adam"))
     assert result["failed"] is True and "device veth_ns_adam does not exist in namespace netns_adam" in result["msg"]
+
+
+def test_module_refuses_a_destination_beside_routes(monkeypatch, capsys):
+    # It used to be ignored silently: every item got its own (default) destination.
+    fake = FakeIp(monkeypatch, capsys, {})
+    result = fake.run(route.main, {"routes": [{"netns": "netns_adam", "gateway": "10.0.0.1"}],
+                                   "destination": "10.96.0.0/12"})
+    assert result["failed"] and result["msg"] == \
+        "destination cannot be given beside routes; set it on each item instead", result
+    assert fake.changes == [] and result["commands"] == []

@@ -9,6 +9,7 @@ import copy
 import pytest
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import ValidationError
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import netlink_objects
 from ansible_collections.k8slab.kube_proxy.plugins.modules import veth
 from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.modules.fake_ip import FakeIp, Then, ip
 
@@ -51,7 +52,7 @@ def params(**kwargs):
 
 def plan(the_world, check_mode=False, **kwargs):
     p = params(**kwargs)
-    return veth.plan_veth(p, veth.validate(p), the_world, check_mode)
+    return netlink_objects.plan_veth(p, veth.validate(p), the_world, check_mode)
 
 
 def changed(link, **kwargs):

@@ -1,0 +1,656 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pod_sync
+short_description: Converge a node's whole pod network in one run, adding new pods and removing those no longer listed
+version_added: 0.2.0
+author: k8slab maintainers (@k8slab)
+description:
+  - The pod network's counterpart of the proxier's sync, shaped like the CNI bridge plugin's ADD, run for every pod of
+    the node at once and followed by the DEL of every pod no longer listed. It is handed the whole pod list and makes
+    the node match it.
+  - 'One object at a time, each converged on its own and safe to repeat: the bridge (name, address, fixed MAC, up),
+    C(/etc/netns) (with a marker when this module created it), then for each pod its namespace (C(lo) up) and
+    C(/etc/netns/NETNS/resolv.conf), its veth pair (host end a port of the bridge, with hairpin; the other end in the
+    namespace with the pod''s address) and its default route, then the routes to the other nodes'' pod subnets.'
+  - With O(prune) (the default) the same run then removes what this owner created and no longer declares - the
+    namespace (and with it the veth pair) and C(/etc/netns/NETNS) of each pod no longer listed, the routes to subnets
+    no longer listed, and a bridge that is no longer O(bridge) (a renamed bridge goes after its pods moved to the new
+    one). Kubernetes removes a pod after its endpoints left every Service and its app stopped; a playbook that
+    does those steps after this one runs it with O(prune=false) first and once more with O(prune=true) at the end.
+  - Ownership lives in records, never in names or route metrics - the namespaces in the M(k8slab.kube_proxy.netns)
+    module's records (so both modules agree on them), the bridges and routes in one record per O(owner) under
+    O(state_dir). An existing namespace or route this owner did not create is an error, checked for every pod before
+    anything changes; it is never taken over.
+  - A node last converged by version 0.1 of the pod_network role has no record of its bridge and routes. Its
+    declared bridge is then taken as this owner's, and with O(adopt_route_metric) so are the routes with that metric
+    (0.1 marked its routes with metric 1013); those no longer listed are removed like any other.
+  - With O(state=absent) everything this owner recorded is removed - routes, every recorded pod, the bridges, and
+    C(/etc/netns) when this module created it and it is empty.
+options:
+  bridge:
+    description:
+      - The bridge the pods hang off, such as C(bridge_eden). At most 15 characters.
+    type: str
+    required: true
+  bridge_address:
+    description:
+      - The bridge's address with prefix length, such as C(10.0.0.1/24); the pods' default gateway. Its subnet is the
+        pod subnet every pod's address must lie in.
+      - Required with O(state=present).
+    type: str
+  bridge_mac:
+    description:
+      - A fixed unicast MAC for the bridge, such as C(02:4b:38:00:00:01), so that it does not follow the lowest MAC of
+        its ports when pods come and go. When omitted, the MAC is left to the kernel (the tutorial).
+    type: str
+  hairpin:
+    description: Hairpin mode on every pod's bridge port, so a pod reaches itself through a Service.
+    type: bool
+    default: false
+  pods:
+    description:
+      - Every pod of this node, in order. Required with O(state=present); an empty list is refused (remove the
+        pod network with O(state=absent) instead).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The pod's name, used in messages and in RV(pods). Defaults to O(pods[].netns).
+        type: str
+      netns:
+        description: The pod's network namespace, such as C(netns_adam).
+        type: str
+        required: true
+      host_veth:
+        description: The veth end on the bridge, such as C(veth_adam).
+        type: str
+        required: true
+      pod_veth:
+        description: The veth end in the namespace, such as C(veth_ns_adam).
+        type: str
+        required: true
+      cidr:
+        description: The pod's address with the bridge's prefix length, such as C(10.0.0.11/24).
+        type: str
+        required: true
+      gateway:
+        description: The pod's default gateway. Defaults to the address of O(bridge_address).
+        type: str
+      nameservers:
+        description:
+          - The lines of C(/etc/netns/NETNS/resolv.conf), one C(nameserver) each. When omitted, the file is left alone.
+        type: list
+        elements: str
+  routes:
+    description:
+      - The routes to the other nodes' pod subnets, in the node's main table (flannel's host-gw, kubenet). Empty for
+        one node.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      destination:
+        description: The other node's pod subnet, such as C(10.0.2.0/24).
+        type: str
+        required: true
+      gateway:
+        description: That node's address, such as C(192.0.2.12).
+        type: str
+        required: true
+  prune:
+    description:
+      - Remove what this owner created and no longer declares (pods, routes, an old bridge) in the same run.
+      - V(false) only adds and converges; run again with V(true) once the pods leaving have left every Service and
+        their apps stopped.
+    type: bool
+    default: true
+  force:
+    description:
+      - When a namespace to remove still has processes, stop them (C(SIGTERM), then C(SIGKILL)) instead of failing.
+        Without it, such a namespace is an error found before anything changes.
+    type: bool
+    default: false
+  state:
+    description: V(present) converges the pod network to O(pods); V(absent) removes everything this owner recorded.
+    type: str
+    choices: [present, absent]
+    default: present
+  owner:
+    description: The owner the records are kept under, such as C(pod_network).
+    type: str
+    default: pod_network
+  state_dir:
+    description: Where the record of this owner's bridges and routes lives.
+    type: path
+    default: /var/lib/k8slab/pod_sync
+  netns_state_dir:
+    description: Where the namespace records live, shared with M(k8slab.kube_proxy.netns).
+    type: path
+    default: /var/lib/k8slab/netns
+  adopt_route_metric:
+    description:
+      - Only for a node without a record yet (last converged by version 0.1), the routes in the main table with this
+        metric and a gateway are taken as this owner's. The pod_network role passes 1013, the metric 0.1 used.
+    type: int
+extends_documentation_fragment:
+  - k8slab.kube_proxy.iproute
+  - k8slab.kube_proxy.attributes
+attributes:
+  diff_mode:
+    description: Shows the bridge, each pod's namespace, veth pair and default route, and the node routes, before and after.
+notes:
+  - Deleting a namespace also destroys the veth ends inside it, and with them their peers on the bridge.
+  - The FORWARD accepts and the MASQUERADE of the pod subnet are not this module's; the pod_network role writes them
+    with M(k8slab.kube_proxy.iptables_chains).
+seealso:
+  - module: k8slab.kube_proxy.bridge
+  - module: k8slab.kube_proxy.netns
+  - module: k8slab.kube_proxy.veth
+  - module: k8slab.kube_proxy.route
+  - name: The CNI bridge plugin
+    description: C(plugins/main/bridge/bridge.go), whose ADD this module runs for every pod.
+    link: https://github.com/containernetworking/plugins/blob/main/plugins/main/bridge/bridge.go
+"""
+
+EXAMPLES = r"""
+- name: The tutorial's pod network, and nothing else, in one run
+  k8slab.kube_proxy.pod_sync:
+    bridge: bridge_eden
+    bridge_address: 10.0.0.1/24
+    pods:
+      - {netns: netns_adam, host_veth: veth_adam, pod_veth: veth_ns_adam, cidr: 10.0.0.11/24, nameservers: [8.8.8.8]}
+      - {netns: netns_eve, host_veth: veth_eve, pod_veth: veth_ns_eve, cidr: 10.0.0.21/24, nameservers: [8.8.8.8]}
+
+- name: A node of a cluster; pods no longer listed stay until the prune run below
+  k8slab.kube_proxy.pod_sync:
+    bridge: bridge_eden
+    bridge_address: 10.0.1.1/24
+    bridge_mac: "02:4b:38:00:00:01"
+    hairpin: true
+    pods:
+      - {netns: netns_adam, host_veth: veth_adam, pod_veth: veth_ns_adam, cidr: 10.0.1.11/24}
+    routes:
+      - {destination: 10.0.2.0/24, gateway: 192.0.2.12}
+    prune: false
+
+- name: Remove the pods no longer listed, once their endpoints left the Services and their apps stopped
+  k8slab.kube_proxy.pod_sync:
+    bridge: bridge_eden
+    bridge_address: 10.0.1.1/24
+    bridge_mac: "02:4b:38:00:00:01"
+    hairpin: true
+    pods:
+      - {netns: netns_adam, host_veth: veth_adam, pod_veth: veth_ns_adam, cidr: 10.0.1.11/24}
+    routes:
+      - {destination: 10.0.2.0/24, gateway: 192.0.2.12}
+    force: true
+
+- name: Remove the whole pod network this owner created
+  k8slab.kube_proxy.pod_sync:
+    bridge: bridge_eden
+    state: absent
+    force: true
+"""
+
+RETURN = r"""
+bridge:
+  description: The bridge after the run (predicted in check mode), as M(k8slab.kube_proxy.bridge) returns it.
+  returned: when O(state=present)
+  type: dict
+  sample: {name: bridge_eden, exists: true, addresses: ["10.0.0.1/24"], up: true}
+pods:
+  description: Each pod after the run, in order.
+  returned: when O(state=present)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The pod's name.
+      type: str
+    netns:
+      description: The namespace as M(k8slab.kube_proxy.netns) returns it.
+      type: dict
+    veth:
+      description: The veth pair as M(k8slab.kube_proxy.veth) returns it.
+      type: dict
+    route:
+      description: The default route as M(k8slab.kube_proxy.route) returns it.
+      type: dict
+  sample:
+    - name: adam
+      netns: {name: netns_adam, exists: true, lo_up: true, nameservers: ["8.8.8.8"], resolv_conf: /etc/netns/netns_adam/resolv.conf}
+      veth: {name: veth_adam, peer: veth_ns_adam, exists: true, netns: netns_adam, bridge: bridge_eden, hairpin: true,
+             up: true, peer_up: true, peer_addresses: ["10.0.0.11/24"]}
+      route: {netns: netns_adam, destination: default, gateway: 10.0.0.1, device: veth_ns_adam, metric: 0, exists: true}
+routes:
+  description: The routes to the other nodes' pod subnets after the run, as M(k8slab.kube_proxy.route) returns them.
+  returned: when O(state=present)
+  type: list
+  elements: dict
+  sample: [{netns: null, destination: 10.0.2.0/24, gateway: 192.0.2.12, device: eth0, metric: 0, exists: true}]
+removed:
+  description: What this run removed (or, in check mode, would remove), by kind.
+  returned: always
+  type: dict
+  contains:
+    netns:
+      description: The namespaces of the pods removed.
+      type: list
+      elements: str
+    routes:
+      description: The node routes removed, as C(DESTINATION via GATEWAY).
+      type: list
+      elements: str
+    bridges:
+      description: The bridges removed.
+      type: list
+      elements: str
+  sample: {netns: [netns_eve], routes: ["10.0.3.0/24 via 192.0.2.13"], bridges: [bridge_old]}
+kept:
+  description:
+    - With O(prune=false), what this owner created, no longer declares and left in place for a later run.
+  returned: always
+  type: dict
+  sample: {netns: [netns_eve], routes: [], bridges: []}
+record:
+  description: The path of this owner's record of bridges and routes.
+  returned: always
+  type: str
+  sample: /var/lib/k8slab/pod_sync/pod_network.json
+killed_pids:
+  description: Processes stopped because O(force=true) (or, in check mode, that would be).
+  returned: always
+  type: list
+  elements: int
+  sample: []
+commands:
+  description: The C(ip) commands run (or, in check mode, that would run), each an argument list.
+  returned: always
+  type: list
+  elements: list
+  sample: [["/usr/sbin/ip", "link", "add", "dev", "bridge_eden", "type", "bridge"]]
+diff:
+  description: The bridge, each pod and the node routes before and after, with C(--diff).
+  returned: when diff mode is on
+  type: dict
+"""
+
+import ipaddress
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iproute
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
+    Ip, ValidationError, link_by_name, link_kind, netns_names, parse_cidr, parse_destination, parse_ip, route_destination,
+    validate_ifname, validate_netns_name)
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (
+    OWNER_RE, Namespace, converge_bridge, converge_route, converge_veth, plan_veth, read_veth_world, recorded_namespaces,
+    validate_bridge, validate_route, validate_veth)
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
+
+RECORD_VERSION = 1
+
+
+# ---------------------------------------------------------------- validation (before anything is read)
+
+def validate(params):
+    """Check the whole input; return the model: bridge params and address, pods and routes, normalized."""
+    if not OWNER_RE.match(params["owner"] or ""):
+        raise ValidationError("owner %r must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+                              % (params["owner"],))
+    validate_ifname(params["bridge"], "bridge name")
+    if params["state"] == "absent":
+        return {"bridge": params["bridge"], "pods": [], "routes": []}
+    if params["bridge_address"] is None:
+        raise ValidationError("bridge_address is required with state=present")
+    if not params["pods"]:
+        raise ValidationError("pods is empty: a pod network needs at least one pod; to remove the whole pod network "
+                              "use state=absent (the lab's teardown.yml)")
+    bridge = {"name": params["bridge"], "state": "present", "addresses": [params["bridge_address"]],
+              "mac": params["bridge_mac"] or None, "up": True}
+    addresses = validate_bridge(bridge)
+    bridge_if = parse_cidr(addresses[0], "bridge_address")
+    pods = []
+    seen = {}
+    for index, pod in enumerate(params["pods"]):
+        name = pod.get("name") or pod["netns"]
+        where = "pod %s" % name
+        try:
+            validate_netns_name(pod["netns"])
+            cidr = parse_cidr(pod["cidr"], "address")
+            if cidr.network != bridge_if.network:
+                raise ValidationError("address %s is not in the bridge's subnet %s" % (cidr, bridge_if.network))
+            if cidr.ip == bridge_if.ip:
+                raise ValidationError("address %s is the bridge's own address" % cidr)
+            gateway = str(parse_ip(pod["gateway"], "gateway")) if pod.get("gateway") else str(bridge_if.ip)
+            veth = {"name": pod["host_veth"], "peer": pod["pod_veth"], "netns": pod["netns"],
+                    "peer_addresses": [str(cidr)], "bridge": params["bridge"], "hairpin": params["hairpin"],
+                    "check_subnet": True, "state": "present"}
+            validate_veth(veth)
+            route = {"netns": pod["netns"], "destination": "default", "gateway": gateway, "device": None,
+                     "metric": None, "state": "present"}
+            netns = {"name": pod["netns"], "nameservers": pod.get("nameservers"), "owner": params["owner"],
+                     "state_dir": params["netns_state_dir"], "state": "present", "force": False}
+            nameservers = None if netns["nameservers"] is None else [
+                str(parse_ip(server, "nameserver")) for server in netns["nameservers"]]
+        except ValidationError as exc:
+            raise ValidationError("%s (pods[%d]): %s" % (where, index, exc))
+        for what, key in (("namespace", pod["netns"]), ("interface", pod["host_veth"]),
+                          ("address", str(cidr.ip)), ("name", name)):
+            if (what, key) in seen:
+                raise ValidationError("%s: %s %s is also %s's" % (where, what, key, seen[(what, key)]))
+            seen[(what, key)] = name
+        pods.append({"name": name, "netns": netns, "nameservers": nameservers, "veth": veth,
+                     "addresses": [str(cidr)], "route": route, "route_checked": validate_route(route)})
+    routes = []
+    for index, route in enumerate(params["routes"] or []):
+        destination = parse_destination(route["destination"])
+        if destination == "default":
+            raise ValidationError("routes[%d]: destination must be another node's pod subnet, not default" % index)
+        if (destination,) in seen:
+            raise ValidationError("routes[%d]: destination %s is listed twice" % (index, destination))
+        seen[(destination,)] = index
+        if ipaddress.ip_network(destination).overlaps(bridge_if.network):
+            raise ValidationError("routes[%d]: destination %s overlaps this node's pod subnet %s"
+                                  % (index, destination, bridge_if.network))
+        one = {"netns": None, "destination": destination, "gateway": route["gateway"], "device": None,
+               "metric": None, "state": "present"}
+        routes.append({"params": one, "checked": validate_route(one)})
+    return {"bridge": bridge, "addresses": addresses, "pods": pods, "routes": routes}
+
+
+# ---------------------------------------------------------------- planning (pure)
+
+def route_key(route):
+    return "%s via %s" % (route["destination"], route["gateway"])
+
+
+def adopted_routes(table, metric):
+    """A node without a record: the routes the 0.1 role marked with ``metric`` (unicast, with a gateway)."""
+    if metric is None:
+        return []
+    return [{"destination": route_destination(route), "gateway": route["gateway"]} for route in table
+            if route.get("metric", 0) == metric and route.get("gateway") and route.get("type", "unicast") == "unicast"]
+
+
+def plan_ownership(record, declared_bridge, desired_routes, table, recorded_netns, desired_netns, adopt_metric):
+    """What this owner has, keeps and leaves behind.
+
+    ``record`` is this owner's record (None on a node not converged by this module yet), ``table`` the node's
+    `ip -json route` output. Returns ``(owned, leftovers, clashes)``: the bridges and routes this owner holds after
+    the run (record first, so a killed run leaves nothing unrecorded), what it no longer declares (``netns``,
+    ``routes``, ``bridges``), and the messages of declared routes that someone else's route already occupies.
+    """
+    if record is None:
+        bridges = [declared_bridge] if declared_bridge else []
+        routes = adopted_routes(table, adopt_metric)
+    else:
+        bridges = list(record.get("bridges", []))
+        routes = list(record.get("routes", []))
+    owned_destinations = set(route["destination"] for route in routes)
+    clashes = []
+    for route in desired_routes:
+        if route["destination"] in owned_destinations:
+            continue
+        present = [entry for entry in table if route_destination(entry) == route["destination"]]
+        if present:
+            clashes.append("a route to %s exists (%s) and was not created by this owner; k8slab never takes over a "
+                           "route it did not create" % (route["destination"], ", ".join(
+                               "via %s" % entry["gateway"] if entry.get("gateway") else "dev %s" % entry.get("dev")
+                               for entry in present)))
+    desired_keys = set(route_key(route) for route in desired_routes)
+    leftovers = {
+        "netns": [name for name in recorded_netns if name not in desired_netns],
+        "routes": [route for route in routes if route_key(route) not in desired_keys],
+        "bridges": [name for name in bridges if name != declared_bridge],
+    }
+    owned = {
+        "bridges": ([declared_bridge] if declared_bridge else []) + leftovers["bridges"],
+        "routes": [dict(route) for route in desired_routes] + leftovers["routes"],
+    }
+    return owned, leftovers, clashes
+
+
+# ---------------------------------------------------------------- the run
+
+class PodSync:
+    """One run: read, check ownership for everything, then converge object by object, then remove leftovers."""
+
+    def __init__(self, module, model):
+        self.module = module
+        self.params = module.params
+        self.model = model
+        self.ip = Ip(module, cache=True)
+        self.owner = self.params["owner"]
+        self.store = RecordStore(self.params["state_dir"])
+        self.record_path = self.store.path(self.owner)
+        self.marker = os.path.join(iproute.ETC_NETNS, ".k8slab-%s" % self.owner)
+        self.result = {"removed": {"netns": [], "routes": [], "bridges": []}, "killed_pids": [],
+                       "kept": {"netns": [], "routes": [], "bridges": []}, "record": self.record_path}
+        self.before = {}
+        self.after = {}
+
+    def fail(self, msg):
+        self.module.fail_json(msg=msg, commands=self.ip.commands)
+
+    def read_record(self):
+        try:
+            record = self.store.read(self.owner)
+        except ValueError as exc:
+            self.fail("cannot read the record %s (%s); nothing was changed. Delete it to start again from the "
+                      "node's state (the namespaces keep their own records)" % (self.record_path, exc))
+        if record is not None and (record.get("version") != RECORD_VERSION or record.get("owner") != self.owner):
+            self.fail("the record %s is not a version %d record of owner %s; nothing was changed"
+                      % (self.record_path, RECORD_VERSION, self.owner))
+        return record
+
+    def write_record(self, owned):
+        if self.module.check_mode:
+            return
+        record = {"version": RECORD_VERSION, "owner": self.owner, "bridges": owned["bridges"],
+                  "routes": [{"destination": route["destination"], "gateway": route["gateway"]}
+                             for route in owned["routes"]]}
+        self.store.write(self.owner, record)
+
+    def namespace(self, name, state, nameservers=None):
+        params = {"name": name, "nameservers": nameservers, "owner": self.owner, "state": state,
+                  "state_dir": self.params["netns_state_dir"], "force": self.params["force"]}
+        return Namespace(self.module, params, self.ip)
+
+    # ------------------------------------------------------------ before the first change
+    def preflight(self, leftovers, clashes):
+        """Every refusal this run can meet, found before anything changes."""
+        problems = list(clashes)
+        existing = netns_names(self.ip.netns_list())
+        for pod in self.model["pods"]:
+            namespace = self.namespace(pod["netns"]["name"], "present")
+            exists = namespace.name in existing
+            problem = namespace.refusal(exists, namespace.owned())
+            if problem:
+                problems.append("pod %s: %s" % (pod["name"], problem))
+                continue
+            try:
+                # The subnet was checked against bridge_address; the bridge may still have its old address.
+                veth = dict(pod["veth"], check_subnet=False)
+                plan_veth(veth, pod["addresses"], read_veth_world(self.ip, veth), True)
+            except ValidationError as exc:
+                problems.append("pod %s: %s" % (pod["name"], exc))
+        link = link_by_name(self.ip.links(), self.params["bridge"])
+        if self.params["state"] == "present" and link is not None and link_kind(link) != "bridge":
+            problems.append("link %s exists but is a %s, not a bridge; refusing to touch it"
+                            % (self.params["bridge"], link_kind(link) or "plain device"))
+        if not self.params["force"]:
+            for name in leftovers["netns"]:
+                if name in existing:
+                    pids = self.namespace(name, "absent").pids()
+                    if pids:
+                        problems.append("namespace %s, to be removed, still has processes %s; stop them or set "
+                                        "force=true" % (name, pids))
+        if problems:
+            self.fail("nothing was changed: " + "; ".join(problems))
+
+    # ------------------------------------------------------------ converge
+    def ensure_etc_netns(self):
+        """/etc/netns exists; when this module makes it, a marker says so (absent removes it only then)."""
+        if os.path.isdir(iproute.ETC_NETNS):
+            return False
+        self.ip.act("create %s" % iproute.ETC_NETNS, os.makedirs, iproute.ETC_NETNS, 0o755)
+        self.ip.act("write %s" % self.marker, write_marker, self.marker)
+        return True
+
+    def present(self):
+        record = self.read_record()
+        table = self.ip.routes(4)
+        desired = [route["params"] for route in self.model["routes"]]
+        owned, leftovers, clashes = plan_ownership(
+            record, self.params["bridge"], desired, table, recorded_namespaces(self.params["netns_state_dir"], self.owner),
+            [pod["netns"]["name"] for pod in self.model["pods"]], self.params["adopt_route_metric"])
+        self.preflight(leftovers, clashes)
+        self.write_record(owned)  # before creating anything: a run killed in between leaves nothing unrecorded
+        changed = self.ensure_etc_netns()
+
+        done, after, before = converge_bridge(self.module, self.ip, self.model["bridge"], self.model["addresses"])
+        changed |= done
+        self.result["bridge"] = after
+        self.before["bridge"], self.after["bridge"] = before, after
+
+        pods, self.before["pods"], self.after["pods"] = [], {}, {}
+        for pod in self.model["pods"]:
+            name = pod["netns"]["name"]
+            ns = self.namespace(name, "present", pod["netns"]["nameservers"]).run(pod["nameservers"])
+            veth = converge_veth(self.module, self.ip, pod["veth"], pod["addresses"], quiet=True)
+            route = converge_route(self.module, self.ip, pod["route"], pod["route_checked"], quiet=True)
+            changed |= ns["changed"] or veth[0] or route[0]
+            pods.append({"name": pod["name"], "netns": ns["netns"], "veth": veth[1], "route": route[1]})
+            if self.module._diff:
+                self.before["pods"][name] = {"netns": ns["diff"]["before"], "veth": veth[2], "route": route[2]}
+                self.after["pods"][name] = {"netns": ns["diff"]["after"], "veth": veth[1], "route": route[3]}
+        self.result["pods"] = pods
+
+        routes, self.before["routes"], self.after["routes"] = [], [], []
+        for route in self.model["routes"]:
+            done, value, before, after = converge_route(self.module, self.ip, route["params"], route["checked"])
+            changed |= done
+            routes.append(value)
+            self.before["routes"].append(before)
+            self.after["routes"].append(after)
+        self.result["routes"] = routes
+
+        if self.params["prune"]:
+            changed |= self.remove(leftovers)
+            owned["bridges"] = [self.params["bridge"]]
+            owned["routes"] = desired
+            self.write_record(owned)
+        else:
+            self.result["kept"] = dict(leftovers, routes=[route_key(route) for route in leftovers["routes"]])
+        return changed
+
+    # ------------------------------------------------------------ remove
+    def remove(self, leftovers):
+        """Remove the routes, pods and bridges in ``leftovers``, in that order (DEL); True when anything went."""
+        changed = False
+        for route in leftovers["routes"]:
+            params = {"netns": None, "destination": route["destination"], "gateway": route["gateway"], "device": None,
+                      "metric": None, "state": "absent"}
+            done = converge_route(self.module, self.ip, params, validate_route(params))[0]
+            changed |= done
+            if done:
+                self.result["removed"]["routes"].append(route_key(route))
+        for name in leftovers["netns"]:
+            result = self.namespace(name, "absent").run(None)
+            changed |= result["changed"]
+            self.result["killed_pids"] += result.get("killed_pids", [])
+            if result["changed"]:
+                self.result["removed"]["netns"].append(name)
+        for name in leftovers["bridges"]:
+            link = link_by_name(self.ip.links(), name)
+            if link is None or link_kind(link) != "bridge":
+                continue
+            done = converge_bridge(self.module, self.ip, {"name": name, "state": "absent", "mac": None}, None)[0]
+            changed |= done
+            if done:
+                self.result["removed"]["bridges"].append(name)
+        return changed
+
+    def absent(self):
+        record = self.read_record()
+        table = self.ip.routes(4)
+        recorded = recorded_namespaces(self.params["netns_state_dir"], self.owner)
+        dummy, leftovers, dummy = plan_ownership(record, None, [], table, recorded, [], self.params["adopt_route_metric"])
+        if record is None:
+            leftovers["bridges"] = [self.params["bridge"]]
+        self.preflight(leftovers, [])
+        changed = self.remove(leftovers)
+        if os.path.exists(self.marker) and os.listdir(iproute.ETC_NETNS) == [os.path.basename(self.marker)]:
+            self.ip.act("remove %s" % iproute.ETC_NETNS, remove_etc_netns, self.marker)
+            changed = True
+        if record is not None:
+            changed = True
+            if not self.module.check_mode:
+                self.store.remove(self.owner)
+        return changed
+
+    def run(self):
+        changed = self.present() if self.params["state"] == "present" else self.absent()
+        self.result.update(changed=changed, commands=self.ip.commands)
+        if self.module._diff:
+            self.result["diff"] = {"before": self.before, "after": self.after}
+        return self.result
+
+
+def write_marker(path):
+    with open(path, "w") as handle:
+        handle.write("# Created by k8slab.kube_proxy.pod_sync; its state=absent removes this directory when empty.\n")
+
+
+def remove_etc_netns(marker):
+    os.unlink(marker)
+    os.rmdir(os.path.dirname(marker))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            bridge=dict(type="str", required=True),
+            bridge_address=dict(type="str"),
+            bridge_mac=dict(type="str"),
+            hairpin=dict(type="bool", default=False),
+            pods=dict(type="list", elements="dict", options=dict(
+                name=dict(type="str"),
+                netns=dict(type="str", required=True),
+                host_veth=dict(type="str", required=True),
+                pod_veth=dict(type="str", required=True),
+                cidr=dict(type="str", required=True),
+                gateway=dict(type="str"),
+                nameservers=dict(type="list", elements="str"),
+            )),
+            routes=dict(type="list", elements="dict", default=[], options=dict(
+                destination=dict(type="str", required=True),
+                gateway=dict(type="str", required=True),
+            )),
+            prune=dict(type="bool", default=True),
+            force=dict(type="bool", default=False),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            owner=dict(type="str", default="pod_network"),
+            state_dir=dict(type="path", default="/var/lib/k8slab/pod_sync"),
+            netns_state_dir=dict(type="path", default="/var/lib/k8slab/netns"),
+            adopt_route_metric=dict(type="int"),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        model = validate(module.params)
+    except ValidationError as exc:
+        module.fail_json(msg=str(exc), commands=[])
+    module.exit_json(**PodSync(module, model).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""k8slab.kube_proxy.pod_sync in throwaway namespaces: the tutorial's state in one run, then a node's life.
+
+Pods added and removed, a node route removed, the bridge renamed, an upgrade from 0.1 (routes marked with
+metric 1013, no record), check mode, a foreign route, absent; every re-run reports changed=false.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from conftest import Sandbox, settled_netlink_state
+from test_netlink_tutorial import TUTORIAL
+
+
+def pod(name, address, **extra):
+    return dict({"name": name, "netns": "netns_" + name, "host_veth": "veth_" + name, "pod_veth": "veth_ns_" + name,
+                 "cidr": address + "/24", "nameservers": ["8.8.8.8"]}, **extra)
+
+
+ADAM, EVE, KUBE = pod("adam", "10.0.0.11"), pod("eve", "10.0.0.21"), pod("kube", "10.0.0.31")
+
+
+class Node:
+    """A sandbox with the module's records in its own folder (the sandbox shares /var/lib with the host)."""
+
+    def __init__(self, box):
+        self.box = box
+        self.records = os.path.join(box.tmpdir, "records")
+
+    def args(self, **kwargs):
+        args = {"bridge": "bridge_eden", "bridge_address": "10.0.0.1/24", "pods": [ADAM, EVE],
+                "state_dir": os.path.join(self.records, "pod_sync"),
+                "netns_state_dir": os.path.join(self.records, "netns")}
+        args.update(kwargs)
+        return args
+
+    def sync(self, check=False, diff=False, expect_failure=False, **kwargs):
+        task = "- k8slab.kube_proxy.pod_sync: %s\n" % json.dumps(self.args(**kwargs))
+        return self.box.playbook(task, check=check, diff=diff, expect_failure=expect_failure)[0]
+
+    def record(self):
+        path = os.path.join(self.records, "pod_sync", "pod_network.json")
+        return json.load(open(path)) if os.path.exists(path) else None
+
+    def netns_records(self):
+        path = os.path.join(self.records, "netns", "pod_network")
+        return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+    def links(self):
+        return sorted(link["ifname"] for link in self.box.ip_json("link", "show"))
+
+    def routes(self):
+        return sorted((route["dst"], route.get("gateway"), route.get("metric", 0))
+                      for route in self.box.ip_json("-4", "route", "show") if route.get("gateway"))
+
+    def master(self, link):
+        return self.box.ip_json("link", "show", "dev", link)[0].get("master")
+
+
+@pytest.fixture
+def node(sandbox):
+    # The node's own network, over which the other nodes' pod subnets are reached.
+    sandbox.run(["ip", "link", "add", "dev", "eth0", "type", "veth", "peer", "name", "uplink"])
+    sandbox.run(["ip", "address", "add", "192.0.2.11/24", "dev", "eth0"])
+    sandbox.run(["ip", "link", "set", "dev", "eth0", "up"])
+    sandbox.run(["ip", "link", "set", "dev", "uplink", "up"])
+    return Node(sandbox)
+
+
+@pytest.fixture
+def second_sandbox(sandbox, tmp_path):
+    box = Sandbox(str(tmp_path))
+    try:
+        yield box
+    finally:
+        box.close()
+
+
+def test_one_run_builds_what_the_tutorial_builds(sandbox, second_sandbox):
+    for step in TUTORIAL:
+        if isinstance(step, tuple):
+            second_sandbox.run(step[1], input=step[0])
+        else:
+            second_sandbox.run(step)
+    node = Node(sandbox)
+    first = node.sync()
+    assert first["changed"] is True
+    ours, theirs = settled_netlink_state(sandbox), settled_netlink_state(second_sandbox)
+    for part in sorted(theirs):
+        assert ours[part] == theirs[part], part
+    assert node.netns_records() == ["netns_adam", "netns_eve"]
+    assert node.record() == {"version": 1, "owner": "pod_network", "bridges": ["bridge_eden"], "routes": []}
+
+    again = node.sync()
+    assert again["changed"] is False and again["commands"] == [], again
+    assert settled_netlink_state(sandbox) == ours
+
+
+def test_check_mode_changes_nothing_and_predicts(node):
+    before = settled_netlink_state(node.box)
+    result = node.sync(check=True, diff=True, hairpin=True, bridge_mac="02:4b:38:00:00:01",
+                       routes=[{"destination": "10.0.2.0/24", "gateway": "192.0.2.12"}])
+    assert result["changed"] is True and result["commands"], result
+    assert [pod["veth"]["bridge"] for pod in result["pods"]] == ["bridge_eden", "bridge_eden"]
+    assert result["diff"]["after"]["bridge"]["exists"] is True
+    assert not result.get("warnings"), result
+    assert settled_netlink_state(node.box) == before
+    assert node.record() is None and node.netns_records() == []
+
+
+def test_a_node_life(node):
+    box = node.box
+    routes = [{"destination": "10.0.2.0/24", "gateway": "192.0.2.12"},
+              {"destination": "10.0.3.0/24", "gateway": "192.0.2.13"}]
+    cluster = {"hairpin": True, "bridge_mac": "02:4b:38:00:00:01", "force": True}
+
+    # Three pods, two other nodes.
+    assert node.sync(pods=[ADAM, EVE, KUBE], routes=routes, **cluster)["changed"] is True
+    assert node.routes() == [("10.0.2.0/24", "192.0.2.12", 0), ("10.0.3.0/24", "192.0.2.13", 0)]
+    assert node.netns_records() == ["netns_adam", "netns_eve", "netns_kube"]
+    assert box.ip_json("-d", "link", "show", "dev", "veth_kube")[0]["linkinfo"]["info_slave_data"]["hairpin"]
+    again = node.sync(pods=[ADAM, EVE, KUBE], routes=routes, **cluster)
+    assert again["changed"] is False and again["commands"] == [], again
+
+    # kube leaves, node 10.0.3 leaves: first without prune (kept), then pruned.
+    kept = node.sync(pods=[ADAM, EVE], routes=routes[:1], prune=False, **cluster)
+    assert kept["changed"] is False, kept
+    assert kept["kept"] == {"netns": ["netns_kube"], "routes": ["10.0.3.0/24 via 192.0.2.13"], "bridges": []}
+    assert "netns_kube" in [ns["name"] for ns in box.ip_json("netns", "list")]
+    pruned = node.sync(pods=[ADAM, EVE], routes=routes[:1], diff=True, **cluster)
+    assert pruned["changed"] is True
+    assert pruned["removed"] == {"netns": ["netns_kube"], "routes": ["10.0.3.0/24 via 192.0.2.13"], "bridges": []}
+    assert sorted(ns["name"] for ns in box.ip_json("netns", "list")) == ["netns_adam", "netns_eve"]
+    assert not os.path.exists("/proc/%d/root/etc/netns/netns_kube" % box.proc.pid)
+    assert node.routes() == [("10.0.2.0/24", "192.0.2.12", 0)]
+    assert node.netns_records() == ["netns_adam", "netns_eve"]
+    assert node.record()["routes"] == routes[:1]
+    assert "veth_kube" not in node.links()
+    assert node.sync(pods=[ADAM, EVE], routes=routes[:1], **cluster)["changed"] is False
+
+    # The bridge is renamed: the pods move, then the old bridge goes (with prune only).
+    moved = node.sync(pods=[ADAM, EVE], routes=routes[:1], bridge="bridge_new", prune=False, **cluster)
+    assert moved["changed"] is True and moved["kept"]["bridges"] == ["bridge_eden"]
+    assert [node.master("veth_adam"), node.master("veth_eve")] == ["bridge_new", "bridge_new"]
+    assert "bridge_eden" in node.links()
+    renamed = node.sync(pods=[ADAM, EVE], routes=routes[:1], bridge="bridge_new", **cluster)
+    assert renamed["removed"]["bridges"] == ["bridge_eden"]
+    assert "bridge_eden" not in node.links() and node.record()["bridges"] == ["bridge_new"]
+    for netns, peer in (("netns_adam", "10.0.0.21"), ("netns_eve", "10.0.0.1")):  # the pods still reach each other
+        box.run(["ip", "netns", "exec", netns, "python3", "-c",
+                 "import socket; s = socket.socket(); s.settimeout(2); s.connect_ex((%r, 9)); s.close()" % peer])
+        neighbours = box.ip_json("-n", netns, "neigh", "show", peer)
+        assert neighbours and neighbours[0].get("lladdr"), (netns, peer, neighbours)
+    assert node.sync(pods=[ADAM, EVE], routes=routes[:1], bridge="bridge_new", **cluster)["changed"] is False
+
+    # Someone else's route to a subnet we are told to route: refused before any change.
+    box.run(["ip", "route", "add", "10.0.9.0/24", "via", "192.0.2.99"])
+    before = settled_netlink_state(box)
+    refused = node.sync(pods=[ADAM, EVE, KUBE], routes=routes[:1] + [{"destination": "10.0.9.0/24",
+                                                                      "gateway": "192.0.2.19"}],
+                        bridge="bridge_new", expect_failure=True, **cluster)
+    assert "a route to 10.0.9.0/24 exists (via 192.0.2.99)" in refused["msg"], refused
+    assert refused["commands"] == [] and settled_netlink_state(box) == before
+
+    # Absent: everything recorded goes, the foreign route stays.
+    gone = node.sync(state="absent", bridge="bridge_new", force=True)
+    assert gone["changed"] is True
+    assert node.links() == ["eth0", "lo", "uplink"] and box.ip_json("netns", "list") == []
+    assert node.routes() == [("10.0.9.0/24", "192.0.2.99", 0)]
+    assert node.record() is None and node.netns_records() == []
+    assert node.sync(state="absent", bridge="bridge_new")["changed"] is False
+
+
+def test_upgrade_from_routes_marked_with_metric_1013(node):
+    box = node.box
+    node.sync()
+    # A node last converged by 0.1: the namespaces are recorded, the bridge and routes are not; its routes to the
+    # other nodes carry metric 1013. One of those nodes has left the cluster since.
+    os.unlink(os.path.join(node.records, "pod_sync", "pod_network.json"))
+    box.run(["ip", "route", "add", "10.0.2.0/24", "via", "192.0.2.12", "metric", "1013"])
+    box.run(["ip", "route", "add", "10.0.3.0/24", "via", "192.0.2.13", "metric", "1013"])
+    box.run(["ip", "route", "add", "10.0.9.0/24", "via", "192.0.2.99"])  # not ours
+
+    routes = [{"destination": "10.0.2.0/24", "gateway": "192.0.2.12"}]
+    result = node.sync(routes=routes, adopt_route_metric=1013)
+    assert result["changed"] is True and result["removed"]["routes"] == ["10.0.3.0/24 via 192.0.2.13"], result
+    assert node.routes() == [("10.0.2.0/24", "192.0.2.12", 1013), ("10.0.9.0/24", "192.0.2.99", 0)]
+    assert node.record() == {"version": 1, "owner": "pod_network", "bridges": ["bridge_eden"], "routes": routes}
+    assert node.sync(routes=routes, adopt_route_metric=1013)["changed"] is False
+    # From now on the record decides: the old metric no longer matters.
+    assert node.sync(routes=[])["removed"]["routes"] == ["10.0.2.0/24 via 192.0.2.12"]
+    assert node.routes() == [("10.0.9.0/24", "192.0.2.99", 0)]
+
+
+def test_refusals_come_before_any_change(node):
+    box = node.box
+    box.run(["ip", "netns", "add", "netns_eve"])  # someone else's namespace
+    before = settled_netlink_state(box)
+    result = node.sync(expect_failure=True)
+    assert "netns_eve already exists and was not created by owner pod_network" in result["msg"], result
+    assert result["commands"] == [] and settled_netlink_state(box) == before
+    assert node.record() is None and node.netns_records() == []
+
+    result = node.sync(pods=[], expect_failure=True)
+    assert "pods is empty" in result["msg"] and "state=absent" in result["msg"], result
