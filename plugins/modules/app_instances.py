@@ -123,7 +123,7 @@ EXAMPLES = r"""
       - {netns: netns_adam, address: 10.0.0.11}
       - {netns: netns_eve, address: 10.0.0.21}
     name_key: netns
-    requires: [/run/netns/{netns}]
+    requires: ["/run/netns/{netns}"]
     check_url: http://{address}:8080/
     check_body: hello world from {netns} namespace
     restart: "{{ app_binary is changed }}"

@@ -130,12 +130,11 @@ missing_packages:
 
 import os
 import shutil
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import read_text, write_atomic
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import install_file, read_text, write_atomic
 
 
 def stamp_text(kind, digest):
@@ -160,53 +159,29 @@ def make_dirs(path):
 
 
 def build(runner, params, dest):
-    """go build into a temporary file next to ``dest``, then rename it into place."""
+    """go build inside the build folder, then the program copied over ``dest`` atomically."""
     src_dir = os.path.join(params["build_dir"], "src")
     make_dirs(src_dir)
-    make_dirs(os.path.dirname(dest))
     source = os.path.join(src_dir, os.path.basename(params["source_name"]))
     shutil.copyfile(params["remote_src"], source)
     os.chmod(source, 0o644)
+    built = os.path.join(params["build_dir"], os.path.basename(dest))
     env = dict((str(key), str(value)) for key, value in params["go_env"].items())
-    env.update(GOCACHE=os.path.join(params["build_dir"], "gocache"), HOME=params["build_dir"], LC_ALL="C")
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(dest), dir=os.path.dirname(dest))
-    os.close(fd)
-    try:
-        argv = [runner.bin(params["go"]), "build", "-o", tmp, source]
-        runner.commands.append(argv)
-        rc, out, err = runner.module.run_command(argv, environ_update=env, cwd=src_dir)
-        if rc != 0:
-            runner.module.fail_json(msg="go build failed (rc %d): %s" % (rc, (err or out).strip()), cmd=argv, rc=rc)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    env.update(GOCACHE=os.path.join(params["build_dir"], "gocache"), HOME=params["build_dir"])
+    runner.change([runner.bin(params["go"]), "build", "-o", built, source], what="go build", env=env)
+    install_file(built, dest, 0o755)
+    os.unlink(built)
 
 
-def install(params, dest):
-    make_dirs(os.path.dirname(dest))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(dest), dir=os.path.dirname(dest))
-    os.close(fd)
-    try:
-        shutil.copyfile(params["remote_src"], tmp)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def remove(params, dest, stamp):
-    changes = []
-    for path in (dest, stamp):
-        if os.path.lexists(path):
-            changes.append(path)
-    build_dir = params["build_dir"]
-    if build_dir and os.path.lexists(build_dir):
-        changes.append(build_dir)
-    folder = os.path.dirname(dest)
-    return changes, folder
+def remove(paths):
+    """Remove what exists of ``paths`` (folders with their content); the removed ones."""
+    gone = [path for path in paths if path and os.path.lexists(path)]
+    for path in gone:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    return gone
 
 
 def main():
@@ -235,15 +210,10 @@ def main():
     recorded = read_text(stamp)
 
     if params["state"] == "absent":
-        gone, folder = remove(params, dest, stamp)
-        for path in gone:
-            if module.check_mode:
-                continue
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
-        if os.path.isdir(folder) and not module.check_mode and not os.listdir(folder):
+        paths = [dest, stamp, params["build_dir"]]
+        gone = [path for path in paths if path and os.path.lexists(path)] if module.check_mode else remove(paths)
+        folder = os.path.dirname(dest)
+        if not module.check_mode and os.path.isdir(folder) and not os.listdir(folder):
             os.rmdir(folder)
             gone.append(folder)
         module.exit_json(changed=bool(gone), built=False, removed=gone,
@@ -271,7 +241,7 @@ def main():
     if kind == "source":
         build(runner, params, dest)
     else:
-        install(params, dest)
+        install_file(params["remote_src"], dest, 0o755)
     write_atomic(stamp, stamp_text(kind, digest) + "\n", 0o644)
     result["built"] = True
     module.exit_json(changed=True, commands=runner.commands, **result)
