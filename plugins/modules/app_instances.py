@@ -304,7 +304,7 @@ def plan(state, wanted, loaded, enabled_now, enable=True, restart=False, unit_ch
 
 def fill(template, record, what):
     """``template`` with the fields of ``record``; ValueError naming ``what`` when a field is missing or bad."""
-    fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    fields = [part[1] for part in string.Formatter().parse(template) if part[1] is not None]
     for field in fields:
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*\Z", field):
             raise ValueError("%s %r: only plain {key} fields are allowed, not {%s}" % (what, template, field))
@@ -403,8 +403,8 @@ class AppInstances:
     def read(self):
         pattern = "%s@*.service" % self.unit
         slice_glob = slice_name(self.unit).replace("\\", "?")  # list-units globs: a backslash would escape
-        _, out, _ = self.runner.read([self.systemctl_bin, "list-units", "--all", "--plain", "--no-legend", "--full",
-                                      "--no-pager", pattern, slice_glob], what="systemctl list-units")
+        out = self.runner.read([self.systemctl_bin, "list-units", "--all", "--plain", "--no-legend", "--full",
+                                "--no-pager", pattern, slice_glob], what="systemctl list-units")[1]
         loaded, slice_active = parse_list_units(out, self.unit)
         return loaded, slice_active, enabled_instances(self.params["unit_dir"], self.unit)
 
@@ -432,14 +432,14 @@ class AppInstances:
         return found
 
     def journal(self, name):
-        _, out, err = self.runner.read([self.runner.bin("journalctl"), "--no-pager", "--output=short-iso",
-                                        "--lines=%d" % self.params["journal_lines"], "--unit=" + instance_unit(self.unit, name)])
+        dummy, out, err = self.runner.read([self.runner.bin("journalctl"), "--no-pager", "--output=short-iso",
+                                            "--lines=%d" % self.params["journal_lines"], "--unit=" + instance_unit(self.unit, name)])
         return (out or err).rstrip()
 
     def status(self, names):
         """{name: 'ActiveState/SubState, result ..., condition ...'} of the units, in one `systemctl show`."""
-        _, out, _ = self.runner.read([self.systemctl_bin, "show", "--property=Id,ActiveState,SubState,Result,ConditionResult"]
-                                     + self.units(names))
+        out = self.runner.read([self.systemctl_bin, "show", "--property=Id,ActiveState,SubState,Result,ConditionResult"]
+                               + self.units(names))[1]
         states = {}
         for block in out.strip().split("\n\n"):
             props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
@@ -592,7 +592,7 @@ def main():
             unit=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "pruned", "absent"], default="present"),
             instances=dict(type="list", elements="raw", default=[]),
-            name_key=dict(type="str", default="name"),
+            name_key=dict(type="str", default="name", no_log=False),
             unit_content=dict(type="str"),
             unit_dir=dict(type="path", default="/etc/systemd/system"),
             enabled=dict(type="bool", default=True),

@@ -233,7 +233,7 @@ def main():
         # The action plugin asks first; it copies the file (and installs packages) only when told a build is due.
         missing = []
         if kind == "source" and params["packages"]:
-            _, out, _ = runner.read(["dpkg-query", "--show", "--showformat=${Package} ${db:Status-Status}\\n"] + params["packages"])
+            out = runner.read(["dpkg-query", "--show", "--showformat=${Package} ${db:Status-Status}\\n"] + params["packages"])[1]
             missing = missing_packages(out, params["packages"])
         module.exit_json(changed=False, needs_src=True, missing_packages=missing, **result)
     if module.check_mode:
