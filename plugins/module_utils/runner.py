@@ -30,13 +30,14 @@ class Runner:
         """The path of a program on the node's PATH (and sbin); fails the module when required and missing."""
         return self.module.get_bin_path(name, required=required)
 
-    def run(self, argv, data=None, what=None):
-        """Run ``argv`` (stdin ``data``) and return (rc, stdout, stderr).
+    def run(self, argv, data=None, what=None, env=None):
+        """Run ``argv`` (stdin ``data``, more environment ``env``) and return (rc, stdout, stderr).
 
         With ``what``, a non-zero exit status fails the module with that name for the command.
         """
         argv = [str(arg) for arg in argv]
-        rc, out, err = self.module.run_command(argv, data=data, binary_data=True, environ_update=C_LOCALE)
+        environ = dict(env or {}, **C_LOCALE)
+        rc, out, err = self.module.run_command(argv, data=data, binary_data=True, environ_update=environ)
         if rc != 0 and what:
             self.module.fail_json(msg="%s failed (rc %d): %s" % (what, rc, (err or out).strip()), rc=rc, stderr=err,
                                   cmd=argv)
@@ -46,14 +47,14 @@ class Runner:
         """A command that changes nothing: runs in check mode too."""
         return self.run(argv, data=data, what=what)
 
-    def change(self, argv, data=None, what=None):
+    def change(self, argv, data=None, what=None, env=None):
         """Record a changing command; run it unless in check mode, when (0, "", "") stands in for its result."""
         argv = [str(arg) for arg in argv]
         self.commands.append(argv)
         self.changes.append(argv)
         if self.module.check_mode:
             return 0, "", ""
-        return self.run(argv, data=data, what=what)
+        return self.run(argv, data=data, what=what, env=env)
 
     def act(self, description, action, *args):
         """Record a change that is not a command (a file written or removed); do it unless in check mode."""

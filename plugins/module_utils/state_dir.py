@@ -15,6 +15,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import tempfile
 
 
@@ -42,6 +43,22 @@ def write_atomic(path, text, mode=0o644, keep_previous=False):
         for name in (tmp, tmp + ".prev"):
             if os.path.exists(name):
                 os.unlink(name)
+
+
+def install_file(source, path, mode=0o755):
+    """Copy the file ``source`` over ``path`` atomically (a temporary copy next to it, renamed into place)."""
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle, open(source, "rb") as original:
+            shutil.copyfileobj(original, handle)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def read_text(path):
