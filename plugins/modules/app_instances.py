@@ -452,9 +452,9 @@ class AppInstances:
         states = self.status(sorted(problems))
         parts = [headline]
         for name in sorted(problems):
-            parts.append("%s (%s): %s\njournalctl -u %s:\n%s" % (instance_unit(self.unit, name), states.get(name, "?"),
-                                                                problems[name], instance_unit(self.unit, name),
-                                                                self.journal(name)))
+            unit = instance_unit(self.unit, name)
+            parts.append("%s (%s): %s\njournalctl -u %s:\n%s"
+                         % (unit, states.get(name, "?"), problems[name], unit, self.journal(name)))
         self.fail("\n".join(parts), failed_instances=sorted(problems))
 
     def wait(self, started):

@@ -33,9 +33,11 @@ options:
     choices: [locked, unlocked]
     default: locked
   token:
-    description: Names this run; V(unlocked) releases the lock only when the holder carries the same token.
+    description:
+      - Names this run; V(unlocked) releases the lock only when the holder carries the same token.
+      - Optional with V(locked), where a fresh random token is made and returned in the C(token) of RV(holder); register
+        the result and pass that token to V(unlocked). Required with V(unlocked).
     type: str
-    required: true
   timeout:
     description: Seconds to wait for a busy lock before failing.
     type: int
@@ -54,6 +56,15 @@ attributes:
 """
 
 EXAMPLES = r"""
+- name: Hold the lock under a token the module makes up
+  k8slab.kube_proxy.node_lock:
+  register: k8slab_lock
+
+- name: Release it with the token it returned
+  k8slab.kube_proxy.node_lock:
+    token: "{{ k8slab_lock.holder.token }}"
+    state: unlocked
+
 - name: Wait until no other converge runs on the node, then hold the lock
   k8slab.kube_proxy.node_lock:
     token: "{{ k8slab_run_token }}"
@@ -66,7 +77,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 holder:
-  description: The holder process of the lock after the run (none after V(unlocked)).
+  description: The holder process of the lock after the run (none after V(unlocked)); its C(token) is the one to release it with.
   returned: always
   type: dict
   sample: {pid: 4242, token: "1712345678-93", since: 1712345678.5}
@@ -92,6 +103,7 @@ import json
 import os
 import signal
 import time
+import uuid
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -165,14 +177,15 @@ def main():
         argument_spec=dict(
             path=dict(type="path", default="/run/lock/kube-proxy-lab.converge.lock"),
             state=dict(type="str", default="locked", choices=["locked", "unlocked"]),
-            token=dict(type="str", required=True, no_log=False),
+            token=dict(type="str", no_log=False),
             timeout=dict(type="int", default=600),
             ttl=dict(type="int", default=1800),
         ),
+        required_if=[("state", "unlocked", ["token"])],
         supports_check_mode=True,
     )
     params = module.params
-    path, token = params["path"], params["token"]
+    path, token = params["path"], params["token"] or "run-%s" % uuid.uuid4().hex[:12]
     if params["timeout"] < 0 or params["ttl"] < 1:
         module.fail_json(msg="timeout must be 0 or more and ttl 1 or more seconds")
     holder = read_holder(path)

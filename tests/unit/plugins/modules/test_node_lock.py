@@ -43,3 +43,18 @@ def test_second_converge_is_told_who_holds_the_node(tmp_path, capsys):
     finally:
         if node_lock.alive(pid):
             os.kill(pid, signal.SIGTERM)
+
+
+def test_a_lock_without_token_gets_one_to_release_with(tmp_path, capsys):
+    path = str(tmp_path / "lock")
+    taken = run(capsys, path=path, timeout=2)
+    pid = taken["holder"]["pid"]
+    try:
+        token = taken["holder"]["token"]
+        assert token.startswith("run-") and node_lock.alive(pid)
+        assert run(capsys, path=path, token=token, state="unlocked")["released"] is True
+        refused = run(capsys, path=path, state="unlocked")
+        assert refused["failed"] is True and "token" in refused["msg"]
+    finally:
+        if node_lock.alive(pid):
+            os.kill(pid, signal.SIGTERM)
