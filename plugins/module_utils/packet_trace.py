@@ -238,7 +238,8 @@ def parse_events(text, backend=None):
             continue
         trace_id, family, table, chain, packet, hop = event
         if packet is not None:
-            block = {"id": trace_id, "family": family, "table": table, "chain": chain, "packet": packet,
+            block = {"id": trace_id, "backend": backend, "family": family, "table": table, "chain": chain,
+                     "packet": packet,
                      "hops": [], "line": number, "problems": []}
             blocks.append(block)
             open_blocks[trace_id] = block
@@ -309,6 +310,10 @@ def _walk_problems(block):
     """
     problems = []
     hops = block["hops"]
+    if block["backend"] == "iptables" and (block["chain"] or "").lower() not in HOOK_RANK:
+        # iptables names the base chain only through its events: the hook's name, wherever it is
+        hooks = [hop["chain"] for hop in hops if hop["chain"].lower() in HOOK_RANK]
+        block["chain"] = hooks[0] if hooks else block["chain"]
     stack = [block["chain"]]
     target = None
     for index, hop in enumerate(hops):
