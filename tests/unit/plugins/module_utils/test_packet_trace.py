@@ -202,7 +202,7 @@ def test_events_shuffled_inside_a_block_are_detected():
     first = trace("\n".join(swapped), meta, chains)[0]
     assert any("no jump leads to chain KUBE-SERVICES" in p for p in first["problems"]), first["problems"]
     # and the jump to the endpoint chain moved below the DNAT, which is a final verdict
-    endpoint = re.search(r"JUMP:(KUBE-SEP-\S+)", events[1]).group(1)
+    endpoint = re.search(r"JUMP:(KUBE-SEP-\S+)", events[2]).group(1)
     moved = lines[:a + 1] + events[:2] + events[3:] + [events[2]] + lines[b:]
     first = trace("\n".join(moved), meta, chains)[0]
     assert "no jump leads to chain %s (events out of order)" % endpoint in first["problems"][0]
