@@ -458,7 +458,9 @@ def connections(text, backend=None, client=None, service=None, base_chains=None)
     Both default to what the first packet shows. A connection: client (``addr:port``),
     service, packets (original and reply, in order), path (the hops of its first packet,
     block by block, the trace's own rules left out), chains (the chains its first packet
-    met, in order, once each), dnat (``addr:port`` or None) and dnat_rule, masquerade
+    met, in order, once each), steps (every jump, goto and the DNAT it took, as pairs of
+    ``table chain`` / ``dnat addr:port``: the edges of service_graph's graph), dnat
+    (``addr:port`` or None) and dnat_rule, masquerade
     (the rule, or None) and masqueraded_as (``addr:port`` the reply came back to, when the
     trace shows it), marked_for_masquerade, reply_path (the first reply's blocks), problems.
     Raises TraceError when the text holds no event.
@@ -508,7 +510,7 @@ def _connection(client, port, service, packets):
     original = [p for p in packets if p["direction"] == "original"]
     replies = [p for p in packets if p["direction"] == "reply"]
     first = original[0]
-    path, chains, dnat, dnat_rule, masquerade, marked = [], [], None, None, None, False
+    path, chains, steps, dnat, dnat_rule, masquerade, marked = [], [], [], None, None, None, False
     for block in first["blocks"]:
         hops = [hop for hop in block["hops"] if not hop["own"]]
         if block["table"] == TRACE_TABLE:
@@ -524,6 +526,12 @@ def _connection(client, port, service, packets):
                 masquerade = hop
             if "KUBE-MARK-MASQ" in rule or "mark-for-masquerade" in rule:
                 marked = True
+            verb, dummy, target = hop["verdict"].partition(" ")
+            here = "%s %s" % (hop["table"], hop["chain"])
+            if verb in ("jump", "goto"):
+                steps.append([here, "%s %s" % (hop["table"], target)])
+            elif _dnat_in(rule) and verb == "accept":
+                steps.append([here, "dnat " + _dnat_in(rule)])
     # Where the rules do not say it (an unknown rule), the packet itself shows the DNAT.
     ends = _ends(first)
     if dnat is None and ends and (ends[-1][2], ends[-1][3]) != (ends[0][2], ends[0][3]):
@@ -541,7 +549,7 @@ def _connection(client, port, service, packets):
     for packet in packets:
         problems.extend(packet["problems"])
     return {"client": "%s:%s" % (client, port), "service": service, "packets": packets, "path": path,
-            "chains": chains, "dnat": dnat, "dnat_rule": dnat_rule, "masquerade": masquerade,
+            "chains": chains, "steps": steps, "dnat": dnat, "dnat_rule": dnat_rule, "masquerade": masquerade,
             "masqueraded_as": masqueraded_as, "marked_for_masquerade": marked, "reply_path": reply_path,
             "problems": problems}
 
