@@ -255,31 +255,36 @@ def _iptables_graph(tables, address, port, protocol, graph):
         called = set(rule["words"][rule["words"].index("-j") + 1] for rules in nat.values() for rule in rules
                      if "-j" in rule["words"][:-1])
         todo = [graph.node("nat " + name, "nat " + name, "entry") for name in nat if name not in called]
+    for node_id, rule in _walk(todo, lambda chain: nat.get(chain, [])):
+        words = rule["words"]
+        if "-j" not in words or not _iptables_about(words, address, port, protocol):
+            continue
+        target = words[words.index("-j") + 1]
+        probability = words[words.index("--probability") + 1] if "--probability" in words else None
+        if target == "DNAT" and "--to-destination" in words:
+            to = words[words.index("--to-destination") + 1]
+            graph.edge(node_id, graph.node("dnat " + to, "DNAT %s" % to, "target"), "dnat", rule["text"],
+                       rule["packets"])
+        elif target in nat:
+            kind = "mark" if target in MARK_CHAINS else "jump"
+            child = graph.node("nat " + target, target, "mark" if kind == "mark" else "chain")
+            graph.edge(node_id, child, kind, rule["text"], rule["packets"],
+                       "%g" % float(probability) if probability else None,
+                       _iptables_condition(words) if kind == "mark" else None)
+            if kind == "jump":
+                todo.append(child)
+
+
+def _walk(todo, rules_of):
+    """Breadth first from the chains in ``todo`` (node ids), which the caller extends: (node id, rule)."""
     seen = set()
     while todo:
         node_id = todo.pop(0)
         if node_id in seen:
             continue
         seen.add(node_id)
-        chain = node_id.split(" ", 1)[1]
-        for rule in nat.get(chain, []):
-            words = rule["words"]
-            if "-j" not in words or not _iptables_about(words, address, port, protocol):
-                continue
-            target = words[words.index("-j") + 1]
-            probability = words[words.index("--probability") + 1] if "--probability" in words else None
-            if target == "DNAT" and "--to-destination" in words:
-                to = words[words.index("--to-destination") + 1]
-                graph.edge(node_id, graph.node("dnat " + to, "DNAT %s" % to, "target"), "dnat", rule["text"],
-                           rule["packets"])
-            elif target in nat:
-                kind = "mark" if target in MARK_CHAINS else "jump"
-                child = graph.node("nat " + target, target, "mark" if kind == "mark" else "chain")
-                graph.edge(node_id, child, kind, rule["text"], rule["packets"],
-                           "%g" % float(probability) if probability else None,
-                           _iptables_condition(words) if kind == "mark" else None)
-                if kind == "jump":
-                    todo.append(child)
+        for rule in rules_of(node_id.split(" ", 1)[1]):
+            yield node_id, rule
 
 
 _NFT_VERDICT = re.compile(r"\b(jump|goto) (\S+)$")
@@ -308,54 +313,52 @@ def _nft_graph(tables, address, port, protocol, graph):
             if chain["type"] == "nat" and chain["hook"] in ENTRY_HOOKS:
                 todo.append(graph.node("%s %s" % (table_name, name), "%s %s\n(%s)" % (
                     table_name, name, WHO[chain["hook"]]), "entry"))
-        seen = set()
-        while todo:
-            node_id = todo.pop(0)
-            if node_id in seen:
+        chains = table["chains"]
+
+        def rules_of(chain, chains=chains):
+            return chains[chain]["rules"] if chain in chains else []
+
+        for node_id, rule in _walk(todo, rules_of):
+            text = rule["text"]
+            if not _nft_about(text, address, port, protocol):
                 continue
-            seen.add(node_id)
-            chain = table["chains"].get(node_id.split(" ", 1)[1])
-            for rule in chain["rules"] if chain else []:
-                text = rule["text"]
-                if not _nft_about(text, address, port, protocol):
+            packets = rule["packets"]
+            named = re.search(r'\bcounter name "?([^" ]+)"?', text)
+            if named and packets is None:
+                packets = counters.get(named.group(1))
+            dnat = re.search(r"\bdnat (?:ip )?to (\S+)", text)
+            targets = []  # (verdict, chain, probability)
+            mapped = re.search(r"\bvmap @(\S+)", text)
+            inline = re.search(r"(?:numgen random mod (\d+) )?vmap \{ (.*) \}", text)
+            if dnat:
+                to = dnat.group(1)
+                graph.edge(node_id, graph.node("dnat " + to, "DNAT %s" % to, "target"), "dnat", text, packets)
+                continue
+            if mapped:
+                key = "%s . %s . %d" % (address, protocol, port)
+                for element in table["maps"].get(mapped.group(1), []):
+                    head, dummy, verdict = element.partition(" : ")
+                    if head.split(" comment ")[0].strip() == key:
+                        targets.append((verdict.split()[0], verdict.split()[-1], None))
+            elif inline:
+                share = "%g" % (1.0 / int(inline.group(1))) if inline.group(1) else None
+                for element in inline.group(2).split(","):
+                    verdict = element.split(" : ", 1)[-1].split()
+                    targets.append((verdict[0], verdict[-1], share))
+            else:
+                verdict = _NFT_VERDICT.search(text)
+                if verdict:
+                    targets.append((verdict.group(1), verdict.group(2), None))
+            for verb, target, probability in targets:
+                if target not in table["chains"]:
                     continue
-                packets = rule["packets"]
-                named = re.search(r'\bcounter name "?([^" ]+)"?', text)
-                if named and packets is None:
-                    packets = counters.get(named.group(1))
-                dnat = re.search(r"\bdnat (?:ip )?to (\S+)", text)
-                targets = []  # (verdict, chain, probability)
-                mapped = re.search(r"\bvmap @(\S+)", text)
-                inline = re.search(r"(?:numgen random mod (\d+) )?vmap \{ (.*) \}", text)
-                if dnat:
-                    to = dnat.group(1)
-                    graph.edge(node_id, graph.node("dnat " + to, "DNAT %s" % to, "target"), "dnat", text, packets)
-                    continue
-                if mapped:
-                    key = "%s . %s . %d" % (address, protocol, port)
-                    for element in table["maps"].get(mapped.group(1), []):
-                        head, dummy, verdict = element.partition(" : ")
-                        if head.split(" comment ")[0].strip() == key:
-                            targets.append((verdict.split()[0], verdict.split()[-1], None))
-                elif inline:
-                    share = "%g" % (1.0 / int(inline.group(1))) if inline.group(1) else None
-                    for element in inline.group(2).split(","):
-                        verdict = element.split(" : ", 1)[-1].split()
-                        targets.append((verdict[0], verdict[-1], share))
-                else:
-                    verdict = _NFT_VERDICT.search(text)
-                    if verdict:
-                        targets.append((verdict.group(1), verdict.group(2), None))
-                for verb, target, probability in targets:
-                    if target not in table["chains"]:
-                        continue
-                    kind = "mark" if target in MARK_CHAINS else "jump"
-                    child = graph.node("%s %s" % (table_name, target), target, "mark" if kind == "mark" else "chain")
-                    condition = re.sub(r"\s*jump \S+$", "", text) if kind == "mark" else None
-                    graph.edge(node_id, child, kind if kind == "mark" else verb, text, packets, probability,
-                               condition or None)
-                    if kind != "mark":
-                        todo.append(child)
+                kind = "mark" if target in MARK_CHAINS else "jump"
+                child = graph.node("%s %s" % (table_name, target), target, "mark" if kind == "mark" else "chain")
+                condition = re.sub(r"\s*jump \S+$", "", text) if kind == "mark" else None
+                graph.edge(node_id, child, kind if kind == "mark" else verb, text, packets, probability,
+                           condition or None)
+                if kind != "mark":
+                    todo.append(child)
     # Edges into an endpoint chain without a counter of their own: the endpoint's DNAT counter.
     dnat_count = dict((e["from"], e["packets"]) for e in graph.edges if e["kind"] == "dnat")
     for edge in graph.edges:
@@ -438,9 +441,9 @@ def to_dot(graph, highlight=None, title=None):
     nodes, edges = _on_path(graph, highlight)
     ids = dict((node["id"], "n%d" % index) for index, node in enumerate(graph["nodes"]))
     caption = title or "Service %s (%s)" % (graph["service"], graph["backend"])
-    caption += "\nedges: the rule's counter (connections; the nat table sees each one's first packet)"
-    if highlight:
+    if highlight and "red:" not in caption:
         caption += "\nred: the traced connection"
+    caption += "\nedges: the rule's counter (connections; the nat table sees each one's first packet)"
     lines = ["digraph service {",
              "  rankdir=LR;",
              '  graph [fontname="Helvetica", fontsize=12, labelloc=t, label=%s];' % _dot_quote(caption),
