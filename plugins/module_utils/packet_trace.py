@@ -554,6 +554,18 @@ def _connection(client, port, service, packets):
             "problems": problems}
 
 
+def in_order(sequence, wanted):
+    """True when the items of ``wanted`` appear in ``sequence`` in that order (others may lie between).
+
+    For checks such as "APP-SERVICE, then EDEN-SVC-HTTP, then EVE-HTTP" on a connection's ``chains``.
+    """
+    position = 0
+    for item in sequence:
+        if position < len(wanted) and item == wanted[position]:
+            position += 1
+    return position == len(wanted)
+
+
 # ---------------------------------------------------------------- for the learner
 
 def _flag_text(flags):

@@ -48,13 +48,10 @@ def trace(text, meta, chains):
     return packet_trace.connections(text, client=meta["client"], service=meta["destination"], base_chains=chains)
 
 
-def in_order(sequence, wanted):
-    """True when `wanted` appears in `sequence` in this order (other items may lie between)."""
-    position = 0
-    for item in sequence:
-        if position < len(wanted) and item == wanted[position]:
-            position += 1
-    return position == len(wanted)
+def test_in_order():
+    assert packet_trace.in_order(["PREROUTING", "APP-SERVICE", "EDEN-SVC-HTTP", "EVE-HTTP"], ["APP-SERVICE", "EVE-HTTP"])
+    assert not packet_trace.in_order(["PREROUTING", "EVE-HTTP", "APP-SERVICE"], ["APP-SERVICE", "EVE-HTTP"])
+    assert not packet_trace.in_order(["APP-SERVICE"], ["APP-SERVICE", "APP-SERVICE"])
 
 
 def test_every_case_was_captured():
@@ -71,7 +68,7 @@ def test_each_connection_takes_the_services_path_to_the_pod_that_answered(case):
         pod = meta["answered"][connection["client"].rsplit(":", 1)[1]]
         assert connection["problems"] == []
         assert connection["dnat"] == "%s:8080" % PODS[pod], connection["client"]
-        assert in_order(connection["chains"], SERVICE_PATH[key] + [ENDPOINT_CHAIN[key[:2]][pod]]), connection["chains"]
+        assert packet_trace.in_order(connection["chains"], SERVICE_PATH[key] + [ENDPOINT_CHAIN[key[:2]][pod]]), connection["chains"]
         assert connection["dnat_rule"]["chain"] == ENDPOINT_CHAIN[key[:2]][pod]
         # the other pod's endpoint chain is not on the path
         other = [name for name in PODS if name != pod][0]
