@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Capture the kernel's trace of real connections to the tutorial's ClusterIP, as unit-test fixtures.
@@ -12,7 +12,8 @@ tutorial's pod network is built by hand (bridge_eden, netns_adam and netns_eve a
 on 8080 with a tiny Python HTTP server, the pod network's FORWARD accepts and MASQUERADE),
 the Service's rules come from the collection's own renderers (the tutorial's iptables
 commands, kube_proxy_iptables.render, kube_proxy_nftables.render_tutorial /
-render_kube_proxy), and the node has an uplink with a default route (so the node talks to the ClusterIP from an address outside the pod CIDR, as a real node does).
+render_kube_proxy), and the node has an uplink with a default route (so the node talks
+to the ClusterIP from an address outside the pod CIDR, as a real node does).
 Then exactly one flow is marked for tracing (source, destination and the reserved source
 ports 40100-40109), N connections are opened, and the monitor's output is saved:
 
@@ -265,7 +266,8 @@ def capture(case, out, connections):
     before = snapshot(backend, counters=False)
     packet_trace = renderers[2]
     rules = packet_trace.trace_rules(backend, "prerouting" if source == "pod" else "output", client, CLUSTER_IP,
-                                     SERVICE_PORT, PORTS, tables=run(["nft", "list", "tables", "ip"]).split())
+                                     SERVICE_PORT, PORTS, tables=run(["nft", "list", "tables", "ip"]).split(),
+                                     packets="all")
     monitor_argv = ["xtables-monitor", "--trace"] if backend == "iptables" else ["nft", "monitor", "trace"]
     raw = tempfile.TemporaryFile(mode="w+")
     answers = {}
@@ -320,7 +322,7 @@ def capture(case, out, connections):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--connections", type=int, default=3)
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)

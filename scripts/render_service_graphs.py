@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Draw the tutorial's Service graph from the rulesets of real runs, with one traced connection in red.
@@ -65,7 +65,7 @@ def render(case, fixtures, out, packet_trace, service_graph):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--out", default=".")
     parser.add_argument("--fixtures", default=FIXTURES)
     parser.add_argument("cases", nargs="*", metavar="CASE")

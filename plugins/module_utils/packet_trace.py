@@ -53,7 +53,7 @@ class TraceError(ValueError):
 
 # ---------------------------------------------------------------- marking one flow
 
-def trace_rules(backend, source_hook, client, destination, port, ports, protocol="tcp", tables=()):
+def trace_rules(backend, source_hook, client, destination, port, ports, protocol="tcp", tables=(), packets="first"):
     """The commands that mark exactly one flow for tracing, and the ones that remove them again.
 
     backend: iptables or nftables. source_hook: prerouting (the client is a pod: its packets
@@ -62,25 +62,33 @@ def trace_rules(backend, source_hook, client, destination, port, ports, protocol
     reserves. The way out is marked where it enters (iptables: ``-j TRACE`` in raw; nftables:
     ``meta nftrace set 1`` in a chain of the table ip k8slab-trace, before raw); the replies,
     whose destination a masquerade may have changed, by conntrack's original tuple in
-    prerouting after conntrack (iptables: mangle). tables: the ip tables that exist before
-    (``nft list tables ip``); iptables-nft makes raw and mangle on first use, so those it
-    made go again. Returns {"add": [command], "delete": [command]}, a command being
-    {"argv": [...], "input": text or None}, in the order to run them.
+    prerouting after conntrack (iptables: mangle). packets: ``first`` marks only each
+    connection's first packet and first reply (SYN and SYN-ACK: the only ones the nat chains
+    see), ``all`` every packet (many more events: the monitor may lose some). tables: the ip
+    tables that exist before (``nft list tables ip``); iptables-nft makes raw and mangle on
+    first use, so those it made go again. Returns {"add": [command], "delete": [command]},
+    a command being {"argv": [...], "input": text or None}, in the order to run them.
     """
     if backend not in ("iptables", "nftables"):
         raise TraceError("backend must be iptables or nftables, got %r" % (backend,))
     if source_hook not in ("prerouting", "output"):
         raise TraceError("source_hook must be prerouting or output, got %r" % (source_hook,))
+    if packets not in ("first", "all"):
+        raise TraceError("packets must be first or all, got %r" % (packets,))
     low, high = ports
     if not 1 <= low <= high <= 65535:
         raise TraceError("ports must be a range low-high within 1-65535, got %r" % (ports,))
+    first = packets == "first" and protocol == "tcp"
     if backend == "iptables":
         out = ["-t", "raw", "{op}", source_hook.upper(), "-s", client, "-d", destination, "-p", protocol,
-               "-m", protocol, "--sport", "%d:%d" % (low, high), "--dport", str(port),
-               "-m", "comment", "--comment", TRACE_COMMENT, "-j", "TRACE"]
-        back = ["-t", "mangle", "{op}", "PREROUTING", "-p", protocol, "-m", "conntrack", "--ctdir", "REPLY",
-                "--ctorigsrc", client, "--ctorigdst", destination, "--ctorigsrcport", "%d:%d" % (low, high),
-                "--ctorigdstport", str(port), "-m", "comment", "--comment", TRACE_COMMENT, "-j", "TRACE"]
+               "-m", protocol, "--sport", "%d:%d" % (low, high), "--dport", str(port)]
+        out += ["--tcp-flags", "SYN,ACK", "SYN"] if first else []
+        out += ["-m", "comment", "--comment", TRACE_COMMENT, "-j", "TRACE"]
+        back = ["-t", "mangle", "{op}", "PREROUTING", "-p", protocol]
+        back += ["-m", "tcp", "--tcp-flags", "SYN,ACK", "SYN,ACK"] if first else []
+        back += ["-m", "conntrack", "--ctdir", "REPLY", "--ctorigsrc", client, "--ctorigdst", destination,
+                 "--ctorigsrcport", "%d:%d" % (low, high), "--ctorigdstport", str(port),
+                 "-m", "comment", "--comment", TRACE_COMMENT, "-j", "TRACE"]
 
         def command(words, op):
             return {"argv": ["iptables"] + [op if word == "{op}" else word for word in words], "input": None}
@@ -96,14 +104,14 @@ def trace_rules(backend, source_hook, client, destination, port, ports, protocol
         '\tcomment "%s"' % TRACE_COMMENT,
         "\tchain %s {" % chain,
         "\t\ttype filter hook %s priority %d; policy accept;" % OWN_CHAINS[chain],
-        "\t\tip saddr %s ip daddr %s %s sport %d-%d %s dport %d meta nftrace set 1"
-        % (client, destination, protocol, low, high, protocol, port),
+        "\t\tip saddr %s ip daddr %s %s sport %d-%d %s dport %d %smeta nftrace set 1"
+        % (client, destination, protocol, low, high, protocol, port, "tcp flags & (syn | ack) == syn " if first else ""),
         "\t}",
         "\tchain trace-reply {",
         "\t\ttype filter hook %s priority %d; policy accept;" % OWN_CHAINS["trace-reply"],
-        "\t\tct direction reply ct original ip saddr %s ct original ip daddr %s ct original protocol %s "
+        "\t\t%sct direction reply ct original ip saddr %s ct original ip daddr %s ct original protocol %s "
         "ct original proto-src %d-%d ct original proto-dst %d meta nftrace set 1"
-        % (client, destination, protocol, low, high, port),
+        % ("tcp flags & (syn | ack) == syn | ack " if first else "", client, destination, protocol, low, high, port),
         "\t}",
         "}",
     ]) + "\n"
@@ -234,7 +242,11 @@ def parse_events(text, backend=None):
         else:
             event = _nft_event(line)
         if event is None:
-            problems.append("line %d is not a trace event: %s" % (number, line.strip()[:120]))
+            if "No buffer space available" in line:
+                problems.append("line %d: the monitor lost events (the kernel's buffer for it ran over): trace fewer "
+                                "connections, or only their first packets" % number)
+            else:
+                problems.append("line %d is not a trace event: %s" % (number, line.strip()[:120]))
             continue
         trace_id, family, table, chain, packet, hop = event
         if packet is not None:
@@ -599,8 +611,8 @@ def _path_lines(blocks, base_chains, notes=None):
 
 def format_connection(connection, index=1, total=None, base_chains=None):
     """One connection as text: its way out hook by hook, the DNAT, the masquerade, the way back."""
-    head = "connection %d%s: %s -> %s" % (index, " of %d" % total if total else "",
-                                         connection["client"], connection["service"])
+    of = " of %d" % total if total else ""
+    head = "connection %d%s: %s -> %s" % (index, of, connection["client"], connection["service"])
     if connection["dnat"]:
         head += ", DNAT to %s" % connection["dnat"]
     if connection["masqueraded_as"]:

@@ -11,7 +11,7 @@ short_description: Follow connections through the Service rules with the kernel'
 version_added: 0.2.0
 description:
   - Answers the learner's question "where did my packet go?" with the kernel's trace of nf_tables (the
-    framework behind both iptables-nft and nftables): every table, chain and rule a packet met, in order,
+    framework behind both iptables-nft and nftables), that is every table, chain and rule a packet met, in order,
     with its verdict, the DNAT chosen, the masquerade and the reply's way back.
   - Marks exactly one flow for tracing and nothing else, from O(source) to O(destination) from the source ports
     O(source_ports), which it reserves. C(iptables) backend, a C(-j TRACE) rule in C(raw) PREROUTING (a pod as the
@@ -73,6 +73,14 @@ options:
     type: str
     choices: [none, dot, mermaid]
     default: none
+  packets:
+    description:
+      - V(first) traces each connection's first packet (SYN) and first reply (SYN-ACK), the only packets the nat
+        chains see; V(all) every packet of the connections, many more events, which the monitor may not keep up
+        with (it then says so in RV(problems)).
+    type: str
+    choices: [first, all]
+    default: first
   keep_events:
     description: Return the monitor's raw text in RV(events).
     type: bool
@@ -92,7 +100,7 @@ requirements:
   - Root privileges (C(become=true)).
 notes:
   - Only the connections' first packets meet the nat chains; later packets follow conntrack's decision. The
-    path shown is the first packet's; RV(connections[].packets) counts the rest.
+    path shown is the first packet's; with O(packets=all), RV(connections[].packets) counts the rest.
   - Trace ids are not used to tell packets apart (the kernel reuses them, and NAT changes them); packets are told
     apart by their IP id, length and flags.
   - Connections go only where O(destination) says; point it at addresses of your own lab.
@@ -151,6 +159,12 @@ commands:
   returned: always
   type: dict
   sample: {"add": [["iptables", "-t", "raw", "-I", "PREROUTING", "-s", "10.0.0.11", "..."]], "delete": []}
+commands_run:
+  description: The commands that ran to mark the flow and to remove the marks, in order.
+  returned: unless in check mode
+  type: list
+  elements: list
+  sample: [["iptables", "-t", "raw", "-I", "PREROUTING", "..."], ["iptables", "-t", "raw", "-D", "PREROUTING", "..."]]
 answers:
   description: What each connection got, by source port; an error text for one that failed.
   returned: unless in check mode
@@ -201,8 +215,6 @@ import ipaddress
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -218,7 +230,7 @@ MAX_CONNECTIONS = 100
 # Runs in a child python, in the pod's namespace when asked: parameters as JSON on stdin, one result per
 # connection as JSON on stdout. Self-contained: it is passed with `python -c`.
 CLIENT_CODE = r'''
-import json, socket, sys
+import json, socket, sys, time
 p = json.load(sys.stdin)
 results, port = {}, p["low"]
 def answer(s):
@@ -237,6 +249,8 @@ def answer(s):
         body += chunk
     return body
 for i in range(p["count"]):
+    if i:
+        time.sleep(p["pause"])  # the monitor reads while the kernel waits for no one
     while port <= p["high"]:
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -441,7 +455,7 @@ class Trace(object):
             argv = [self.runner.bin("ip"), "netns", "exec", source] + argv
         request = json.dumps({"source": client, "low": self.ports[0], "high": self.ports[1],
                               "count": self.params["connections"], "host": self.address, "port": self.port,
-                              "timeout": self.params["timeout"]})
+                              "timeout": self.params["timeout"], "pause": 0.2})
         rc, out, err = self.runner.read(argv, data=request)
         if rc != 0:
             return {"none": "the client failed: %s" % (err or out).strip()[:500]}
@@ -458,13 +472,15 @@ class Trace(object):
         backend = self.choose_backend(tables)
         kind = self.destination_kind(self.service_rules(backend))
         hook = "output" if self.params["source"] == "node" else "prerouting"
-        rules = packet_trace.trace_rules(backend, hook, client, self.address, self.port, self.ports, tables=tables)
+        rules = packet_trace.trace_rules(backend, hook, client, self.address, self.port, self.ports, tables=tables,
+                                         packets=self.params["packets"])
         result = {"changed": False, "backend": backend, "client": client, "destination_kind": kind,
                   "commands": {"add": [c["argv"] for c in rules["add"]], "delete": [c["argv"] for c in rules["delete"]]}}
         if self.module.check_mode:
             self.module.exit_json(**result)
         with NodeLock(self.module, self.params["lock"], self.params["lock_timeout"]):
             events, answers, problems = self.trace(rules, client)
+        result["commands_run"] = self.runner.commands
         return self.report(result, self.service_rules(backend), events, answers, problems, client)
 
     def trace(self, rules, client):
@@ -475,26 +491,20 @@ class Trace(object):
         monitor, answers, problems = None, {}, []
         try:
             for command in rules["add"]:
-                self.runner.read(command["argv"], data=command["input"], what="marking the flow (%s)"
-                                 % " ".join(command["argv"][:4]))
+                self.runner.change(command["argv"], data=command["input"], what="marking the flow (%s)"
+                                   % " ".join(command["argv"][:4]))
             # The marks first, then the monitor: nft monitor names only the rules it knew when it started.
             stdbuf = self.runner.bin("stdbuf", required=False)
-            monitor = subprocess.Popen(([stdbuf, "-oL"] if stdbuf else []) + self.monitor, stdout=output,
-                                       stderr=subprocess.STDOUT)
+            monitor = self.runner.background(([stdbuf, "-oL"] if stdbuf else []) + self.monitor, output)
             time.sleep(0.5)
             answers = self.connect(client)
             time.sleep(0.5)  # the last packets' events
         finally:
             if monitor is not None:
-                monitor.send_signal(signal.SIGINT)
-                try:
-                    monitor.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    monitor.kill()
-                    monitor.wait()
+                monitor.stop()
             failed = []
             for command in rules["delete"]:
-                rc, out, err = self.runner.read(command["argv"])
+                rc, out, err = self.runner.change(command["argv"])
                 if rc != 0:
                     failed.append("%s: %s" % (" ".join(command["argv"]), (err or out).strip()))
             after = without_counters(self.ruleset())
@@ -542,6 +552,7 @@ def main():
             nft_table=dict(type="str", default="kube-proxy"),
             timeout=dict(type="float", default=3.0),
             graph=dict(type="str", default="none", choices=["none", "dot", "mermaid"]),
+            packets=dict(type="str", default="first", choices=["first", "all"]),
             keep_events=dict(type="bool", default=False),
             lock=dict(type="path", default="/run/lock/kube-proxy-lab.converge.lock"),
             lock_timeout=dict(type="int", default=60),

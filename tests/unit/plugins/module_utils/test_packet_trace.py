@@ -246,6 +246,9 @@ def test_nft_unknown_rules_and_stray_lines():
     assert connection["path"][0]["hops"][0]["rule"] is None
     assert connection["dnat"] == "10.0.0.21:8080"
     assert connection["problems"] == ["line 7 is not a trace event: Error: this is not an event"]
+    lost = packet_trace.connections(text.replace("Error: this is not an event", "cannot receive from nfnetlink "
+                                                 "socket: No buffer space available"), base_chains=chains)
+    assert "the monitor lost events" in lost[0]["problems"][0]
     assert "(rule handle 9, unknown to the monitor)  => jump services" in packet_trace.format_connection(connection)
 
 
@@ -263,9 +266,13 @@ def test_trace_rules_iptables_mark_one_flow_and_remove_what_they_made():
         ["iptables", "-t", "raw", "-I", "PREROUTING", "-s"], ["iptables", "-t", "mangle", "-I", "PREROUTING", "-p"]]
     out = " ".join(rules["add"][0]["argv"])
     assert out.endswith("-s 10.0.0.11 -d 10.96.0.1 -p tcp -m tcp --sport 40100:40109 --dport 8080 "
-                        '-m comment --comment k8slab packet_trace -j TRACE')
-    assert "--ctdir REPLY --ctorigsrc 10.0.0.11 --ctorigdst 10.96.0.1 --ctorigsrcport 40100:40109" \
-           in " ".join(rules["add"][1]["argv"])
+                        '--tcp-flags SYN,ACK SYN -m comment --comment k8slab packet_trace -j TRACE')
+    back = " ".join(rules["add"][1]["argv"])
+    assert "-p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -m conntrack --ctdir REPLY --ctorigsrc 10.0.0.11 " \
+           "--ctorigdst 10.96.0.1 --ctorigsrcport 40100:40109" in back
+    every = packet_trace.trace_rules("iptables", "prerouting", "10.0.0.11", "10.96.0.1", 8080, (40100, 40109),
+                                     packets="all")
+    assert not any("--tcp-flags" in c["argv"] for c in every["add"])
     # every rule added is deleted with the same words; raw did not exist, so it goes too (mangle did)
     assert [c["argv"] for c in rules["delete"][:2]] == [
         [word if word != "-I" else "-D" for word in c["argv"]] for c in rules["add"]]
@@ -281,8 +288,11 @@ def test_trace_rules_nftables_are_one_table_of_their_own():
     text = rules["add"][0]["input"]
     assert text.startswith("table ip k8slab-trace {\n")
     assert "type filter hook output priority -310; policy accept;" in text
-    assert "ip saddr 192.168.50.2 ip daddr 10.96.0.1 tcp sport 40100-40109 tcp dport 8080 meta nftrace set 1" in text
-    assert "ct direction reply ct original ip saddr 192.168.50.2" in text
+    assert "ip saddr 192.168.50.2 ip daddr 10.96.0.1 tcp sport 40100-40109 tcp dport 8080 " \
+           "tcp flags & (syn | ack) == syn meta nftrace set 1" in text
+    assert "tcp flags & (syn | ack) == syn | ack ct direction reply ct original ip saddr 192.168.50.2" in text
+    every = packet_trace.trace_rules("nftables", "output", "192.168.50.2", "10.96.0.1", 8080, (1, 2), packets="all")
+    assert "tcp flags" not in every["add"][0]["input"]
     assert rules["delete"] == [{"argv": ["nft", "delete", "table", "ip", "k8slab-trace"], "input": None}]
 
 
@@ -291,6 +301,7 @@ def test_trace_rules_nftables_are_one_table_of_their_own():
     (("iptables", "input", "10.0.0.11", "10.96.0.1", 8080, (1, 2)), "source_hook"),
     (("iptables", "prerouting", "10.0.0.11", "10.96.0.1", 8080, (2, 1)), "ports"),
     (("nftables", "prerouting", "10.0.0.11", "10.96.0.1", 8080, (0, 10)), "ports"),
+    (("nftables", "prerouting", "10.0.0.11", "10.96.0.1", 8080, (1, 10), "tcp", (), "some"), "packets"),
 ])
 def test_trace_rules_bad_input(args, message):
     with pytest.raises(packet_trace.TraceError, match=message):

@@ -143,8 +143,8 @@ def test_kube_proxys_expected_rules_without_counters():
         rules = handle.read()
     graph = service_graph.service_graph(rules, "172.30.0.44", 80)
     found = edges(graph)
-    assert sorted(n["id"] for n in graph["nodes"] if n["kind"] == "target") == ["dnat 10.180.0.4:80",
-                                                                                  "dnat 10.180.0.5:80"]
+    targets = sorted(n["id"] for n in graph["nodes"] if n["kind"] == "target")
+    assert targets == ["dnat 10.180.0.4:80", "dnat 10.180.0.5:80"]
     assert ("nat KUBE-SERVICES", "nat KUBE-SVC-4SW47YFZTEDKD3PK") in found
     assert [n["id"] for n in graph["nodes"] if n["kind"] == "entry"] == ["nat KUBE-SERVICES"]
     # the external IP's chain (KUBE-EXT-...) is not on the cluster IP's way; nor is any other Service
