@@ -100,7 +100,7 @@ requirements:
   - Root privileges (C(become=true)).
 notes:
   - Only the connections' first packets meet the nat chains; later packets follow conntrack's decision. The
-    path shown is the first packet's; with O(packets=all), RV(connections[].packets) counts the rest.
+    path shown is the first packet's; with O(packets=all), C(packets) of each of RV(connections) counts the rest.
   - Trace ids are not used to tell packets apart (the kernel reuses them, and NAT changes them); packets are told
     apart by their IP id, length and flags.
   - Connections go only where O(destination) says; point it at addresses of your own lab.
@@ -155,7 +155,7 @@ destination_kind:
   type: str
   sample: service
 commands:
-  description: The commands that mark the flow (RV(commands.add)) and that remove the marks again (RV(commands.delete)).
+  description: The commands that mark the flow (C(add)) and that remove the marks again (C(delete)).
   returned: always
   type: dict
   sample: {"add": [["iptables", "-t", "raw", "-I", "PREROUTING", "-s", "10.0.0.11", "..."]], "delete": []}
