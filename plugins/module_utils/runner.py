@@ -10,10 +10,16 @@ community.general's CmdRunner is the model, much smaller:
 * reads (:meth:`Runner.read`) run always, check mode included;
 * changes (:meth:`Runner.change` for a command, :meth:`Runner.act` for a
   file written or removed) are recorded, then run only outside check mode, so
-  a module can show in check and diff mode exactly what it does or would do.
+  a module can show in check and diff mode exactly what it does or would do;
+* a reader that must run beside the module's own commands (a trace monitor)
+  starts with :meth:`Runner.background` and stops with its ``stop()``.
 """
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
 
 C_LOCALE = {"LC_ALL": "C"}
 
@@ -62,3 +68,28 @@ class Runner:
         if self.module.check_mode:
             return None
         return action(*args)
+
+    def background(self, argv, output):
+        """Start ``argv`` (a command that only reads, such as a monitor) beside the module, its stdout and
+        stderr going to the open file ``output``; returns a :class:`Background` to stop it."""
+        argv = [str(arg) for arg in argv]
+        env = dict(os.environ, **C_LOCALE)
+        return Background(subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=env))
+
+
+class Background:
+    """A command started by :meth:`Runner.background`."""
+
+    def __init__(self, process):
+        self.process = process
+
+    def stop(self, grace=5):
+        """Interrupt it (as Ctrl-C would, so it flushes what it printed), kill it after ``grace`` seconds."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode

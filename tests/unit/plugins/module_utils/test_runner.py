@@ -52,3 +52,19 @@ def test_bin():
     runner = Runner(FakeModule())
     assert runner.bin("unshare") == "/sbin/unshare"
     assert runner.bin("missing", required=False) is None
+
+
+def test_a_background_reader_is_interrupted_and_keeps_what_it_printed(tmp_path):
+    import sys
+    import time
+    runner = Runner(FakeModule())
+    code = "import os, time\nprint(os.environ['LC_ALL'], flush=True)\ntime.sleep(30)\n"
+    with open(str(tmp_path / "out"), "w+") as output:
+        started = time.time()
+        reader = runner.background([sys.executable, "-c", code], output)
+        time.sleep(0.5)
+        assert reader.stop() != 0  # interrupted, not finished
+        assert time.time() - started < 10
+        output.seek(0)
+        assert output.read().splitlines()[0] == "C"
+    assert runner.commands == []  # it only reads
