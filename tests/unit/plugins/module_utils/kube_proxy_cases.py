@@ -71,6 +71,11 @@ def steps(case):
         yield step["name"], step.get("manifests") or [], step.get("flows") or [], step.get("expected") or {}
 
 
+def step_label(case, step):
+    """What a DIFFERENCES ``cases`` expression is matched against: the case name, and " @ step" after the first."""
+    return case["name"] if step == "initial" else "%s @ %s" % (case["name"], step)
+
+
 def flow_output(flow, backend):
     """A flow's expected output for a backend: a list of "ip:port", or one of SPECIAL_OUTPUTS."""
     output = flow["output"]
@@ -400,3 +405,72 @@ def endpoint_slice(namespace, service_name, addresses, port=80, port_name="p80",
                       for i, a in enumerate(addresses)],
         "ports": [{"name": port_name, "port": port, "protocol": "TCP"}],
     }
+
+
+# -- packet flows a DIFFERENCES entry changes ----------------------------------------------------------
+
+def _services(manifests):
+    return [m for m in manifests if m.get("kind", "Service") == "Service"]
+
+
+def destination(flow):
+    address, port = flow["destination"].rsplit(":", 1)
+    return address, int(port)
+
+
+def _to_loadbalancer(case, manifests, flow):
+    address, port = destination(flow)
+    for service in _services(manifests):
+        ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if address in [item.get("ip") for item in ingress] or port == (service.get("spec") or {}).get("healthCheckNodePort"):
+            return True
+    return False
+
+
+def _external_of_etp_local(case, manifests, flow):
+    address, port = destination(flow)
+    for service in _services(manifests):
+        spec = service.get("spec") or {}
+        if spec.get("externalTrafficPolicy") != "Local":
+            continue
+        ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        outside = list(spec.get("externalIPs") or []) + [item.get("ip") for item in ingress]
+        for service_port in spec.get("ports") or []:
+            if address in outside and port == service_port.get("port"):
+                return True
+            if address in case["node"]["ips"] + ["127.0.0.1"] and port == service_port.get("nodePort"):
+                return True
+    return False
+
+
+def _cluster_ip_of_itp_local(case, manifests, flow):
+    address, port = destination(flow)
+    return any((service.get("spec") or {}).get("internalTrafficPolicy") == "Local"
+               and address == service["spec"].get("clusterIP")
+               and port in [p.get("port") for p in service["spec"].get("ports") or []]
+               for service in _services(manifests))
+
+
+def _outside_nodeport_addresses(case, manifests, flow):
+    selected = (case.get("options") or {}).get("nodeport_addresses")
+    if not selected:
+        return False
+    address, port = destination(flow)
+    node_ports = [p.get("nodePort") for s in _services(manifests) for p in (s.get("spec") or {}).get("ports") or []]
+    networks = [ipaddress.ip_network(cidr, strict=False) for cidr in selected]
+    inside = any(ipaddress.ip_address(address) in net for net in networks if net.version == 4)
+    return port in node_ports and address in case["node"]["ips"] and not inside
+
+
+FLOW_SELECTORS = {
+    "to-loadbalancer-ip-or-health-check-port": _to_loadbalancer,
+    "to-external-destination-of-etp-local": _external_of_etp_local,
+    "to-cluster-ip-of-itp-local": _cluster_ip_of_itp_local,
+    "to-nodeport-outside-nodeport-addresses": _outside_nodeport_addresses,
+}
+
+
+def flow_differences(case, manifests, flow):
+    """The ids of the DIFFERENCES entries whose flow selector takes this flow."""
+    return [entry["id"] for entry in DIFFERENCES
+            if entry.get("flows") and _applies(entry, case["name"]) and FLOW_SELECTORS[entry["flows"]](case, manifests, flow)]

@@ -32,19 +32,19 @@ def _ruleset_checks():
 RULESET_CHECKS = list(_ruleset_checks())
 
 
-def _compare_iptables(case, manifests, key, expected):
+def _compare_iptables(case, manifests, key, expected, label):
     got = kc.sort_iptables_rules(kc.render_iptables(case, manifests, USED))
     if key == "iptables":
         want = kc.sort_iptables_rules(expected)
-        return (kc.apply_differences(got, "iptables", "rendered", case["name"], USED),
-                kc.apply_differences(want, "iptables", "expected", case["name"], USED))
+        return (kc.apply_differences(got, "iptables", "rendered", label, USED),
+                kc.apply_differences(want, "iptables", "expected", label, USED))
     # iptables_chains: {"table/CHAIN": "-A CHAIN ...\n..."}: only those chains are compared.
     got_lines, want_lines = [], []
     for where, text in sorted(expected.items()):
         table, chain = where.split("/")
-        got_lines += kc.apply_differences(kc.iptables_chain(got, table, chain), "iptables", "rendered", case["name"], USED)
+        got_lines += kc.apply_differences(kc.iptables_chain(got, table, chain), "iptables", "rendered", label, USED)
         want_lines += kc.apply_differences([line for line in text.splitlines() if line.strip()], "iptables", "expected",
-                                           case["name"], USED)
+                                           label, USED)
     return got_lines, want_lines
 
 
@@ -53,12 +53,13 @@ def test_ruleset_equals_kube_proxys(case, step, manifests, key, expected):
     """Our rendering of the case, normalised as kube-proxy normalises, equals its expectation but for named DIFFERENCES."""
     backend = "iptables" if key.startswith("iptables") else "nftables"
     RESULTS[backend][(case["name"], step, key)] = False
+    label = kc.step_label(case, step)
     if backend == "iptables":
-        got, want = _compare_iptables(case, manifests, key, expected)
+        got, want = _compare_iptables(case, manifests, key, expected, label)
     else:
         got = kc.apply_differences(kc.nft_from_body(kc.render_nftables(case, manifests, USED)), "nftables", "rendered",
-                                   case["name"], USED)
-        want = kc.apply_differences(kc.nft_from_commands(expected), "nftables", "expected", case["name"], USED)
+                                   label, USED)
+        want = kc.apply_differences(kc.nft_from_commands(expected), "nftables", "expected", label, USED)
     assert got == want
     RESULTS[backend][(case["name"], step, key)] = True
 
@@ -69,6 +70,11 @@ def test_every_difference_excuses_something():
         for dummy, manifests, flows, dummy2 in kc.steps(case):
             if flows:
                 kc.adapt(case["name"], manifests, USED)
+    # An entry that only changes packet flows is held by the integration layer; here its selector must take a flow.
+    for case in kc.CASES:
+        for dummy, manifests, flows, dummy2 in kc.steps(case):
+            for flow in flows:
+                USED.update(kc.flow_differences(case, manifests, flow))
     stale = [entry["id"] for entry in kc.DIFFERENCES if entry["id"] not in USED]
     assert not stale, "DIFFERENCES entries that excuse nothing (remove them): %s" % stale
 
@@ -79,6 +85,7 @@ def test_differences_have_reasons_and_unique_ids():
     for entry in kc.DIFFERENCES:
         assert len(entry.get("reason", "")) > 40, entry["id"]
         assert entry.get("input") in (None,) + tuple(kc.ADAPTERS), entry["id"]
+        assert entry.get("flows") in (None,) + tuple(kc.FLOW_SELECTORS), entry["id"]
 
 
 @pytest.mark.parametrize("case", kc.CASES, ids=[case["name"] for case in kc.CASES])
