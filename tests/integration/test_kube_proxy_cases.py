@@ -290,7 +290,7 @@ def test_packet_flows_on_a_real_kernel(node_for, case, backend):
             if ok:
                 counts["pass"] += 1
                 continue
-            named = kc.flow_differences(case, manifests, flow)
+            named = kc.flow_differences(case, manifests, flow, backend)
             if named:
                 DIFFERING_USED.update(named)
                 counts["named"][named[0]] = counts["named"].get(named[0], 0) + 1

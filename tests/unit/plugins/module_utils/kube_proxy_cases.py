@@ -462,7 +462,22 @@ def _outside_nodeport_addresses(case, manifests, flow):
     return port in node_ports and address in case["node"]["ips"] and not inside
 
 
+def _cluster_ips(manifests):
+    return [(s.get("spec") or {}).get("clusterIP") for s in _services(manifests)]
+
+
+def _to_cluster_ip_with_masquerade_all(case, manifests, flow):
+    return bool((case.get("options") or {}).get("masquerade_all")) and destination(flow)[0] in _cluster_ips(manifests)
+
+
+def _to_cluster_ip_without_local_detector(case, manifests, flow):
+    options_ = case.get("options") or {}
+    return "cluster_cidr" in options_ and not options_["cluster_cidr"] and destination(flow)[0] in _cluster_ips(manifests)
+
+
 FLOW_SELECTORS = {
+    "to-cluster-ip-with-masquerade-all": _to_cluster_ip_with_masquerade_all,
+    "to-cluster-ip-without-local-detector": _to_cluster_ip_without_local_detector,
     "to-loadbalancer-ip-or-health-check-port": _to_loadbalancer,
     "to-external-destination-of-etp-local": _external_of_etp_local,
     "to-cluster-ip-of-itp-local": _cluster_ip_of_itp_local,
@@ -470,7 +485,8 @@ FLOW_SELECTORS = {
 }
 
 
-def flow_differences(case, manifests, flow):
-    """The ids of the DIFFERENCES entries whose flow selector takes this flow."""
+def flow_differences(case, manifests, flow, backend):
+    """The ids of the DIFFERENCES entries whose flow selector takes this flow on this backend."""
     return [entry["id"] for entry in DIFFERENCES
-            if entry.get("flows") and _applies(entry, case["name"]) and FLOW_SELECTORS[entry["flows"]](case, manifests, flow)]
+            if entry.get("flows") and backend in entry.get("backends", ("iptables", "nftables"))
+            and _applies(entry, case["name"]) and FLOW_SELECTORS[entry["flows"]](case, manifests, flow)]
