@@ -1,113 +1,25 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kube-proxy's layout held against kube-proxy's own test expectations.
+"""kube-proxy's iptables layout: single rules, one per feature, and the renderer's own guarantees.
 
-The Services, EndpointSlices and expected rules below are those of
-TestOverallIPTablesRules in kubernetes/kubernetes pkg/proxy/iptables/proxier_test.go
-(current release): a ClusterIP Service (svc1, also the hairpin rule of every
-KUBE-SEP), a NodePort Service (svc3), a Service with two endpoints and an
-external IP (svc4), session affinity with a 10800 s timeout (svc5) and a Service
-without endpoints (svc6). Both sides are normalised the way that test file's
-sortIPTablesRules normalises (tables by name, KUBE-NODEPORTS then KUBE-SERVICES
-then the other chains by name, rules grouped by chain in their order,
-KUBE-NODEPORTS and KUBE-SERVICES rules by Service name with the nodeports jump last).
-
-Where the lab differs on purpose, DIFFERENCES says which expected lines are left
-out or changed, and why; docs/role-service_proxy.md explains the same.
+The whole-ruleset comparisons against kube-proxy's own tests (TestOverallIPTablesRules and the
+others), with the one DIFFERENCES list, are in test_kube_proxy_cases.py over
+tests/data/kube_proxy_cases. The Services here are those of its TestOverallRules case, as our
+model takes them (differences.yml adapts the LoadBalancer and Local-policy ones).
 """
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import kube_proxy_iptables as kpi
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model as model
-from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.module_utils.kube_proxy_cases import (
-    OVERALL_SERVICES, OVERALL_SLICES, endpoint_slice, service)
+from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.module_utils import kube_proxy_cases as kc
+from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.module_utils.kube_proxy_cases import endpoint_slice, service
 
-
-# Verbatim from TestOverallIPTablesRules (ns2/svc2 is a LoadBalancer with Local traffic policy);
-# lines starting with # are ours.
-with open(os.path.join(os.path.dirname(__file__), "fixtures", "kube_proxy_overall_iptables_rules.txt")) as handle:
-    KUBE_PROXY_EXPECTED = "".join(line for line in handle if not line.startswith("#"))
-
-# (pattern, what we do with matching expected lines, why). Every difference is on purpose.
-DIFFERENCES = [
-    (r"ns2/svc2|GNZBNJ2PO5MGZ6GT|RS4RBKLTHTF2IUXJ", None,
-     "ns2/svc2 is a LoadBalancer with externalTrafficPolicy Local: neither is modelled"),
-    (r"ns5/svc5:p80 loadbalancer IP|KUBE-FW-NUKIZ6OKUXPJNT4C|KUBE-EXT-NUKIZ6OKUXPJNT4C"
-     r"|ns5/svc5:p80 -m tcp -p tcp (-d 127\.0\.0\.0/8 )?--dport 3002", None,
-     "ns5/svc5 is a LoadBalancer there; here only its ClusterIP and session affinity are modelled"),
-    (r"-d 127\.0\.0\.0/8 --dport \d+ -m nfacct", None,
-     "no localhost NodePort rules with nfacct counters: nfacct objects live outside the table"),
-    (r" -m nfacct --nfacct-name ct_state_invalid_dropped_pkts", "",
-     "the INVALID drop without its nfacct counter, as kube-proxy writes it when nfacct is missing"),
-]
-
-
-def apply_differences(text):
-    lines = []
-    for line in text.strip().splitlines():
-        for pattern, replacement, _why in DIFFERENCES:
-            if re.search(pattern, line):
-                if replacement is None:
-                    line = None
-                    break
-                line = re.sub(pattern, replacement, line)
-        if line is not None:
-            lines.append(line)
-    return "\n".join(lines) + "\n"
-
-
-def _comment_service(rule):
-    match = re.search(r'--comment (?:"([^"]*)"|(\S+))', rule)
-    if not match:
-        return None
-    name = match.group(1) if match.group(1) is not None else match.group(2)
-    return re.split(r"[ :]", name, 1)[0]
-
-
-def sort_iptables_rules(text):
-    """A port of proxier_test.go's sortIPTablesRules: the same order for the same rules."""
-    tables = {}
-    current = None
-    for line in text.strip().splitlines():
-        if line.startswith("*"):
-            current = tables.setdefault(line[1:], {"chains": [], "rules": {}})
-        elif line.startswith(":"):
-            name = line[1:].split()[0]
-            current["chains"].append(name)
-            current["rules"].setdefault(name, [])
-        elif line.startswith("-A "):
-            chain, rule = line[3:].split(" ", 1)
-            current["rules"].setdefault(chain, []).append(rule)
-    out = []
-    for table_name in sorted(tables):
-        table = tables[table_name]
-
-        def chain_key(name):
-            if name == "KUBE-NODEPORTS":
-                return (0, name)
-            if name == "KUBE-SERVICES":
-                return (1, name)
-            return (2 if name.startswith("KUBE-") else 3, name)
-        chains = sorted(table["chains"], key=chain_key)
-        for chain in ("KUBE-NODEPORTS", "KUBE-SERVICES"):
-            rules = table["rules"].get(chain, [])
-            last = [r for r in rules if "must be the last rule" in r] if table_name == "nat" else []
-            rest = [r for r in rules if r not in last]
-            if all(_comment_service(r) for r in rest):
-                rest.sort(key=_comment_service)
-            table["rules"][chain] = rest + last
-        out.append("*" + table_name)
-        out.extend(":%s - [0:0]" % chain for chain in chains)
-        for chain in chains:
-            out.extend("-A %s %s" % (chain, rule) for rule in table["rules"].get(chain, []))
-        out.append("COMMIT")
-    return "\n".join(out) + "\n"
+OVERALL_SERVICES, OVERALL_SLICES = model.split_manifests(kc.adapt("TestOverallRules", kc.OVERALL["manifests"]))
 
 
 def render_overall(**kwargs):
@@ -119,12 +31,6 @@ def render_overall(**kwargs):
 
 def rendered_text(result):
     return "".join(kpi.restore_text(name, result[name]) for name in ("filter", "nat"))
-
-
-def test_overall_rules_equal_kube_proxys_expectations():
-    expected = sort_iptables_rules(apply_differences(KUBE_PROXY_EXPECTED))
-    got = sort_iptables_rules(rendered_text(render_overall()))
-    assert got.splitlines() == expected.splitlines()
 
 
 CASES = [
@@ -152,9 +58,10 @@ def test_each_kube_proxy_case_is_rendered(line):
 
 
 def test_the_differences_only_drop_what_is_not_modelled():
-    """Of the fully modelled Services, only the localhost NodePort (nfacct) rule is left out."""
-    kept = apply_differences(KUBE_PROXY_EXPECTED)
-    without_localhost = "\n".join(line for line in KUBE_PROXY_EXPECTED.splitlines() if "localhost_nps_accepted_pkts" not in line)
+    """Of the fully modelled Services, only the localhost NodePort (nfacct) rules are left out of the expectation."""
+    expected = kc.OVERALL["expected"]["iptables"]
+    kept = "\n".join(kc.apply_differences(expected.splitlines(), "iptables", "expected", "TestOverallRules"))
+    without_localhost = "\n".join(line for line in expected.splitlines() if "localhost_nps_accepted_pkts" not in line)
     for name in ("ns1/svc1", "ns3/svc3", "ns4/svc4", "ns6/svc6"):
         assert without_localhost.count(name) == kept.count(name) > 0
 
