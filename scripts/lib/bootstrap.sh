@@ -72,7 +72,7 @@ k8slab_find_python() {
               "/usr/bin/python$version"; do
     if "$cand" -c "import sys, ensurepip, venv; sys.exit('%d.%d' % sys.version_info[:2] != '$version')" \
          >/dev/null 2>&1; then
-      command -v "$cand"; return 0
+      readlink -f "$(command -v "$cand")"; return 0   # through a venv's link, to the Python itself
     fi
   done
   return 1
