@@ -20,10 +20,11 @@ grep -lq '^release_summary:' changelogs/fragments/*.yml 2>/dev/null ||
 k8slab_venv_ensure
 
 sed -i "s/^version: .*/version: $version/" galaxy.yml
+sed -i "s|k8slab-kube_proxy-[0-9.]*[.]tar[.]gz|k8slab-kube_proxy-$version.tar.gz|" examples/ee-requirements.yml
 antsibull-changelog lint
 antsibull-changelog release --version "$version"
 antsibull-changelog lint
 grep -q "^v$version\$" CHANGELOG.rst || k8slab_die "CHANGELOG.rst has no v$version"
-git add -A galaxy.yml CHANGELOG.rst changelogs/
+git add -A galaxy.yml examples/ee-requirements.yml CHANGELOG.rst changelogs/
 git commit -q -m "Release $version"
 k8slab_log "committed release $version; tag it once CI is green: git tag $version"

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Everything the two entry points install, each step only when it is missing:
-# Debian packages, the Python venv (.venv), community.docker taken from the
+# Debian packages, the Python venv of the ansible-core under test (.venv for the
+# newest, .venv-<core> for the others), community.docker taken from the
 # `ansible` wheel (Galaxy may be unreachable), and ansible-test's pip bootstrap.
-# Downloads and builds go to .cache/ and .venv/ (both gitignored).
+# Downloads and builds go to .cache/ and .venv*/ (all gitignored).
 #
 # Every step either succeeds or ends the script with `error: WHAT failed`
 # and what to do next (k8slab_die); none may end a `set -e` script silently,
@@ -49,33 +50,77 @@ k8slab_apt_ensure() {
   [ $rc -eq 0 ] || k8slab_die "apt-get install ${missing[*]} failed (exit $rc, output above); fix apt (sources, network, a held lock) or install them by hand, then run this again"
 }
 
-# The python3 that builds the venv: the one on PATH if it can, else Debian's.
-k8slab_python() {
-  if command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    command -v python3; return 0
-  fi
-  k8slab_apt_ensure python3-venv
-  [ -x /usr/bin/python3 ] || k8slab_die "no python3 that can make a venv (install python3 and python3-venv)"
-  echo /usr/bin/python3
+# The Pythons a core's venv may be built on, the preferred one first. ansible-core's
+# Requires-Python: 2.19 >=3.11, 2.20 and 2.21 >=3.12; each core prefers another
+# one, so that the three cover Python 3.11 (Debian 12), 3.12 and 3.13 (Debian 13)
+# on the controller. Fails for a core that is not in K8SLAB_CORES.
+k8slab_core_pythons() {
+  case $1 in
+    2.19) echo 3.11 3.12 3.13 ;;
+    2.20) echo 3.12 3.13 ;;
+    2.21) echo 3.13 3.12 ;;
+    *) return 1 ;;
+  esac
 }
 
-# .venv with requirements-test.txt installed at the exact versions of
-# constraints.txt; reinstalled when either changes. Puts .venv/bin first on PATH.
+# k8slab_find_python X.Y: a Python X.Y that can make venvs, or nothing (status 1):
+# pythonX.Y on PATH (pyenv's shims answer only for its active versions), then
+# pyenv's own installs, then /usr/bin.
+k8slab_find_python() {
+  local version=$1 cand
+  for cand in "python$version" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/"python$version" \
+              "/usr/bin/python$version"; do
+    if "$cand" -c "import sys, ensurepip, venv; sys.exit('%d.%d' % sys.version_info[:2] != '$version')" \
+         >/dev/null 2>&1; then
+      readlink -f "$(command -v "$cand")"; return 0   # through a venv's link, to the Python itself
+    fi
+  done
+  return 1
+}
+
+# The python that builds the venv of ansible-core $1: the first of its Pythons
+# found, else Debian's python3 (with python3-venv) when it is one of them.
+k8slab_core_python() {
+  local core=$1 versions version py
+  versions=$(k8slab_core_pythons "$core") ||
+    k8slab_die "K8SLAB_ANSIBLE_CORE=$core: not a tested ansible-core (one of ${K8SLAB_CORES[*]})"
+  for version in $versions; do
+    py=$(k8slab_find_python "$version") && { echo "$py"; return 0; }
+  done
+  version=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || version=""
+  if [ -n "$version" ] && [[ " $versions " == *" $version "* ]]; then
+    k8slab_apt_ensure python3-venv
+    echo /usr/bin/python3; return 0
+  fi
+  k8slab_die "ansible-core $core needs Python ${versions// / or } to make $K8SLAB_VENV, and none can make a venv here; install one (pyenv install ${versions%% *}; on Debian: apt-get install python3-venv), or choose another K8SLAB_ANSIBLE_CORE (${K8SLAB_CORES[*]})"
+}
+
+# The venv of K8SLAB_ANSIBLE_CORE on one of its Pythons, with requirements-test.txt
+# installed at the exact versions of constraints.txt (every core) and
+# constraints-<core>.txt (ansible-core and what differs per core); remade when
+# its Python is not one of the core's, reinstalled when a file or the Python
+# changes. Puts its bin/ first on PATH.
 k8slab_venv_ensure() {
-  local stamp="$K8SLAB_VENV/.k8slab-requirements" want py
-  want=$(cat "$K8SLAB_REPO"/requirements*.txt "$K8SLAB_REPO/constraints.txt" | sha256sum | cut -c1-16) ||
-    k8slab_die "cannot read requirements*.txt and constraints.txt in $K8SLAB_REPO"
-  if ! "$K8SLAB_VENV/bin/python" -c 'import sys' 2>/dev/null; then
-    py=$(k8slab_python) || k8slab_die "no python3 to make $K8SLAB_VENV with (see above)"
-    k8slab_log "creating $K8SLAB_VENV with $py"
+  local core=$K8SLAB_ANSIBLE_CORE stamp="$K8SLAB_VENV/.k8slab-requirements" want py have versions
+  local constraints=("$K8SLAB_REPO/constraints.txt" "$K8SLAB_REPO/constraints-$core.txt")
+  versions=$(k8slab_core_pythons "$core") ||
+    k8slab_die "K8SLAB_ANSIBLE_CORE=$core: not a tested ansible-core (one of ${K8SLAB_CORES[*]})"
+  have=$("$K8SLAB_VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || have=""
+  if [ -z "$have" ] || [[ " $versions " != *" $have "* ]]; then
+    py=$(k8slab_core_python "$core") || k8slab_die "no Python to make $K8SLAB_VENV with (see above)"
+    k8slab_log "creating $K8SLAB_VENV for ansible-core $core with $py"
     rm -rf "$K8SLAB_VENV"
     "$py" -m venv "$K8SLAB_VENV" >&2 ||
       k8slab_die "$py -m venv $K8SLAB_VENV failed (output above); on Debian: apt-get install python3-venv"
+    have=$("$K8SLAB_VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])') ||
+      k8slab_die "$K8SLAB_VENV/bin/python does not run"
   fi
+  want=$({ cat "$K8SLAB_REPO"/requirements*.txt "${constraints[@]}" && echo "python $have"; } | sha256sum | cut -c1-16) ||
+    k8slab_die "cannot read requirements*.txt, constraints.txt and constraints-$core.txt in $K8SLAB_REPO"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    k8slab_log "pip install -r requirements-test.txt into $K8SLAB_VENV"
+    k8slab_log "pip install -r requirements-test.txt (ansible-core $core, Python $have) into $K8SLAB_VENV"
     "$K8SLAB_VENV/bin/python" -m pip install -q -r "$K8SLAB_REPO/requirements-test.txt" \
-      -c "$K8SLAB_REPO/constraints.txt" >&2 ||
+      -c "${constraints[0]}" -c "${constraints[1]}" >&2 ||
       k8slab_die "pip install -r requirements-test.txt into $K8SLAB_VENV failed (output above); check that pip reaches its index (pip config list), then run this again"
     echo "$want" > "$stamp" || k8slab_die "cannot write $stamp"
   fi

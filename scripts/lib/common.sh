@@ -5,8 +5,20 @@
 
 K8SLAB_REPO=${K8SLAB_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 K8SLAB_CACHE=${K8SLAB_CACHE:-$K8SLAB_REPO/.cache}
+
+# The ansible-core minors every test layer runs on, oldest first (meta/runtime.yml
+# claims the oldest and no upper bound; tests/unit/test_packaging.py keeps the
+# two, constraints-<core>.txt and the CI workflow's matrix in step). The newest is
+# the default, since it is what `pip install ansible-core` gives a user today.
+K8SLAB_CORES=(2.19 2.20 2.21)
+K8SLAB_ANSIBLE_CORE=${K8SLAB_ANSIBLE_CORE:-${K8SLAB_CORES[-1]}}
+# K8SLAB_VENV is the default core's venv (.venv); another core's is the same
+# path with -<core> appended (.venv-2.19), so cores never rebuild each other's.
 K8SLAB_VENV=${K8SLAB_VENV:-$K8SLAB_REPO/.venv}
-export K8SLAB_REPO K8SLAB_CACHE K8SLAB_VENV
+if [ "$K8SLAB_ANSIBLE_CORE" != "${K8SLAB_CORES[-1]}" ] && [ "${K8SLAB_VENV%-"$K8SLAB_ANSIBLE_CORE"}" = "$K8SLAB_VENV" ]; then
+  K8SLAB_VENV="$K8SLAB_VENV-$K8SLAB_ANSIBLE_CORE"
+fi
+export K8SLAB_REPO K8SLAB_CACHE K8SLAB_VENV K8SLAB_ANSIBLE_CORE
 
 k8slab_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 k8slab_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

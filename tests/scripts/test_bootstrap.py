@@ -24,6 +24,9 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIB = os.path.join(REPO, "scripts", "lib")
 WHEEL_VERSION = "12.3.0"
+PYTHON = "%d.%d" % sys.version_info[:2]
+# The ansible-core whose venv may run on this Python (scripts/lib/bootstrap.sh: k8slab_core_pythons).
+CORE = {"3.11": "2.19", "3.12": "2.20"}.get(PYTHON, "2.21")
 
 
 def write_script(path, body):
@@ -33,12 +36,13 @@ def write_script(path, body):
 
 
 def requirements_stamp():
-    """What k8slab_venv_ensure writes into the venv once the requirements are installed."""
+    """What k8slab_venv_ensure writes into the venv of CORE once the requirements are installed."""
     digest = hashlib.sha256()
     names = sorted(name for name in os.listdir(REPO) if name.startswith("requirements") and name.endswith(".txt"))
-    for name in names + ["constraints.txt"]:
+    for name in names + ["constraints.txt", "constraints-%s.txt" % CORE]:
         with open(os.path.join(REPO, name), "rb") as handle:
             digest.update(handle.read())
+    digest.update(("python %s\n" % PYTHON).encode())
     return digest.hexdigest()[:16]
 
 
@@ -48,7 +52,7 @@ class Bench:
     def __init__(self, tmp_path):
         self.tmp = tmp_path
         self.cache = tmp_path / "cache"
-        self.venv = tmp_path / "venv"
+        self.venv = tmp_path / ("venv-%s" % CORE)   # the name common.sh gives a core's venv
         self.stubs = tmp_path / "stubs"
         self.stubs.mkdir()
         (self.venv / "bin").mkdir(parents=True)
@@ -86,7 +90,7 @@ class Bench:
         env = dict(os.environ)
         for name in ("K8SLAB_NODE_IMAGE", "K8SLAB_DEBIAN_MIRROR", "ANSIBLE_COLLECTIONS_PATH", "VIRTUAL_ENV"):
             env.pop(name, None)
-        env.update(K8SLAB_REPO=REPO, K8SLAB_CACHE=str(self.cache), K8SLAB_VENV=str(self.venv),
+        env.update(K8SLAB_REPO=REPO, K8SLAB_CACHE=str(self.cache), K8SLAB_VENV=str(self.venv), K8SLAB_ANSIBLE_CORE=CORE,
                    K8SLAB_ANSIBLE_WHEEL_VERSION=WHEEL_VERSION, K8SLAB_POLICY_RC_D=str(self.tmp / "policy-rc.d"),
                    PATH=str(self.stubs) + os.pathsep + env.get("PATH", ""))
         env.update({key: str(value) for key, value in extra.items()})
@@ -183,12 +187,32 @@ def test_venv_when_pip_install_fails(bench):
 
 
 def test_venv_when_python_cannot_make_one(bench, tmp_path):
-    bench.stub("python3", """\
+    bench.stub("python" + PYTHON, """\
         if [ "$1" = -m ] && [ "$2" = venv ]; then echo "stub: ensurepip is not available" >&2; exit 1; fi
         exec %s "$@"
         """ % sys.executable)
-    result = bench.helpers("k8slab_venv_ensure", K8SLAB_VENV=tmp_path / "new-venv")
-    assert_clear_failure(result, "-m venv %s failed" % (tmp_path / "new-venv"), "python3-venv")
+    venv = tmp_path / ("new-venv-%s" % CORE)
+    result = bench.helpers("k8slab_venv_ensure", K8SLAB_VENV=venv)
+    assert_clear_failure(result, "-m venv %s failed" % venv, "python3-venv")
+    assert "stub: ensurepip" in result.stderr
+
+
+def test_venv_of_an_untested_core(bench):
+    result = bench.helpers("k8slab_venv_ensure", K8SLAB_ANSIBLE_CORE="2.18")
+    assert_clear_failure(result, "K8SLAB_ANSIBLE_CORE=2.18: not a tested ansible-core (one of 2.19 ")
+
+
+def test_venv_path_per_core(tmp_path):
+    """.venv is the newest core's; another core's gets -<core>, once, however often common.sh is sourced."""
+    script = 'source %s/common.sh; source %s/common.sh; echo "$K8SLAB_ANSIBLE_CORE $K8SLAB_VENV"' % (LIB, LIB)
+    paths = {}
+    for core in ("", "2.19", "2.20", "2.21"):
+        env = dict(os.environ, K8SLAB_VENV=str(tmp_path / ".venv"), K8SLAB_ANSIBLE_CORE=core)
+        result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=True)
+        paths[core] = result.stdout.split()
+    assert paths[""] == paths["2.21"] == ["2.21", str(tmp_path / ".venv")]
+    assert paths["2.19"] == ["2.19", str(tmp_path / ".venv-2.19")]
+    assert paths["2.20"] == ["2.20", str(tmp_path / ".venv-2.20")]
 
 
 def test_ansible_test_pip_bootstrap_when_pip_download_fails(bench, tmp_path):

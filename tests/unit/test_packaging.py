@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the collection claims about itself is what its tests run.
 
-ansible-core versions (meta/runtime.yml, requirements.txt, the roles' meta, the CI
-workflow's matrix), node platforms (the roles' meta, the node image), the modules'
+ansible-core versions (meta/runtime.yml, requirements.txt, the cores scripts/test runs
+and their constraints files, the roles' meta, the CI workflow's matrix), node platforms (the roles' meta, the node image), the modules'
 Python range (tests/config.yml) and the CI workflow's jobs (the layers of scripts/test).
 """
 
@@ -59,6 +59,22 @@ def test_core_minors():
     assert core_minors(">=2.19.0,<2.20") == [19]
     assert core_minors(">=2.16.0,<2.20") == [16, 17, 18, 19]
     assert core_minors(">=2.19,<2.20") == [19]
+    assert core_minors(">=2.19.0")[:3] == [19, 20, 21]
+
+
+def cores_under_test():
+    """K8SLAB_CORES of scripts/lib/common.sh: the ansible-core minors scripts/test runs, oldest first."""
+    found = re.findall(r"^K8SLAB_CORES=\(([^)]*)\)$", read_bench("scripts", "lib", "common.sh"), re.M)
+    assert len(found) == 1, "one K8SLAB_CORES=(...) line in scripts/lib/common.sh"
+    cores = found[0].split()
+    assert cores == sorted(cores, key=Version) and len(set(cores)) == len(cores) >= 1, cores
+    return cores
+
+
+def test_runtime_claims_the_oldest_tested_core_and_no_upper_bound():
+    spec = load_yaml("meta", "runtime.yml")["requires_ansible"]
+    assert spec == ">=%s.0" % cores_under_test()[0], \
+        "meta/runtime.yml: the oldest core scripts/test runs, and no upper bound (as the collections of the Ansible package)"
 
 
 def claimed_minors():
@@ -66,18 +82,45 @@ def claimed_minors():
 
 
 def test_requirements_install_the_claimed_ansible_core():
-    claimed = claimed_minors()
-    assert claimed, "meta/runtime.yml claims no ansible-core version"
     lines = [line.split("#")[0].strip() for line in read("requirements.txt").splitlines()]
     cores = [Requirement(line) for line in lines if line and Requirement(line).name == "ansible-core"]
     assert len(cores) == 1, lines
-    assert core_minors(str(cores[0].specifier)) == claimed
+    assert core_minors(str(cores[0].specifier)) == claimed_minors()
 
 
-def test_pinned_ansible_core_is_a_claimed_one():
-    pins = re.findall(r"^ansible-core==(\S+)$", read_bench("constraints.txt"), re.M)
-    assert len(pins) == 1
-    assert Version(pins[0]).minor in claimed_minors()
+def constraint_pins(name):
+    """{package: version} of one constraints file (names normalised as pip does)."""
+    pins = {}
+    for line in read_bench(name).splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            requirement = Requirement(line)
+            specifiers = list(requirement.specifier)
+            assert len(specifiers) == 1 and specifiers[0].operator == "==", "%s: exact pins only: %s" % (name, line)
+            pins[re.sub(r"[-_.]+", "-", requirement.name).lower()] = specifiers[0].version
+    return pins
+
+
+def test_constraints_pin_each_tested_core_once():
+    cores = cores_under_test()
+    shared = constraint_pins("constraints.txt")
+    assert "ansible-core" not in shared, "constraints.txt is shared by every core: pin ansible-core in constraints-<core>.txt"
+    per_core = sorted(os.path.basename(path) for path in glob.glob(os.path.join(REPO, "constraints-2.*.txt")))
+    assert per_core == ["constraints-%s.txt" % core for core in cores], "one constraints-<core>.txt per K8SLAB_CORES entry"
+    for core in cores:
+        pins = constraint_pins("constraints-%s.txt" % core)
+        assert ".".join(pins["ansible-core"].split(".")[:2]) == core, "constraints-%s.txt pins ansible-core %s" % (core, pins["ansible-core"])
+        assert not set(pins) & set(shared), "pinned in constraints.txt and constraints-%s.txt: pip refuses two pins" % core
+
+
+def test_each_tested_core_has_its_pythons():
+    bootstrap = read_bench("scripts", "lib", "bootstrap.sh")
+    table = dict(re.findall(r"^ +([0-9.]+)\) echo ([0-9. ]+) ;;$", bootstrap, re.M))
+    for core in cores_under_test():
+        assert core in table, "k8slab_core_pythons names no Python for ansible-core %s" % core
+        constraints = read_bench("constraints-%s.txt" % core)
+        preferred = table[core].split()[0]
+        assert "on Python %s " % preferred in constraints, "constraints-%s.txt: say which Python it was frozen on" % core
 
 
 def test_roles_claim_the_oldest_tested_ansible_core_and_the_tested_platform():
@@ -94,22 +137,43 @@ def test_roles_claim_the_oldest_tested_ansible_core_and_the_tested_platform():
             assert info["platforms"] == tested, "%s: claim only the platform the node image is (%s)" % (path, tested)
 
 
-def test_ci_runs_sanity_and_unit_on_every_claimed_ansible_core():
+def test_ci_runs_sanity_and_unit_on_every_tested_core_and_devel():
     jobs = workflow()["jobs"]
-    want = ["stable-2.%d" % minor for minor in claimed_minors()]
+    want = ["stable-%s" % core for core in cores_under_test()] + ["devel"]
     for job, testing_type in (("sanity", "sanity"), ("unit", "units")):
-        assert jobs[job]["strategy"]["matrix"]["ansible-core"] == want, job
+        matrix = jobs[job]["strategy"]["matrix"]
+        cores = matrix.get("ansible-core") or [entry["ansible-core"] for entry in matrix["include"]]
+        assert cores == want, job
+        assert jobs[job]["continue-on-error"] == "${{ matrix.ansible-core == 'devel' }}", "%s: devel may fail" % job
         steps = [step for step in jobs[job]["steps"]
                  if step.get("uses", "").startswith("ansible-community/ansible-test-gh-action@")]
         assert [step["with"]["testing-type"] for step in steps] == [testing_type], job
+    # No target Python: ansible-test's default container runs every Python tests/config.yml claims.
+    assert all("target-python-version" not in step.get("with", {}) for step in jobs["sanity"]["steps"])
 
 
 def test_ci_runs_every_layer_of_scripts_test():
     layers = re.search(r"^ALL_LAYERS=\(([^)]*)\)$", read_bench("scripts", "test"), re.M).group(1).split()
     jobs = workflow()["jobs"]
-    in_ci = {"sanity", "unit"} | set(jobs["layers"]["strategy"]["matrix"]["layer"])
+    in_ci = {"sanity", "unit", "molecule"} | set(jobs["layers"]["strategy"]["matrix"]["layer"])
     assert sorted(in_ci) == sorted(layers)
     assert any('scripts/test "${{ matrix.layer }}"' in step.get("run", "") for step in jobs["layers"]["steps"])
+
+
+def test_ci_runs_each_molecule_scenario_in_a_job_of_its_own():
+    scenarios = sorted(os.path.basename(os.path.dirname(path))
+                       for path in glob.glob(os.path.join(REPO, "molecule", "*", "molecule.yml")))
+    job = workflow()["jobs"]["molecule"]
+    matrix = job["strategy"]["matrix"]
+    newest = cores_under_test()[-1]
+    assert matrix["ansible-core"] == [newest]
+    assert matrix["scenario"] == scenarios, "one job per molecule/*/molecule.yml"
+    assert sorted(entry["ansible-core"] for entry in matrix["include"]) == cores_under_test()[:-1]
+    assert all(entry["scenario"] == "default" for entry in matrix["include"])
+    run = " ".join(step.get("run", "") for step in job["steps"])
+    for wiring in ("K8SLAB_ANSIBLE_CORE=${{ matrix.ansible-core }}", "K8SLAB_MOLECULE_SCENARIOS=${{ matrix.scenario }}",
+                   "scripts/test molecule"):
+        assert wiring in run
 
 
 def test_modules_parse_as_the_oldest_python_they_claim():
@@ -122,3 +186,15 @@ def test_modules_parse_as_the_oldest_python_they_claim():
     for path in files:
         with open(path) as handle:
             ast.parse(handle.read(), path, feature_version=(oldest.major, oldest.minor))
+
+
+def test_sample_ee_installs_the_tarball_of_this_version():
+    version = load_yaml("galaxy.yml")["version"]
+    ee = load_yaml("examples", "execution-environment.yml")
+    assert ee["dependencies"]["galaxy"] == "ee-requirements.yml"
+    assert [entry["src"] for entry in ee["additional_build_files"]] == ["../k8slab-kube_proxy-*.tar.gz"]
+    wanted = [{"name": "collections/k8slab-kube_proxy-%s.tar.gz" % version, "type": "file"}]
+    assert load_yaml("examples", "ee-requirements.yml")["collections"] == wanted, \
+        "examples/ee-requirements.yml names galaxy.yml's version (scripts/release.sh updates both)"
+    core = SpecifierSet(ee["dependencies"]["ansible_core"]["package_pip"].split("ansible-core", 1)[1])
+    assert core_minors(str(core)) == claimed_minors(), "the sample EE installs an ansible-core the collection claims"

@@ -185,7 +185,7 @@ def _comment_service(rule):
     if not match:
         return None
     name = match.group(1) if match.group(1) is not None else match.group(2)
-    return re.split(r"[ :]", name, 1)[0]
+    return re.split(r"[ :]", name, maxsplit=1)[0]
 
 
 def sort_iptables_rules(text):
