@@ -164,7 +164,9 @@ k8slab_docs_diagrams() {
 # k8slab_docs_conf DEST: what sphinx-init's conf.py lacks here: no download
 # (Ansible's labels from a local inventory).
 k8slab_docs_conf() {
-  local dest=$1 label
+  local dest=$1 label K8SLAB_DOCS_REPO_URL
+  K8SLAB_DOCS_REPO_URL=$(sed -n 's/^repository: *//p' "$K8SLAB_REPO/galaxy.yml")
+  [ -n "$K8SLAB_DOCS_REPO_URL" ] || { echo "FAILED: no repository: in galaxy.yml"; return 1; }
   for label in "${K8SLAB_DOCS_ANSIBLE_LABELS[@]}"; do echo "$label"; done |
     python3 -c '
 import sys, zlib
@@ -178,9 +180,31 @@ sys.stdout.buffer.write(head + zlib.compress(("\n".join(lines) + "\n").encode())
 ' > "$dest/ansible_devel.inv" || return 1
   cat >> "$dest/conf.py" <<CONF
 
-# Added by scripts/lib/docs.sh: build with no network.
+# Added by scripts/lib/docs.sh: build with no network; this collection's links
+# in the top bar, not the Ansible project's blog and forum.
 intersphinx_mapping = {'ansible_devel': ('$K8SLAB_DOCS_ANSIBLE_URL', '$dest/ansible_devel.inv')}
+html_theme_options = {
+    'topbar_links': {
+        'Source': '$K8SLAB_DOCS_REPO_URL',
+        'Issues': '$K8SLAB_DOCS_REPO_URL/issues',
+        'Ansible documentation': 'https://docs.ansible.com/',
+    },
+    'show_rtd_ethical_ads': False,
+}
 CONF
+  # The collection is installed from git, not from Galaxy: say so on every plugin page.
+  cat > "$dest/antsibull-docs.cfg" <<CFG
+breadcrumbs = true
+indexes = true
+use_html_blobs = false
+add_antsibull_docs_version = true
+collection_url = {
+  k8slab.kube_proxy = "$K8SLAB_DOCS_REPO_URL"
+}
+collection_install = {
+  k8slab.kube_proxy = "ansible-galaxy collection install git+$K8SLAB_DOCS_REPO_URL.git"
+}
+CFG
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

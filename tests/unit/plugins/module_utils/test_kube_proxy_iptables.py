@@ -13,7 +13,7 @@ then the other chains by name, rules grouped by chain in their order,
 KUBE-NODEPORTS and KUBE-SERVICES rules by Service name with the nodeports jump last).
 
 Where the lab differs on purpose, DIFFERENCES says which expected lines are left
-out or changed, and why; docs/role-service_proxy.md explains the same.
+out or changed, and why; docs/docsite/rst/guide_service_proxy.rst explains the same.
 """
 
 from __future__ import annotations
