@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash source-path=SCRIPTDIR
 # The docs site, for scripts/test's build layer: antsibull-docs renders every
 # module, filter and role (from DOCUMENTATION and meta/argument_specs.yml) plus
 # the guides in docs/docsite/, Sphinx builds the HTML with no network at all
@@ -68,6 +68,7 @@ k8slab_docs_build() {
   command -v ansible-doc >/dev/null || { echo "FAILED: no ansible-doc on PATH (the test venv)"; return 1; }
   rm -rf "$dest" && mkdir -p "$dest" || return 1
   (
+    # shellcheck disable=SC2030  # the docs venv first on PATH, in this subshell only
     export PATH="$K8SLAB_DOCS_VENV/bin:$PATH" ANSIBLE_NOCOLOR=1
     # antsibull-docs calls `ansible-doc`: the test venv's, next on PATH.
     cd "$K8SLAB_REPO" || exit 1
@@ -77,16 +78,18 @@ k8slab_docs_build() {
       --title "k8slab.kube_proxy" --html-short-title "k8slab.kube_proxy" \
       k8slab.kube_proxy > "$dest/sphinx-init.log" || { cat "$dest/sphinx-init.log"; exit 1; }
     k8slab_docs_conf "$dest" || exit 1
-    local fail_on_error=()
-    [ "$strict" = 1 ] && fail_on_error=(--fail-on-error)
+    # No --fail-on-error: a plugin or role whose docs do not parse gets an error
+    # page, and lint-collection-docs below reports it (fatal with K8SLAB_DOCS_STRICT=1).
     echo "--- antsibull-docs collection (plugin pages, role pages, docs/docsite guides)"
     mkdir -p "$dest/rst" && chmod og-w "$dest/rst"
     k8slab_docs_offline antsibull-docs --config-file "$dest/antsibull-docs.cfg" collection \
-      --cleanup everything --use-current --squash-hierarchy "${fail_on_error[@]}" \
+      --cleanup everything --use-current --squash-hierarchy \
       --dest-dir "$dest/rst" k8slab.kube_proxy > "$dest/collection.log" 2>&1
     local collection_rc=$?
     [ -s "$dest/collection.log" ] && sed 's/^/  /' "$dest/collection.log"
     [ $collection_rc -eq 0 ] || { echo "FAILED: antsibull-docs collection (exit $collection_rc)"; exit 1; }
+    # The index's heading is the collection's name title-cased ("K8Slab.Kube_Proxy"): write it as users type it.
+    sed -i 's/^K8Slab\.Kube_Proxy$/k8slab.kube_proxy/' "$dest/rst/index.rst"
     echo "--- dot -Tsvg: the diagrams' Graphviz sources in docs/docsite/rst"
     k8slab_docs_diagrams "$dest/rst/docsite" || exit 1
     echo "--- sphinx-build -b html (offline)"
