@@ -74,7 +74,9 @@ class Runner:
         stderr going to the open file ``output``; returns a :class:`Background` to stop it."""
         argv = [str(arg) for arg in argv]
         env = dict(os.environ, **C_LOCALE)
-        return Background(subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=env))
+        # run_command waits for its command; a monitor must run beside the module until stopped
+        return Background(subprocess.Popen(  # pylint: disable=ansible-bad-function
+            argv, stdout=output, stderr=subprocess.STDOUT, env=env))
 
 
 class Background:

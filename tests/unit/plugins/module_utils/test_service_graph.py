@@ -9,10 +9,12 @@ import os
 import re
 
 import pytest
+import yaml
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import packet_trace, service_graph
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+KUBE_PROXY_CASES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "data", "kube_proxy_cases")
 TRACES = os.path.join(FIXTURES, "trace")
 CASES = sorted(name[:-len(".rules")] for name in os.listdir(TRACES) if name.endswith(".rules"))
 NAMES = {"10.0.0.11": "adam", "10.0.0.21": "eve"}
@@ -139,8 +141,9 @@ def test_dot_and_mermaid_text():
 
 
 def test_kube_proxys_expected_rules_without_counters():
-    with open(os.path.join(FIXTURES, "kube_proxy_overall_iptables_rules.txt")) as handle:
-        rules = handle.read()
+    # kube-proxy's own expected ruleset of TestOverallIPTablesRules, as ported to tests/data/kube_proxy_cases
+    with open(os.path.join(KUBE_PROXY_CASES, "TestOverallRules.yml")) as handle:
+        rules = yaml.safe_load(handle)["expected"]["iptables"]
     graph = service_graph.service_graph(rules, "172.30.0.44", 80)
     found = edges(graph)
     targets = sorted(n["id"] for n in graph["nodes"] if n["kind"] == "target")

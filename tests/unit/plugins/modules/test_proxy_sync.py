@@ -12,6 +12,7 @@ from collections import OrderedDict
 import pytest
 
 from ansible.module_utils import basic
+from ansible.module_utils.common.parameters import PASS_VARS
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import complete_pods
@@ -129,7 +130,9 @@ def node(tmp_path, monkeypatch, capsys):
 
 
 def test_first_sync_reads_loads_and_restores_once(node):
-    result = node.run()
+    # ansible-core 2.21 and later return `invocation` only when the controller asks for it
+    # (INJECT_INVOCATION); 2.19 and 2.20 always do, and refuse the flag.
+    result = node.run(**({"_ansible_inject_invocation": True} if "inject_invocation" in PASS_VARS else {}))
     assert node.calls == ["iptables --version", "iptables-nft-restore --version", "iptables-nft-save -t filter",
                           "iptables-nft-save -t nat", "unshare", "iptables-nft-restore --noflush -w 30"]
     assert result["changed"] is True and result["digest_hit"] is False
