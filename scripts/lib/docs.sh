@@ -154,17 +154,29 @@ PY
   return $rc
 }
 
-# k8slab_docs_diagrams DIR: every docs/docsite/rst/NAME.dot as DIR/NAME.svg,
-# for the guides' `.. image:: NAME.svg` (antsibull-docs copies only .rst files).
-# Graphviz renders offline; a Mermaid diagram would need a browser or a CDN.
+# k8slab_docs_diagrams DIR [FORMAT]: every docs/docsite/rst/NAME.dot as
+# DIR/NAME.FORMAT (svg unless told; png to look at one), for the guides'
+# `.. figure:: NAME.svg` (antsibull-docs copies only .rst files). Each figure
+# is labelled with the commit it was made from ("+ changes" when the work
+# tree differs from it). Graphviz renders offline; a Mermaid diagram would
+# need a browser or a CDN.
 k8slab_docs_diagrams() {
-  local out=$1 src name
+  local out=$1 format=${2:-svg} src name commit
   mkdir -p "$out" || return 1
+  commit=$(git -C "$K8SLAB_REPO" rev-parse --short=12 HEAD 2>/dev/null) || commit=
+  if [ -z "$commit" ]; then
+    commit="an unknown commit (not a git checkout)"
+  elif [ -n "$(git -C "$K8SLAB_REPO" status --porcelain -- docs/docsite playbooks roles plugins 2>/dev/null)" ]; then
+    commit="commit $commit + changes"
+  else
+    commit="commit $commit"
+  fi
   for src in "$K8SLAB_REPO"/docs/docsite/rst/*.dot; do
     [ -f "$src" ] || continue
     name=$(basename "$src" .dot)
-    dot -Tsvg "$src" -o "$out/$name.svg" || { echo "FAILED: dot -Tsvg ${src#"$K8SLAB_REPO"/}"; return 1; }
-    echo "${src#"$K8SLAB_REPO"/} -> $name.svg"
+    dot -T"$format" -Glabel="k8slab.kube_proxy, made from $commit" -Gfontsize=9 -Gfontcolor="#666666" \
+      "$src" -o "$out/$name.$format" || { echo "FAILED: dot -T$format ${src#"$K8SLAB_REPO"/}"; return 1; }
+    echo "${src#"$K8SLAB_REPO"/} -> $name.$format ($commit)"
   done
 }
 
