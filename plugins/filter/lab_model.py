@@ -63,7 +63,7 @@ options:
     default: tutorial
   nodes:
     description:
-      - A cluster's nodes (the C(nodes) of the M(k8slab.kube_proxy.cluster) filter's result); pods are then
+      - A cluster's nodes (the C(nodes) of the P(k8slab.kube_proxy.cluster#filter) filter's result); pods are then
         checked against their own node's subnet, and no cluster IP may lie in any node's pod subnet.
     type: list
     elements: dict

@@ -19,7 +19,7 @@ description:
     address, a name that is not a DNS label (no C(/), C(..), spaces or shell characters), an
     interface name longer than 15 characters, labels that are not a mapping, nameservers that
     are not a list of addresses, or a bridge address without its prefix length.
-  - The same rules run up front for the whole lab in the M(k8slab.kube_proxy.lab_model) filter.
+  - The same rules run up front for the whole lab in the P(k8slab.kube_proxy.lab_model#filter) filter.
 positional: bridge_address
 options:
   _input:
@@ -33,7 +33,7 @@ options:
     required: true
   nodes:
     description:
-      - A cluster's nodes (the C(nodes) of the M(k8slab.kube_proxy.cluster) filter's result, dicts with C(name)
+      - A cluster's nodes (the C(nodes) of the P(k8slab.kube_proxy.cluster#filter) filter's result, dicts with C(name)
         and C(bridge_address)). Each pod must then name one of them in C(node), and gets that node's subnet and
         gateway instead of O(bridge_address)'s; its record keeps C(node).
       - Names and addresses are unique across the cluster; namespaces and interface names on each node.

@@ -18,7 +18,7 @@ description:
     C(10.96.0.1:8080) to the pods labelled C(component=app)), which ships with the collection in the
     C(k8slab_defaults) role's C(files/service.yaml). This is what C(k8slab_services) defaults to, in every
     role and play, without a path to set.
-  - Use P(ansible.builtin.query#lookup) (or C(wantlist=true)) to get a list.
+  - Call it with C(query) (or C(wantlist=true)) to get a list.
 options:
   _terms:
     description: YAML files on the controller, each holding one or more manifests.

@@ -10,7 +10,7 @@ module: iptables_chains
 short_description: Declare whole iptables chains and rules, applied in one atomic iptables-restore
 version_added: 0.1.0
 description:
-  - Makes the chains an I(owner) declares in one table contain exactly the declared rules, in order,
+  - Makes the chains an O(owner) declares in one table contain exactly the declared rules, in order,
     and keeps the owner's rules in chains it does not own (C(PREROUTING), C(FORWARD), a foreign user chain)
     at the top or bottom of those chains. This is how kube-proxy in iptables mode writes its rules.
   - Reads the table with C(iptables-save), computes the difference and applies it with one
@@ -28,18 +28,19 @@ description:
     from the table (partial sync, as kube-proxy does since KEP-3453).
   - Touches only what the owner owns. Chains and rules of Docker, of the user or of other owners are
     left byte for byte as they were, including the order of foreign rules in built-in chains.
-  - Ownership is tracked in a JSON record per owner, table and IP version under I(state_dir), not with
+  - Ownership is tracked in a JSON record per owner, table and IP version under O(state_dir), not with
     marker comments, so C(iptables-save) shows exactly the declared rules. A chain is deleted only if the
     record says this owner created it.
   - A declared chain that already exists but is not in the owner's record belongs to someone else (Docker,
     the user, a real kube-proxy), so the run fails before any change, naming the chain, its rules and the chains
-    that jump to it. Only a chain listed in I(adopt) is taken over; it is then recorded as the owner's.
+    that jump to it. Only a chain listed in O(adopt) is taken over; it is then recorded as the owner's.
   - The record is written before the apply (listing the chains of both the old and the new state) and again
     after it, so a run killed at any moment never leaves a chain this owner created unrecorded. The previous
     record is kept next to it as C(.prev). An unreadable, missing or old record stops the run with the file
-    name and what to do (see the recovery section of docs/modules-iptables.md); chains are never guessed.
+    name and what to do (see R(Recovering ownership records,ansible_collections.k8slab.kube_proxy.docsite.guide_iptables_chains.recovering)
+    in the docs site's iptables_chains guide); chains are never guessed.
   - Works with the nf_tables and the legacy backend of iptables, detected from the C(iptables) on C(PATH)
-    unless I(backend) says which one.
+    unless O(backend) says which one.
 author:
   - k8slab maintainers (@k8slab)
 options:
@@ -67,7 +68,7 @@ options:
         chains and rules this owner declared before and no longer declares.
       - C(absent) removes everything the ownership record lists for this owner (chains it created are
         flushed and deleted, adopted chains lose the owner's rules, the owner's rules in built-in chains
-        are deleted) and deletes the record. I(chains) and I(builtin_rules) are ignored.
+        are deleted) and deletes the record. O(chains) and O(builtin_rules) are ignored.
     type: str
     choices: [present, absent]
     default: present
@@ -99,7 +100,7 @@ options:
     description:
       - Existing chains this owner may take over although its record does not list them, such as its own
         chains after the record was lost, or a foreign chain on purpose. They are rewritten to the declared
-        rules and recorded as this owner's, so pruning and I(state=absent) delete them.
+        rules and recorded as this owner's, so pruning and O(state=absent) delete them.
       - Without it, a declared chain that exists and is not recorded fails the run, naming both sides.
     type: list
     elements: str
@@ -164,7 +165,7 @@ notes:
     namespace. Rules that use objects which live outside the table, such as C(-m set --match-set) (ipsets),
     cannot be loaded into the empty scratch namespace and are rejected.
   - A rule string whose addresses expand to several iptables rules (C(-s 10.0.0.1,10.0.0.2)) is fine in
-    I(chains), but must be written one rule per address in I(builtin_rules).
+    O(chains), but must be written one rule per address in O(builtin_rules).
   - With more than 200 rules, the task result's C(invocation) shows how many chains and rules were given
     instead of echoing them back (a kube-proxy-sized input is a megabyte).
   - Between reading and applying, another program may change the table; the transaction then fails as a whole
@@ -250,7 +251,7 @@ table:
   type: str
   sample: nat
 chains:
-  description: The chains this owner manages (declared; with I(state=absent) the ones the record listed).
+  description: The chains this owner manages (declared; with O(state=absent) the ones the record listed).
   returned: always
   type: list
   elements: str
@@ -262,7 +263,7 @@ created:
   elements: str
   sample: [EVE-HTTP]
 deleted:
-  description: Chains deleted by this run (pruned, or all of them with I(state=absent)).
+  description: Chains deleted by this run (pruned, or all of them with O(state=absent)).
   returned: always
   type: list
   elements: str

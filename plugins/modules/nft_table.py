@@ -10,8 +10,8 @@ module: nft_table
 short_description: Declare a whole nftables table, applied in one atomic nft transaction
 version_added: 0.1.0
 description:
-  - Makes one nftables table (I(family) and I(name)) contain exactly the chains, sets, maps, named
-    counters and rules of I(content). This is how kube-proxy in nftables mode manages C(table ip kube-proxy).
+  - Makes one nftables table (O(family) and O(name)) contain exactly the chains, sets, maps, named
+    counters and rules of O(content). This is how kube-proxy in nftables mode manages C(table ip kube-proxy).
   - Reads the live table with C(nft -j list table), compares it with the desired table and, when they differ,
     applies one C(nft -f) file that adds the table (a no-op if it exists), flushes its rules and set elements,
     deletes the chains, sets and other objects that go or whose declaration changed, and declares the whole
@@ -21,7 +21,7 @@ description:
     C(3h), a set used by C(update) gains C(dynamic) and C(size 65535)). The module loads the desired table into
     an empty, private, throwaway network namespace (C(unshare --net)) and reads it back with C(nft -j) and
     C(nft -s list); that is what the live table must show, and the read-back text is what gets applied. The
-    same load rejects bad content with nft's own message, its line numbers counted in I(content), before the
+    same load rejects bad content with nft's own message, its line numbers counted in O(content), before the
     live ruleset is touched.
   - Compared are the declarations of chains (type, hook, priority, policy), sets, maps and named objects,
     the rules in order and the elements of sets and maps. Not compared are handles, counter and quota values,
@@ -29,8 +29,8 @@ description:
     kube-proxy's session affinity sets; those elements and named counter values survive a change.
   - Touches only its table. Other tables (Docker's, firewalld's, the iptables-nft tables C(ip filter),
     C(ip nat) and so on) are never named in what it applies; the iptables-nft tables cannot be managed at all.
-  - Ownership is kept in a JSON record per table under I(state_dir). A table that exists without a record was
-    not made by this module and is refused unless I(adopt=true).
+  - Ownership is kept in a JSON record per table under O(state_dir). A table that exists without a record was
+    not made by this module and is refused unless O(adopt=true).
 author:
   - k8slab maintainers (@k8slab)
 options:
@@ -55,11 +55,11 @@ options:
       - Everything must load into an empty network namespace, so refer to interfaces by name
         (C(iifname), C(oifname)), not by index (C(iif), C(oif)), and leave out flowtables bound to devices.
       - Content that defines anything outside the table is refused.
-      - Required with I(state=present).
+      - Required with O(state=present).
     type: str
   state:
     description:
-      - C(present) makes the table exist with exactly I(content).
+      - C(present) makes the table exist with exactly O(content).
       - C(absent) deletes the table (with everything in it) and its record.
     type: str
     choices: [present, absent]
@@ -67,7 +67,7 @@ options:
   adopt:
     description:
       - Take over a table that exists but has no ownership record (this module did not create it). Its
-        contents are replaced by I(content), and from then on the module owns it; with I(state=absent)
+        contents are replaced by O(content), and from then on the module owns it; with O(state=absent)
         it is deleted.
       - Without it, such a table is an error and is left as it is.
     type: bool
@@ -86,7 +86,7 @@ attributes:
   platform:
     description: Linux with nftables (C(nft) 1.0 or later), C(unshare) (util-linux) and root.
 notes:
-  - Needs root, C(nft) and C(unshare). With I(state=absent) on a host without C(nft) and without a record, the module
+  - Needs root, C(nft) and C(unshare). With O(state=absent) on a host without C(nft) and without a record, the module
     reports no change, since it cannot have created the table.
   - Between reading and applying, another program may change the table; the transaction then either applies
     whole or fails whole, and a re-run converges.
@@ -172,17 +172,17 @@ created:
   type: bool
   sample: false
 deleted:
-  description: Whether this run deleted the table (I(state=absent)).
+  description: Whether this run deleted the table (O(state=absent)).
   returned: always
   type: bool
   sample: false
 adopted:
-  description: Whether this run took over a table it had not created (I(adopt=true)).
+  description: Whether this run took over a table it had not created (O(adopt=true)).
   returned: always
   type: bool
   sample: false
 removed:
-  description: Objects of the table that this run deleted because I(content) no longer declares them.
+  description: Objects of the table that this run deleted because O(content) no longer declares them.
   returned: always
   type: list
   elements: str
