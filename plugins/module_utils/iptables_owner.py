@@ -192,7 +192,7 @@ class IptablesOwner:
                         "cannot read ownership record %s: %s. Nothing was changed. To recover: put back the previous "
                         "record (cp %s.prev %s) if it exists; or move the file aside and re-run with adopt listing "
                         "owner %s's chains (iptables-save -t %s shows them; the error of that run names every one); "
-                        "see 'Recovering ownership records' in docs/modules-iptables.md"
+                        "see 'Recovering ownership records' in the iptables_chains guide of the collection's docs"
                         % (path, exc, path, path, owner, table)), record=path)
                 if owner == self.owner:
                     mine = record
