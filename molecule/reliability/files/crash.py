@@ -87,9 +87,14 @@ class Playbook:
         return rc
 
 
-def model(rng):
+def model(rng, current):
+    """The next converge's variables: a random set of app pods; a new layout or backend only together with
+    added pods and no removed one (churn.yml: a backend switch does not drain the old backend)."""
     chosen = rng.sample(APP, rng.randint(1, len(APP)))
-    layout, backend = rng.choice(SHAPES)
+    layout, backend = current.get("service_proxy_layout"), current.get("service_proxy_backend")
+    was = set(pod["name"] for pod in current["k8slab_pods"])
+    if not was - set(name for name, address in chosen) or layout is None:
+        layout, backend = rng.choice(SHAPES)
     pods = [{"name": name, "address": address, "labels": {"component": "app"}} for name, address in chosen]
     return {"k8slab_pods": pods + [CLIENT], "service_proxy_layout": layout, "service_proxy_backend": backend,
             "k8slab_lock_lease": 3}
@@ -103,7 +108,8 @@ def describe(old, new):
 
 
 def kill(rng, node, play, how, point, budget):
-    """Kill ``play`` ``how`` at ``point``; returns (seconds into the run, the lock's token then) or None."""
+    """Kill ``play`` ``how`` at ``point``; returns (how, seconds into the run, the lock's token then), or None
+    when the run ended first."""
     label, marker = point
     deadline = time.time() + budget
     if marker:
@@ -120,13 +126,13 @@ def kill(rng, node, play, how, point, budget):
             pids = node.run("modules").stdout.split()
             if pids:
                 subprocess.run(["docker", "exec", node.container, "kill", "-KILL"] + pids, check=False)
-                return time.time() - play.started, token
+                return how, time.time() - play.started, token
             if play.process.poll() is not None:
                 return None
             time.sleep(0.05)
         how = "controller"  # no module ran: kill the controller instead
     os.killpg(play.process.pid, signal.SIGKILL)
-    return time.time() - play.started, token
+    return how, time.time() - play.started, token
 
 
 def load_figures(node, start, end):
@@ -153,11 +159,15 @@ def main(seed, kills, container, project, workdir, verify_every=6):
     print("crash harness: seed %d, %d kills (rerun with this seed to repeat them)" % (seed, kills))
     node = Node(container)
     foreign = node.run("foreign").stdout
-    current = {"k8slab_pods": [{"name": "adam"}, {"name": "eve"}, CLIENT]}
+    current = {"k8slab_pods": [{"name": "adam"}, {"name": "eve"}, CLIENT], "service_proxy_layout": "tutorial",
+               "service_proxy_backend": "iptables"}
     rows, problems = [], []
     started = time.time()
-    for number in range(1, kills + 1):
-        target = model(rng)
+    number = 0
+    budget = 14.0  # seconds a converge lasts: random kills fall within it (then the last recovery's length)
+    while sum(1 for row in rows if row["killed"]) < kills and number < 2 * kills:
+        number += 1
+        target = model(rng, current)
         how = rng.choice(["controller", "module"])
         point = rng.choice(POINTS)
         varfile = os.path.join(workdir, "vars-%d.json" % number)
@@ -166,13 +176,13 @@ def main(seed, kills, container, project, workdir, verify_every=6):
         change = describe(current, target)
         round_start = time.time()
         play = Playbook(project, "site.yml", varfile, os.path.join(workdir, "kill-%d.log" % number))
-        killed = kill(rng, node, play, how, point, 14.0)
+        killed = kill(rng, node, play, how, point, budget)
         rc = play.wait()
         died = time.time()
         # the next converge: same target, must succeed without help; how soon does it hold the lock?
         recovery = Playbook(project, "site.yml", varfile, os.path.join(workdir, "recover-%d.log" % number))
         takeover = None
-        old = killed[1] if killed else None
+        old = killed[2] if killed else None
         while recovery.process.poll() is None:
             holder = node.lock()
             if holder.get("token") and holder.get("token") != old and not holder.get("ended"):
@@ -180,6 +190,7 @@ def main(seed, kills, container, project, workdir, verify_every=6):
                 break
             time.sleep(0.2)
         recovery_rc = recovery.wait()
+        budget = max(4.0, time.time() - recovery.started)
         took_over = recovery.saw("took over the node lock")
         current = target
         failed = []
@@ -194,29 +205,39 @@ def main(seed, kills, container, project, workdir, verify_every=6):
         holder = node.lock()
         if not holder.get("ended"):
             failed.append("lock still held after the converge: %s" % holder)
-        if number % verify_every == 0 or number == kills:
+        if number % verify_every == 0 or sum(1 for row in rows if row["killed"]) + 1 >= kills:
             verify = Playbook(project, "verify.yml", varfile, os.path.join(workdir, "verify-%d.log" % number))
             if verify.wait() != 0:
                 failed.append("verify failed (see verify-%d.log)" % number)
         connections, gap = load_figures(node, round_start, time.time())
         if connections:
             failed.append("%d new connections failed" % connections)
-        rows.append((number, how if killed else "-", point[0], "%.1f" % killed[0] if killed else "ended",
-                     rc, "%.1f" % takeover if takeover is not None else "-", "yes" if took_over else "no",
-                     connections, gap, change))
-        print("kill %2d: %-10s at %-33s %6s s  rc %3s  lock after %4s s (took over: %s)  "
-              "failed conns %d, gap %.2f s  %s" % rows[-1])
+        row = {"number": number, "killed": bool(killed), "how": killed[0] if killed else "-", "point": point[0],
+               "at": "%.1f" % killed[1] if killed else "ended", "rc": rc, "takeover": takeover,
+               "took_over": took_over, "failed": connections, "gap": gap, "change": change, "ok": not failed}
+        rows.append(row)
+        print("round %2d: kill %-10s at %-31s %5s s  rc %3s  lock held again after %4s s (took over: %-3s)  "
+              "failed conns %d, gap %.2f s  %s"
+              % (number, row["how"], row["point"], row["at"], rc,
+                 "%.1f" % takeover if takeover is not None else "-", "yes" if took_over else "no",
+                 connections, gap, change))
         for problem in failed:
             print("  FAILED: %s" % problem)
         sys.stdout.flush()
-        problems.extend("kill %d: %s" % (number, problem) for problem in failed)
-    survived = sum(1 for row in rows if row[1] != "-") - len(set(p.split(":")[0] for p in problems))
-    killed_rounds = sum(1 for row in rows if row[1] != "-")
-    takeovers = [float(row[5]) for row in rows if row[5] != "-" and row[1] != "-"]
-    print("seed %d: %d rounds in %.0f s, %d killed mid-run, %d survived; lock held again after at most %.1f s; "
-          "%d failed new connections, longest gap %.2f s"
-          % (seed, kills, time.time() - started, killed_rounds, survived, max(takeovers or [0]),
-             sum(row[7] for row in rows), max([row[8] for row in rows] or [0])))
+        problems.extend("round %d: %s" % (number, problem) for problem in failed)
+    killed_rows = [row for row in rows if row["killed"]]
+    takeovers = [row["takeover"] for row in killed_rows if row["takeover"] is not None]
+    print("seed %d: %d rounds in %.0f s; %d kills (%d of the controller, %d of a module), %d survived; "
+          "next converge held the lock after at most %.1f s (%d takeovers of a lapsed lock); "
+          "%d failed new connections; longest gap %.2f s"
+          % (seed, len(rows), time.time() - started, len(killed_rows),
+             sum(1 for row in killed_rows if row["how"] == "controller"),
+             sum(1 for row in killed_rows if row["how"] == "module"),
+             sum(1 for row in killed_rows if row["ok"]), max(takeovers or [0]),
+             sum(1 for row in killed_rows if row["took_over"]),
+             sum(row["failed"] for row in rows), max([row["gap"] for row in rows] or [0])))
+    if len(killed_rows) < kills:
+        problems.append("only %d kills landed in %d rounds" % (len(killed_rows), len(rows)))
     return 1 if problems else 0
 
 

@@ -87,17 +87,9 @@ def state(pods):
     want = set("netns_%s" % pod for pod in pods)
     if netns != want:
         problems.append("namespaces %s, pods %s" % (sorted(netns), sorted(want)))
-    recorded = set()
-    for path in glob.glob("/var/lib/k8slab/netns/*") + glob.glob("/var/lib/k8slab/pod_sync/*"):
-        try:
-            with open(path) as handle:
-                text = handle.read()
-        except OSError:
-            continue
-        recorded.update(word.strip('"') for word in text.replace(",", " ").replace(":", " ").split()
-                        if word.strip('"').startswith("netns_"))
-    if recorded - want:
-        problems.append("records name namespaces of no pod: %s" % sorted(recorded - want))
+    recorded = set(os.path.basename(path) for path in glob.glob("/var/lib/k8slab/netns/*/netns_*"))
+    if recorded != want:
+        problems.append("namespace records %s, pods %s" % (sorted(recorded), sorted(want)))
     units = set(line.split()[0] for line in out(["systemctl", "list-units", "--all", "--plain", "--no-legend",
                                                   "--no-pager", "k8slab-web-app*"]).splitlines() if line.split())
     stray = [unit for unit in units if not any(pod in unit for pod in pods)]
