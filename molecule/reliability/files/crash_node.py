@@ -90,8 +90,8 @@ def state(pods):
     recorded = set(os.path.basename(path) for path in glob.glob("/var/lib/k8slab/netns/*/netns_*"))
     if recorded != want:
         problems.append("namespace records %s, pods %s" % (sorted(recorded), sorted(want)))
-    units = set(line.split()[0] for line in out(["systemctl", "list-units", "--all", "--plain", "--no-legend",
-                                                  "--no-pager", "k8slab-web-app*"]).splitlines() if line.split())
+    listed = out(["systemctl", "list-units", "--all", "--plain", "--no-legend", "--no-pager", "k8slab-web-app*"])
+    units = set(line.split()[0] for line in listed.splitlines() if line.split())
     stray = [unit for unit in units if not any(pod in unit for pod in pods)]
     if stray:
         problems.append("app units of no pod: %s" % sorted(stray))
