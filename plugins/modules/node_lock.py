@@ -20,7 +20,7 @@ description:
   - The lease keeps the lock exactly as long as the run lives. Every module of this collection renews it when it
     starts (site.yml passes the run's token in the environment C(K8SLAB_LOCK_TOKEN)), and the holder keeps it
     while that module's process lives, however long one task lasts (the go build on a Pi). Once no module
-    process of the run lives, the lock lapses O(lease) seconds after the last renewal: a killed C(ansible-playbook)
+    process of the run lives, the lock lapses O(lease) seconds after the last renewal; a killed C(ansible-playbook)
     or module process frees the node within O(lease) seconds, not after a TTL.
   - A module whose run lost its lock (lapsed, or taken over) fails before changing anything, so two runs never
     interleave on the node.
