@@ -21,6 +21,8 @@ import os
 import signal
 import subprocess
 
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.node_lease import renew_or_fail
+
 C_LOCALE = {"LC_ALL": "C"}
 
 
@@ -29,6 +31,7 @@ class Runner:
 
     def __init__(self, module):
         self.module = module
+        renew_or_fail(module)  # the run's node lock lease: renewed, or this run stops before any change
         self.commands = []  # every changing command, as argv lists, run or (check mode) not
         self.changes = []  # every change in order: argv lists and descriptions of file changes
 

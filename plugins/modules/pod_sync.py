@@ -293,6 +293,7 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (
     OWNER_RE, Namespace, converge_bridge, converge_route, converge_veth, plan_veth, read_veth_world, recorded_namespaces,
     validate_bridge, validate_route, validate_veth)
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.node_lease import renew_or_fail
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
 
 RECORD_VERSION = 1
@@ -645,6 +646,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    renew_or_fail(module)
     try:
         model = validate(module.params)
     except ValidationError as exc:

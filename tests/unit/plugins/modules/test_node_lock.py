@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import time
 
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import node_lease
 from ansible_collections.k8slab.kube_proxy.plugins.modules import node_lock
 
 
@@ -58,3 +61,111 @@ def test_a_lock_without_token_gets_one_to_release_with(tmp_path, capsys):
     finally:
         if node_lock.alive(pid):
             os.kill(pid, signal.SIGTERM)
+
+
+def ended(path, seconds):
+    """Wait up to ``seconds`` for the holder in ``path`` to give the lock up; return its last record."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        holder = node_lock.read_holder(path)
+        if holder.get("ended"):
+            return holder
+        time.sleep(0.1)
+    return node_lock.read_holder(path)
+
+
+def test_a_dead_runs_lock_lapses_and_the_next_run_says_whose_it_took(tmp_path, capsys, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(node_lock.AnsibleModule, "warn", lambda module, text: warnings.append(text))
+    path = str(tmp_path / "lock")
+    first = run(capsys, path=path, token="first", timeout=2, lease=1)
+    pid = first["holder"]["pid"]
+    try:
+        # nothing of run "first" lives: its lease lapses a second later, not after a ttl
+        assert ended(path, 4)["ended"].startswith("lease lapsed")
+        assert not node_lock.alive(pid) or ended(path, 1)
+        second = run(capsys, path=path, token="second", timeout=2, lease=1)
+        assert second["took_over"]["token"] == "first" and second["took_over"]["pid"] == pid
+        assert any("took over the node lock of run first (PID %d" % pid in warning for warning in warnings)
+        del warnings[:]
+        run(capsys, path=path, token="second", state="unlocked")
+        # a lock released by its run is not taken over
+        third = run(capsys, path=path, token="third", timeout=2)
+        assert third["took_over"] == {} and warnings == []
+        run(capsys, path=path, token="third", state="unlocked")
+    finally:
+        if node_lock.alive(pid):
+            os.kill(pid, signal.SIGTERM)
+
+
+def test_a_killed_holder_is_taken_over_too(tmp_path, capsys):
+    path = str(tmp_path / "lock")
+    pid = run(capsys, path=path, token="first", timeout=2)["holder"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    second = run(capsys, path=path, token="second", timeout=3)
+    try:
+        assert second["took_over"]["token"] == "first" and second["took_over"]["ended"] == "holder died"
+    finally:
+        run(capsys, path=path, token="second", state="unlocked")
+
+
+def test_a_live_process_of_the_run_keeps_the_lock_however_long_it_lasts(tmp_path, capsys):
+    path = str(tmp_path / "lock")
+    first = run(capsys, path=path, token="long-build", timeout=2, lease=1)
+    pid = first["holder"]["pid"]
+    # a long task of the run (the go build): its process carries the run's token
+    build = subprocess.Popen(["sleep", "30"], env=dict(os.environ, **{node_lease.TOKEN_ENV: "long-build"}))
+    try:
+        time.sleep(3)
+        assert node_lock.alive(pid) and not node_lock.read_holder(path).get("ended")
+        busy = run(capsys, path=path, token="other", timeout=1, lease=1)
+        assert busy["failed"] is True and "run long-build" in busy["msg"]
+        build.kill()
+        build.wait()
+        assert ended(path, 4)["ended"].startswith("lease lapsed")
+    finally:
+        build.kill()
+        if node_lock.alive(pid):
+            os.kill(pid, signal.SIGTERM)
+
+
+def test_modules_renew_the_lease_and_stop_when_their_run_lost_the_lock(tmp_path, capsys):
+    path = str(tmp_path / "lock")
+    pid = run(capsys, path=path, token="run-a", timeout=2, lease=1)["holder"]["pid"]
+    environ = {node_lease.TOKEN_ENV: "run-a", node_lease.PATH_ENV: path}
+    try:
+        assert node_lease.renew({}) is None  # an ad hoc module run: no lease
+        lease = node_lease.renew(environ, pid=os.getpid())
+        assert node_lease.read_json(node_lease.lease_path(path)) == lease and lease["token"] == "run-a"
+        # the module process of the run lives (this test): the lease holds past its second
+        time.sleep(2.5)
+        assert not node_lock.read_holder(path).get("ended")
+        with pytest.raises(node_lease.LeaseLost, match="run other"):
+            node_lease.renew(dict(environ, **{node_lease.TOKEN_ENV: "other"}))
+        run(capsys, path=path, token="run-a", state="unlocked")
+        assert ended(path, 2)["ended"] == "released"
+        with pytest.raises(node_lease.LeaseLost, match="released"):
+            node_lease.renew(environ)
+    finally:
+        if node_lock.alive(pid):
+            os.kill(pid, signal.SIGTERM)
+
+
+def test_last_sign_counts_only_this_runs_lease():
+    def nobody(token, skip=()):
+        return []
+
+    dead = 2 ** 22 + 1  # above pid_max's default: no such process
+    assert node_lease.last_sign({"token": "b", "pid": dead, "at": 90.0}, "a", 10.0, 100.0, nobody) == 10.0
+    assert node_lease.last_sign({"token": "a", "pid": dead, "at": 90.0}, "a", 10.0, 100.0, nobody) == 90.0
+    assert node_lease.last_sign({"token": "a", "pid": os.getpid(), "at": 1.0}, "a", 10.0, 100.0, nobody) == 100.0
+    assert node_lease.last_sign({}, "a", 10.0, 100.0, lambda token, skip=(): [4242]) == 100.0
+
+
+def test_run_processes_reads_the_token_from_environ(tmp_path):
+    for pid, environ in ((10, b"A=1\0K8SLAB_LOCK_TOKEN=run-a\0"), (11, b"K8SLAB_LOCK_TOKEN=run-ab\0"), (12, b"")):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "environ").write_bytes(environ)
+    (tmp_path / "self").mkdir()
+    assert node_lease.run_processes("run-a", proc=str(tmp_path)) == [10]
+    assert node_lease.run_processes("run-a", proc=str(tmp_path), skip=(10,)) == []
