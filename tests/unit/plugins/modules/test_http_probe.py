@@ -123,7 +123,8 @@ def test_module_probes_from_a_namespace(monkeypatch, capsys):
     assert result["changed"] is False and result["hits"] == {"adam": 5, "eve": 5} and result["problems"] == []
     argv, request = fake.calls[0]
     assert argv == ["/sbin/ip", "netns", "exec", "netns_adam", sys.executable, "-c", http_probe.PROBE_CODE]
-    assert request == {"host": "10.96.0.1", "port": 8080, "path": "/", "count": 10, "timeout": 2.0, "deadline": 300.0}
+    assert request == {"host": "10.96.0.1", "port": 8080, "path": "/", "count": 10, "timeout": 2.0, "deadline": 300.0,
+                       "udp": False}
 
 
 def test_module_runs_in_check_mode_on_the_host(monkeypatch, capsys):
