@@ -24,7 +24,11 @@ author:
   - k8slab maintainers (@k8slab)
 options:
   url:
-    description: The address to request, C(http://HOST:PORT/PATH). Only plain C(http) is supported.
+    description:
+      - The address to request, C(http://HOST:PORT/PATH). Only plain C(http) is supported.
+      - C(udp://HOST:PORT) sends O(count) UDP datagrams instead, each from a new socket (a new source port, so a new
+        conntrack entry and a fresh pick of the endpoint), and counts each answer datagram by its text (its
+        first 200 characters, stripped); no answer within O(timeout) counts as a failure.
     type: str
     required: true
   count:
@@ -208,6 +212,18 @@ for i in range(p["count"]):
     if time.monotonic() - start > p["deadline"]:
         failures["not sent, deadline reached"] = p["count"] - i
         break
+    if p.get("udp"):
+        # One new socket (a new source port, so a new conntrack entry and a fresh pick) per datagram.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.settimeout(p["timeout"])
+        try:
+            sock.sendto(b"k8slab-udp-probe\n", (p["host"], p["port"]))
+            tally(responses, sock.recv(65536).decode("utf-8", "replace").strip()[:200])
+        except Exception as exc:
+            tally(failures, reason(exc))
+        finally:
+            sock.close()
+        continue
     conn = http.client.HTTPConnection(p["host"], p["port"], timeout=p["timeout"])
     try:
         # No "Connection: close": the probe, not the server, closes first, as curl and browsers do, so the
@@ -233,10 +249,12 @@ print(json.dumps({"responses": responses, "failures": failures, "elapsed": round
 
 
 def parse_url(url):
-    """Split an http URL into (host, port, path); raise ValueError when it is not one."""
+    """Split an http:// or udp:// URL into (host, port, path); raise ValueError when it is not one."""
     parts = urlsplit(url)
-    if parts.scheme != "http":
-        raise ValueError("url %r: only http:// URLs are supported" % url)
+    if parts.scheme not in ("http", "udp"):
+        raise ValueError("url %r: only http:// and udp:// URLs are supported" % url)
+    if parts.scheme == "udp" and not parts.port:
+        raise ValueError("url %r: a udp:// URL needs a port" % url)
     if not parts.hostname:
         raise ValueError("url %r has no host" % url)
     try:
@@ -339,6 +357,7 @@ def main():
     ip_bin = runner.bin("ip") if params["netns"] else None
     argv = probe_argv(sys.executable, ip_bin, params["netns"])
     request = json.dumps({"host": host, "port": port, "path": path, "count": params["count"],
+                          "udp": params["url"].startswith("udp://"),
                           "timeout": params["timeout"], "deadline": params["deadline"]})
     # Read-only (it only sends requests), so it runs in check mode too.
     rc, out, err = runner.read(argv, data=request)

@@ -177,6 +177,19 @@ options:
         C(nft_table/) (those of M(k8slab.kube_proxy.nft_table)) and C(proxy_sync/) (the digest of the last sync).
     type: path
     default: /var/lib/k8slab
+  conntrack_cleanup:
+    description:
+      - After writing the rules, delete the UDP conntrack entries the change made stale, as kube-proxy does - for
+        each endpoint that left a UDP Service port, the entries to its cluster IP (and external IPs) and port, and
+        to its NodePort, that were DNATed to that endpoint; for each UDP Service port that got its first endpoint,
+        every entry to it. Without this a client that keeps sending from one source port keeps refreshing an
+        entry to a pod that is gone, and loses every datagram until it stops for the entry's timeout.
+      - Uses the C(conntrack) tool (Debian package C(conntrack)); without it the run warns and deletes nothing.
+      - The UDP endpoints are recorded with each sync; after a sync that recorded none (the first), every UDP
+        Service port with endpoints counts as getting its first one.
+      - In check mode the entries that would be deleted are counted with C(conntrack -L).
+    type: bool
+    default: true
 extends_documentation_fragment:
   - k8slab.kube_proxy.attributes
 attributes:
@@ -297,6 +310,18 @@ no_endpoints:
   type: list
   elements: str
   sample: []
+conntrack_deleted:
+  description:
+    - With O(conntrack_cleanup), one item per conntrack filter this run ran (in check mode would run) - the Service
+      port (C(key)), C(why) (C(endpoint left) or C(first endpoint)), C(destination) (null for a NodePort),
+      C(port), C(endpoint) (the DNAT address, or null), C(deleted) (entries deleted; in check mode the entries
+      that match now) and C(skipped) (true when the C(conntrack) tool is missing).
+  returned: with O(state=present) and O(conntrack_cleanup) when the model was sent
+  type: list
+  elements: dict
+  sample:
+    - {key: default/app-dns, why: endpoint left, destination: 10.96.0.10, port: 53, endpoint: 10.0.0.21, deleted: 1,
+       skipped: false}
 dispatch_chain:
   description: The chain (iptables) that dispatches by cluster IP, C(APP-SERVICE) or C(KUBE-SERVICES).
   returned: with O(return_plan)
@@ -339,7 +364,7 @@ import hashlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils import proxier
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import conntrack, proxier
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
     ValidationError, chains_digest, normalize_builtin_rules, normalize_chains, planned_digest, record_name, scan_save,
     validate_chain_name, validate_owner, watched_chains)
@@ -517,14 +542,46 @@ class ProxySync:
             if self.module._diff and "diff" in result:
                 output["diff"] = result["diff"]
         output.update(changed=result["changed"], in_sync=not result["changed"], applied=result["applied"])
+        # After the new rules are in, before the record: a failed clean-up is retried by the next run.
+        udp = conntrack.udp_frontends(rendered["plan"]["services"])
+        if params["conntrack_cleanup"]:
+            output["conntrack_deleted"] = self.conntrack_cleanup(udp)
+            if any(item["deleted"] for item in output["conntrack_deleted"]):
+                output.update(changed=True, in_sync=False)
         if not self.module.check_mode:
             self.sync_store.write(self.owner, {
+                "udp": udp,
                 "version": proxier.RECORD_VERSION, "owner": self.owner, "backend": backend, "layout": layout,
                 # A drain that left pods out wrote another model than the digest's: no digest then.
                 "digest": None if waiting else params["model_digest"],
                 "save_bin": iptables.save_bin if iptables and backend == "iptables" else None,
                 "watched": watched, "live": live, "records": self.record_files(), "warnings": full["warnings"]})
         return output
+
+    def conntrack_cleanup(self, udp):
+        """Delete (check mode: count) the UDP conntrack entries this sync made stale, as kube-proxy does."""
+        record = self.load_sync_record()
+        previous = record.get("udp") if record and isinstance(record.get("udp"), list) else None
+        filters = conntrack.stale_filters(previous, udp)
+        if not filters:
+            return []
+        tool = self.runner.bin("conntrack", required=False)
+        if not tool:
+            self.module.warn("conntrack is not installed: %d stale UDP conntrack filter(s) not cleaned up "
+                             "(install the conntrack package)" % len(filters))
+            return [dict(item, deleted=0, skipped=True) for item in filters]
+        done = []
+        for item in filters:
+            if self.module.check_mode:
+                rc, dummy, err = self.runner.read(conntrack.filter_argv(tool, "-L", item))
+            else:
+                rc, dummy, err = self.runner.change(conntrack.filter_argv(tool, "-D", item))
+            count = conntrack.parse_count(rc, err)
+            if count is None:
+                self.module.fail_json(msg="conntrack failed (rc %d): %s" % (rc, (err or "").strip()),
+                                      cmd=conntrack.filter_argv(tool, "-D", item))
+            done.append(dict(item, deleted=count, skipped=False))
+        return done
 
     def absent(self):
         changed, applied = False, ""
@@ -583,6 +640,7 @@ def main():
             local_netns=dict(type="list", elements="str"),
             wait=dict(type="int", default=30),
             state_dir=dict(type="path", default="/var/lib/k8slab"),
+            conntrack_cleanup=dict(type="bool", default=True),
             **options
         ),
         supports_check_mode=True,

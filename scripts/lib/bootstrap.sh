@@ -17,7 +17,7 @@ K8SLAB_APT_DOCKER=(docker.io:dockerd)
 # shellcheck disable=SC2034
 K8SLAB_APT_IMAGE=(debootstrap:debootstrap)
 # shellcheck disable=SC2034
-K8SLAB_APT_NETNS=(iptables:iptables-save iproute2:ip util-linux:unshare nftables:nft)
+K8SLAB_APT_NETNS=(iptables:iptables-save iproute2:ip util-linux:unshare nftables:nft conntrack:conntrack)
 # community.docker comes from this release of the `ansible` package on PyPI.
 K8SLAB_ANSIBLE_WHEEL_VERSION=${K8SLAB_ANSIBLE_WHEEL_VERSION:-12.3.0}
 

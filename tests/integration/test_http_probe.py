@@ -23,6 +23,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *args):
         pass
+def udp():  # the app's UDP listener: every datagram answered with the message
+    import socket
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("0.0.0.0", 8080))
+    while True:
+        dummy, peer = sock.recvfrom(2048)
+        sock.sendto(("hello world from %s namespace\n" % ns).encode(), peer)
+import threading
+threading.Thread(target=udp, daemon=True).start()
 http.server.ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
 '''
 PODS = {"netns_a": "10.9.0.2", "netns_b": "10.9.0.3"}
@@ -71,6 +80,13 @@ def test_counts_answers_of_one_pod_from_the_host(pods):
     assert result["hits"] == {"a": 20, "b": 0}
     # Asked to spread over a and b, all answers from a is a problem the module names (it does not fail).
     assert "endpoint(s) never hit: b" in result["problems"]
+
+
+def test_counts_udp_answers_and_losses(pods):
+    result = probe(pods, url="udp://10.9.0.3:8080", count=10, timeout=0.5, endpoints=ENDPOINTS, netns="netns_a")
+    assert result["responses"] == {"hello world from netns_b namespace": 10} and result["hits"] == {"a": 0, "b": 10}
+    result = probe(pods, url="udp://10.9.0.3:8081", count=3, timeout=0.2)
+    assert result["succeeded"] == 0 and result["failed_requests"] == 3, result["failures"]
 
 
 def test_probes_from_inside_a_namespace_and_in_check_mode(pods):

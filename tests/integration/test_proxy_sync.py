@@ -203,3 +203,40 @@ def test_absent_leaves_only_what_was_there(lab):
     assert gone["changed"] is True and user_chains(lab, "filter") == []
     assert lab.run(["iptables-save", "-t", "nat"]).stdout.splitlines()[1:-1] == before
     assert lab.run(["ls", "/run"]).stdout.split().count("k8slab") == 0
+
+
+UDP_SERVICE = {"metadata": {"name": "app-dns"},
+               "spec": {"clusterIP": "10.96.0.10", "selector": {"component": "app"},
+                        "ports": [{"name": "dns", "protocol": "UDP", "port": 53, "targetPort": 8080}]}}
+SEND_UDP = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            "s.bind(('10.0.0.1', 40053)); s.sendto(b'x', ('10.96.0.10', 53))")
+needs_conntrack = pytest.mark.skipif(not shutil.which("conntrack"), reason="conntrack missing (Debian package conntrack)")
+
+
+def udp_entries(box):
+    """The endpoint each UDP conntrack entry to the cluster IP was DNATed to (its reply source)."""
+    out = box.run(["conntrack", "-L", "-p", "udp", "--orig-dst", "10.96.0.10"], check=False).stdout
+    return sorted(word.split("=")[1] for line in out.splitlines() for word in line.split()[5:] if word.startswith("src="))
+
+
+@needs_conntrack
+@pytest.mark.parametrize("cleanup", [True, False])
+def test_udp_entries_of_a_removed_pod_are_deleted(lab, cleanup):
+    services = [SERVICE, UDP_SERVICE]
+    lab.playbook(sync("both pods", services=services, layout="kube-proxy"))
+    lab.run(["python3", "-c", SEND_UDP])  # one entry from a fixed source port, DNATed to one pod
+    [answering] = udp_entries(lab)
+    staying = [pod for pod in PODS if pod["address"] != answering]
+    [predicted] = lab.playbook(sync("predict", services=services, layout="kube-proxy", pods=staying,
+                                    conntrack_cleanup=cleanup), check=True)
+    assert udp_entries(lab) == [answering]  # check mode deletes nothing
+    [result] = lab.playbook(sync("one pod left", services=services, layout="kube-proxy", pods=staying,
+                                 conntrack_cleanup=cleanup))
+    if cleanup:
+        deleted = [(item["endpoint"], item["deleted"]) for item in result["conntrack_deleted"]]
+        assert deleted == [(answering, 1)], result["conntrack_deleted"]
+        assert [(item["endpoint"], item["deleted"]) for item in predicted["conntrack_deleted"]] == deleted
+        assert udp_entries(lab) == []
+    else:
+        assert "conntrack_deleted" not in result
+        assert udp_entries(lab) == [answering]  # the stale entry stays until it expires

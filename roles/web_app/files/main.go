@@ -5,6 +5,8 @@
 // network namespace it runs in, so a reply shows which pod served it.
 // GET /whoami (not in the tutorial) answers with the address the request
 // came from, as this pod sees it: whether a hop on the way masqueraded it.
+// With -udp-listen it also answers every UDP datagram with the same
+// message, for UDP Services (standard library only: no module beyond Gin).
 package main
 
 import (
@@ -30,8 +32,31 @@ func namespaceName() string {
 	return strings.Fields(name)[0]
 }
 
+// serveUDP answers each datagram on addr with message, to the sender's
+// address and port (the reply is what conntrack matches to the request).
+func serveUDP(addr, message string) {
+	conn, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		// Exits non-zero (and systemd restarts it), as for TCP.
+		log.Fatal(err)
+	}
+	reply := []byte(message + "\n")
+	buf := make([]byte, 2048)
+	for {
+		_, peer, err := conn.ReadFrom(buf)
+		if err != nil {
+			log.Print(err)
+			continue
+		}
+		if _, err := conn.WriteTo(reply, peer); err != nil {
+			log.Print(err)
+		}
+	}
+}
+
 func main() {
 	listen := flag.String("listen", ":8080", "address and port to listen on")
+	udpListen := flag.String("udp-listen", "", "address and port to answer UDP datagrams on (none when empty)")
 	flag.Parse()
 
 	gin.SetMode(gin.ReleaseMode)
@@ -39,6 +64,9 @@ func main() {
 	r.Use(gin.Logger(), gin.Recovery())
 
 	message := "hello world from " + namespaceName() + " namespace"
+	if *udpListen != "" {
+		go serveUDP(*udpListen, message)
+	}
 	r.GET("/", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"message": message})
 	})

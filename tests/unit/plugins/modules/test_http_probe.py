@@ -24,6 +24,7 @@ ENDPOINTS = {"adam": "netns_adam", "eve": "netns_eve"}
     ("http://10.96.0.1:8080", ("10.96.0.1", 8080, "/")),
     ("http://10.96.0.2", ("10.96.0.2", 80, "/")),
     ("http://10.0.0.11:8080/healthz?x=1", ("10.0.0.11", 8080, "/healthz?x=1")),
+    ("udp://10.96.0.10:53", ("10.96.0.10", 53, "/")),
 ])
 def test_parse_url(url, parts):
     assert http_probe.parse_url(url) == parts
@@ -33,6 +34,7 @@ def test_parse_url(url, parts):
     ("https://10.96.0.1/", "only http"),
     ("10.96.0.1:8080", "only http"),
     ("http:///x", "no host"),
+    ("udp://10.96.0.10", "needs a port"),
     ("http://10.96.0.1:99999/", "invalid port"),
 ])
 def test_parse_url_refuses(url, message):
@@ -121,7 +123,8 @@ def test_module_probes_from_a_namespace(monkeypatch, capsys):
     assert result["changed"] is False and result["hits"] == {"adam": 5, "eve": 5} and result["problems"] == []
     argv, request = fake.calls[0]
     assert argv == ["/sbin/ip", "netns", "exec", "netns_adam", sys.executable, "-c", http_probe.PROBE_CODE]
-    assert request == {"host": "10.96.0.1", "port": 8080, "path": "/", "count": 10, "timeout": 2.0, "deadline": 300.0}
+    assert request == {"host": "10.96.0.1", "port": 8080, "path": "/", "count": 10, "timeout": 2.0, "deadline": 300.0,
+                       "udp": False}
 
 
 def test_module_runs_in_check_mode_on_the_host(monkeypatch, capsys):
