@@ -65,6 +65,7 @@ attributes:
 """
 
 EXAMPLES = r"""
+# test: once - a second run makes up another token, so it would wait for the lock the first still holds
 - name: Hold the lock under a token the module makes up
   k8slab.kube_proxy.node_lock:
   register: k8slab_lock
@@ -74,6 +75,7 @@ EXAMPLES = r"""
     token: "{{ k8slab_lock.holder.token }}"
     state: unlocked
 
+# test: needs run-token - k8slab_run_token names this run
 - name: Wait until no other converge runs on the node, then hold the lock
   k8slab.kube_proxy.node_lock:
     token: "{{ k8slab_run_token }}"
