@@ -37,6 +37,7 @@ import yaml
 
 from conftest import REPO
 from test_http_probe import SERVER  # answers {"message": "hello world from netns_adam namespace"}
+from test_netlink_tutorial import run_tutorial
 from test_packet_trace import PODS, build_node
 
 MODULES = sorted(glob.glob(os.path.join(REPO, "plugins", "modules", "*.py")))
@@ -90,7 +91,6 @@ def split_examples(text):
 
 def setup_tutorial_pods(box, workdir):
     """The tutorial's pod network by hand: bridge_eden 10.0.0.1/24, netns_adam 10.0.0.11, netns_eve 10.0.0.21."""
-    from test_netlink_tutorial import run_tutorial
     run_tutorial(box)
 
 
