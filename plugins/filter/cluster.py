@@ -87,10 +87,9 @@ _value:
       type: str
 """
 
-import ipaddress
-
 from ansible.errors import AnsibleFilterError
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import kind, parse_bridge_address
+from ansible_collections.k8slab.kube_proxy.plugins.plugin_utils import addresses
 
 
 def _hostvar(hostvars, name, key):
@@ -124,8 +123,9 @@ def node_records(nodes, hostvars=None):
 
 def check_nodes(nodes, cluster_cidr):
     """Each node's pod subnet inside the cluster CIDR, no overlaps, an address outside the cluster CIDR."""
+    addresses.require_netaddr()
     try:
-        cluster = ipaddress.ip_network(str(cluster_cidr).strip())
+        cluster = addresses.ip_network(str(cluster_cidr).strip())
     except ValueError:
         raise ValueError("cluster CIDR %r is not a network in CIDR notation with host bits zero, such as 10.0.0.0/16"
                          % (cluster_cidr,))
@@ -143,18 +143,16 @@ def check_nodes(nodes, cluster_cidr):
             bridge = parse_bridge_address(node["bridge_address"])
         except ValueError as exc:
             raise ValueError("node %s: %s" % (name, exc))
-        if not bridge.network.subnet_of(cluster):
+        if bridge.cidr not in cluster:
             raise ValueError("node %s: pod subnet %s (k8slab_bridge_address %s) is outside the cluster CIDR %s"
-                             % (name, bridge.network, node["bridge_address"], cluster))
+                             % (name, bridge.cidr, node["bridge_address"], cluster))
         for other in result:
-            if bridge.network.overlaps(ipaddress.ip_network(other["pod_cidr"])):
+            if addresses.overlaps(bridge.cidr, addresses.ip_network(other["pod_cidr"])):
                 raise ValueError("nodes %s and %s have overlapping pod subnets %s and %s"
-                                 % (other["name"], name, other["pod_cidr"], bridge.network))
+                                 % (other["name"], name, other["pod_cidr"], bridge.cidr))
         address = node["address"]
         try:
-            if not isinstance(address, str) or "/" in address:
-                raise ValueError("not an address")
-            parsed = ipaddress.ip_address(address.strip())
+            parsed = addresses.ip_address(address)
         except ValueError:
             raise ValueError("node %s: k8slab_node_address %r must be the IPv4 address the other nodes reach it at"
                              % (name, address))
@@ -164,7 +162,7 @@ def check_nodes(nodes, cluster_cidr):
             if other["address"] == str(parsed):
                 raise ValueError("nodes %s and %s share the address %s" % (other["name"], name, parsed))
         seen[name] = True
-        result.append({"name": name, "bridge_address": str(bridge), "pod_cidr": str(bridge.network),
+        result.append({"name": name, "bridge_address": str(bridge), "pod_cidr": str(bridge.cidr),
                        "address": str(parsed)})
     return str(cluster), result
 

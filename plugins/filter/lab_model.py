@@ -83,13 +83,13 @@ _value:
   type: bool
 """
 
-import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import IFNAME_RE, complete_pods, kind, parse_bridge_address
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_chains import check_service_chains
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_model import normalise_service, service_ports, split_manifests
+from ansible_collections.k8slab.kube_proxy.plugins.plugin_utils import addresses
 
 LAYOUTS = ("tutorial", "kube-proxy")
 
@@ -99,10 +99,10 @@ _BRIDGE_RE = re.compile(IFNAME_RE.pattern)
 def check_cluster_ips(services, bridge, pods, reserved):
     """A cluster IP is virtual: never a pod's address, the bridge's, or inside a network packets really reach."""
     pod_ips = dict((pod["address"], pod["name"]) for pod in pods)
-    networks = [("the pod CIDR", bridge.network)]
+    networks = [("the pod CIDR", bridge.cidr)]
     for text in reserved or []:
         try:
-            networks.append(("reserved network", ipaddress.ip_network(str(text), strict=False)))
+            networks.append(("reserved network", addresses.ip_network(str(text), strict=False)))
         except ValueError:
             raise ValueError("reserved network (k8slab_node_networks) %r is not a network in CIDR notation" % (text,))
     for index, manifest in enumerate(services):
@@ -110,7 +110,7 @@ def check_cluster_ips(services, bridge, pods, reserved):
         namespace, name, cluster_ip = service["namespace"], service["name"], service["cluster_ip"]
         if cluster_ip is None:
             continue  # headless: kube-proxy leaves it out, and so does the kube-proxy layout
-        address = ipaddress.ip_address(cluster_ip)
+        address = addresses.ip_address(cluster_ip)
         where = "Service %s/%s: spec.clusterIP %s" % (namespace, name, cluster_ip)
         if cluster_ip in pod_ips:
             raise ValueError("%s is the address of pod %s" % (where, pod_ips[cluster_ip]))
@@ -120,7 +120,7 @@ def check_cluster_ips(services, bridge, pods, reserved):
             if address in network:
                 raise ValueError("%s lies inside %s %s; choose an address outside it (the tutorial uses 10.96.0.1)"
                                  % (where, label, network))
-        if address.is_loopback or address.is_multicast or address.is_unspecified or address.is_link_local \
+        if address.is_loopback() or address.is_multicast() or int(address) == 0 or address.is_link_local() \
                 or str(address) == "255.255.255.255":
             raise ValueError("%s is not a unicast address a Service can use" % where)
 

@@ -38,13 +38,12 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.k8slab.kube_proxy.plugins.plugin_utils.addresses import MISSING_NETADDR
 
 try:
     import netaddr
 except ImportError:  # reported when the filter is used, not when Ansible loads it
     netaddr = None
-
-MISSING_NETADDR = "the k8slab.kube_proxy filters need the netaddr Python library on the controller (pip install netaddr)"
 
 
 def interface_network(address):

@@ -58,11 +58,11 @@ _value:
   elements: dict
 """
 
-import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_model import yaml_kind as kind
+from ansible_collections.k8slab.kube_proxy.plugins.plugin_utils import addresses
 
 # A pod's name becomes part of namespace, interface, unit and chain names: a
 # Kubernetes DNS label (lower-case letters, digits, '-'), so no '/', '..', spaces or shell characters.
@@ -78,23 +78,24 @@ DEFAULT_NAMESERVERS = ["8.8.8.8"]  # the tutorial's /etc/netns/*/resolv.conf
 
 
 def parse_bridge_address(bridge_address):
-    """The bridge's address as an ip_interface; it must carry its prefix length (never silently /32)."""
+    """The bridge's address as a netaddr IPNetwork (.ip and .cidr); it must carry its prefix length (never /32)."""
+    addresses.require_netaddr()
     text = bridge_address if isinstance(bridge_address, str) else None
     if text is None or "/" not in text:
         raise ValueError("bridge address %r must be an IPv4 address with a prefix length, such as 10.0.0.1/24"
                          % (bridge_address,))
     try:
-        bridge = ipaddress.ip_interface(text.strip())
+        bridge = addresses.ip_interface(text)
     except ValueError as exc:
         raise ValueError("bridge address %r is not an address with a prefix length: %s" % (bridge_address, exc))
     if bridge.version != 4:
         raise ValueError("bridge address %r: only IPv4 is supported (the chains are iptables, not ip6tables)"
                          % (bridge_address,))
-    if bridge.network.prefixlen > 30:
+    if bridge.prefixlen > 30:
         raise ValueError("bridge address %r: a /%d network has no room for pods; use /30 or shorter"
-                         % (bridge_address, bridge.network.prefixlen))
-    if bridge.ip in (bridge.network.network_address, bridge.network.broadcast_address):
-        raise ValueError("bridge address %r is not a host address of %s" % (bridge_address, bridge.network))
+                         % (bridge_address, bridge.prefixlen))
+    if not addresses.is_host_address(bridge.ip, bridge.cidr):
+        raise ValueError("bridge address %r is not a host address of %s" % (bridge_address, bridge.cidr))
     return bridge
 
 
@@ -131,16 +132,14 @@ def check_nameservers(name, nameservers):
     result = []
     for server in nameservers:
         try:
-            if not isinstance(server, str) or "/" in server:
-                raise ValueError("not an address")
-            result.append(str(ipaddress.ip_address(server.strip())))
+            result.append(str(addresses.ip_address(server)))
         except ValueError:
             raise ValueError("pod %s: nameserver %r is not an IP address" % (name, server))
     return result
 
 
 def node_bridges(nodes):
-    """The bridge (an ip_interface) of each node of a cluster, by node name."""
+    """The bridge (a netaddr IPNetwork, see parse_bridge_address) of each node of a cluster, by node name."""
     result = {}
     for node in nodes or []:
         try:
@@ -180,25 +179,25 @@ def complete_pods(pods, bridge_address, nodes=None):
             if not isinstance(raw_address, str):
                 raise ValueError("not text")
             text, dummy, prefix = raw_address.strip().partition("/")
-            address = ipaddress.ip_address(text)
-            if prefix and prefix != str(bridge.network.prefixlen):
+            address = addresses.ip_address(text)
+            if prefix and prefix != str(bridge.prefixlen):
                 raise ValueError("prefix")
         except ValueError:
             raise ValueError("pod %s: address %r is not an IPv4 address in the bridge's subnet %s"
-                             % (name, raw_address, bridge.network))
-        if address not in bridge.network:
-            raise ValueError("pod %s: address %s is outside the bridge's subnet %s" % (name, address, bridge.network))
+                             % (name, raw_address, bridge.cidr))
+        if address not in bridge.cidr:
+            raise ValueError("pod %s: address %s is outside the bridge's subnet %s" % (name, address, bridge.cidr))
         if address == bridge.ip:
             raise ValueError("pod %s: address %s is the bridge's own address" % (name, address))
-        if address in (bridge.network.network_address, bridge.network.broadcast_address):
-            raise ValueError("pod %s: address %s is not a host address of %s" % (name, address, bridge.network))
+        if not addresses.is_host_address(address, bridge.cidr):
+            raise ValueError("pod %s: address %s is not a host address of %s" % (name, address, bridge.cidr))
         full = {
             "name": name,
             "netns": pod.get("netns") or "netns_%s" % name,
             "host_veth": pod.get("host_veth") or "veth_%s" % name,
             "pod_veth": pod.get("pod_veth") or "veth_ns_%s" % name,
             "address": str(address),
-            "cidr": "%s/%d" % (address, bridge.network.prefixlen),
+            "cidr": "%s/%d" % (address, bridge.cidr.prefixlen),
             "gateway": str(bridge.ip),
             "labels": check_labels(name, pod.get("labels")),
             "nameservers": check_nameservers(name, pod.get("nameservers")),

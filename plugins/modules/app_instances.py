@@ -115,6 +115,8 @@ attributes:
 """
 
 EXAMPLES = r"""
+# test: skip - needs systemd as PID 1 (each app is an instance of a template unit); molecule default runs it on a node
+
 - name: Run the app in every pod and nowhere else
   k8slab.kube_proxy.app_instances:
     unit: k8slab-web-app

@@ -88,6 +88,7 @@ attributes:
 """
 
 EXAMPLES = r"""
+# test: skip - installs golang-go and Gin with apt on the node and builds; molecule default builds the app on a node
 - name: Build the app once, and again only when main.go changes
   k8slab.kube_proxy.go_binary:
     src: main.go
@@ -97,6 +98,7 @@ EXAMPLES = r"""
     packages: [golang-go, golang-github-gin-gonic-gin-dev]
   register: app_binary
 
+# test: needs web-app-binary - a file build/web-app-arm64 next to the playbook
 - name: Install a binary cross-compiled on the controller instead
   k8slab.kube_proxy.go_binary:
     binary_src: build/web-app-arm64

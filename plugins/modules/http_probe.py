@@ -67,6 +67,8 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
+# test: needs tutorial-node - the tutorial's pods answering behind the Service 10.96.0.1:8080
+
 - name: Ask the ClusterIP 200 times from the node
   k8slab.kube_proxy.http_probe:
     url: http://10.96.0.1:8080/

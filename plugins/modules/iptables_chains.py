@@ -220,17 +220,28 @@ EXAMPLES = r"""
     builtin_rules:
       - {chain: POSTROUTING, rule: -s 10.0.0.0/24 -j MASQUERADE, position: last}
 
-- name: Rules with comments, so that iptables-save explains itself
+- name: The same Service with comments, so that iptables-save explains itself (an owner declares all its chains)
   k8slab.kube_proxy.iptables_chains:
     table: nat
     owner: service_proxy
     chains:
+      - name: APP-SERVICE
+        rules:
+          - rule: -d 10.96.0.1 -p tcp -m tcp --dport 8080 -j EDEN-SVC-HTTP
+            comment: default/eden:http cluster IP
       - name: EDEN-SVC-HTTP
         rules:
           - rule: -m statistic --mode random --probability 0.5 -j EVE-HTTP
             comment: default/eden:http -> eve
           - rule: -j ADAM-HTTP
             comment: default/eden:http -> adam
+      - name: ADAM-HTTP
+        rules: [-p tcp -m tcp -j DNAT --to-destination 10.0.0.11:8080]
+      - name: EVE-HTTP
+        rules: [-p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080]
+    builtin_rules:
+      - {chain: PREROUTING, rule: -j APP-SERVICE, position: last}
+      - {chain: OUTPUT, rule: -j APP-SERVICE, position: last}
 
 - name: Remove every chain and rule the service proxy owns in nat
   k8slab.kube_proxy.iptables_chains:

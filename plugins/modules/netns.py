@@ -111,20 +111,20 @@ EXAMPLES = r"""
 
 - name: Create a pod's namespace and remember that the pod_network role created it
   k8slab.kube_proxy.netns:
-    name: netns_adam
+    name: netns_carol
     owner: pod_network
 
-- name: Delete it again, but only if pod_network created it
+- name: Delete it again, but only if pod_network created it (an owner never takes over netns_adam above)
   k8slab.kube_proxy.netns:
-    name: netns_adam
+    name: netns_carol
     owner: pod_network
     state: absent
 
 - name: Create every pod's namespace in one run
   k8slab.kube_proxy.netns:
     namespaces:
-      - name: netns_adam
-      - name: netns_eve
+      - name: netns_carol
+      - name: netns_dave
     nameservers: [8.8.8.8]
     owner: pod_network
 

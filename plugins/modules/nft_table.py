@@ -120,10 +120,11 @@ EXAMPLES = r"""
         ip daddr . meta l4proto . th dport vmap @service-ips
       }
       chain nat-output {
-        type nat hook output priority dstnat; policy accept;
+        type nat hook output priority -100; policy accept;
         ip daddr . meta l4proto . th dport vmap @service-ips
       }
 
+# test: needs lab-filter-table - a table inet lab-filter made with nft by hand
 - name: Take over a table made by hand before, replacing its contents
   k8slab.kube_proxy.nft_table:
     family: inet
@@ -137,6 +138,7 @@ EXAMPLES = r"""
         ip saddr 192.0.2.66 counter name dropped drop
       }
 
+# test: needs kube-proxy.nft - the table's text in kube-proxy.nft next to the playbook
 - name: Preview a change (with --check --diff)
   k8slab.kube_proxy.nft_table:
     name: kube-proxy

@@ -64,16 +64,26 @@ options:
     description: Seconds after which the holder gives the lock up by itself, live run or not; V(0) for never.
     type: int
     default: 0
+extends_documentation_fragment:
+  - k8slab.kube_proxy.attributes
 attributes:
   check_mode:
-    support: full
-    description: The lock is taken in check mode too; a check run must not read a half-converged node.
+    description:
+      - In check mode the module does the same as without it, on purpose. O(state=locked) waits for the lock and
+        takes it, starting the holder process, and O(state=unlocked) releases it, so a check run of C(site.yml)
+        never reads a node that another run is converging halfway.
+      - The lock is not part of the node's configuration, so the module reports no change in either mode.
   diff_mode:
     support: none
     description: Nothing to show; the lock is not part of the node's configuration.
+  platform:
+    support: full
+    platforms: linux
+    description: Linux (the lock is a C(flock) kept by a process on the node) with a writable directory for O(path).
 """
 
 EXAMPLES = r"""
+# test: once - a second run makes up another token, so it would wait for the lock the first still holds
 - name: Hold the lock under a token the module makes up
   k8slab.kube_proxy.node_lock:
   register: k8slab_lock
@@ -83,6 +93,7 @@ EXAMPLES = r"""
     token: "{{ k8slab_lock.holder.token }}"
     state: unlocked
 
+# test: needs run-token - k8slab_run_token names this run
 - name: Wait until no other converge runs on the node, then hold the lock
   k8slab.kube_proxy.node_lock:
     token: "{{ k8slab_run_token }}"

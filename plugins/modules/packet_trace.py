@@ -113,6 +113,8 @@ attributes:
 """
 
 EXAMPLES = r"""
+# test: needs tutorial-node - the tutorial's pods answering behind the Service 10.96.0.1:8080
+
 - name: Follow three connections from pod adam to the tutorial's Service
   k8slab.kube_proxy.packet_trace:
     source: netns_adam

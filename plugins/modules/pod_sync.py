@@ -167,6 +167,7 @@ EXAMPLES = r"""
       - {netns: netns_adam, host_veth: veth_adam, pod_veth: veth_ns_adam, cidr: 10.0.0.11/24, nameservers: [8.8.8.8]}
       - {netns: netns_eve, host_veth: veth_eve, pod_veth: veth_ns_eve, cidr: 10.0.0.21/24, nameservers: [8.8.8.8]}
 
+# test: needs uplink - the gateway 192.0.2.12 is on the node's uplink network
 - name: A node of a cluster; pods no longer listed stay until the prune run below
   k8slab.kube_proxy.pod_sync:
     bridge: bridge_eden

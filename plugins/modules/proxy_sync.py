@@ -214,6 +214,8 @@ seealso:
 """
 
 EXAMPLES = r"""
+# test: needs lab-vars - the variables k8slab_pods, my_services and my_endpoint_slices
+
 - name: The tutorial's Service, 10.96.0.1:8080 over adam and eve
   k8slab.kube_proxy.proxy_sync:
     services:

@@ -91,6 +91,8 @@ seealso:
 """
 
 EXAMPLES = r"""
+# test: needs tutorial-pods - bridge_eden and the tutorial's pods adam and eve plugged into it
+
 - name: Send pod adam's traffic to the bridge, as the tutorial does
   k8slab.kube_proxy.route:
     netns: netns_adam

@@ -109,6 +109,8 @@ seealso:
 """
 
 EXAMPLES = r"""
+# test: needs bridge-and-namespaces - bridge_eden and the namespaces netns_adam and netns_eve
+
 - name: Plug pod adam into the bridge, as the tutorial does
   k8slab.kube_proxy.veth:
     name: veth_adam

@@ -198,3 +198,14 @@ def settled_netlink_state(box, attempts=60):
         previous = state
         time.sleep(0.5)
     return previous
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print what tests put in user_properties as ("listed", line): what they did not run, and why."""
+    lines = [value for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed")
+             + terminalreporter.getreports("skipped")
+             for name, value in getattr(report, "user_properties", []) if name == "listed"]
+    if lines:
+        terminalreporter.section("not run, with the reason each example gives")
+        for line in dict.fromkeys(lines):
+            terminalreporter.line(line)

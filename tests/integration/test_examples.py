@@ -74,7 +74,7 @@ def changed(results):
 def test_every_example_is_tested():
     tested = {"firewall_chains.yml", "two_namespaces.yml", "my_lab.yml"}
     playbooks = {os.path.basename(path) for path in glob.glob(os.path.join(EXAMPLES, "*.yml"))}
-    assert playbooks - {"execution-environment.yml", "requirements.yml"} == tested
+    assert playbooks - {"execution-environment.yml", "ee-requirements.yml", "requirements.yml"} == tested
 
 
 def test_examples_refuse_a_namespace_with_real_interfaces(sandbox):
