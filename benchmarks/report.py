@@ -74,7 +74,7 @@ def write(text_by_script):
     sections = sections_of(block)
     sections.update(text_by_script)
     body = "\n\n".join(".. benchmark: %s\n\n%s" % (script, sections[script])
-                         for script in BENCHMARKS if script in sections)
+                       for script in BENCHMARKS if script in sections)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(head + BEGIN + "\n\n" + body + "\n\n" + END + tail)
     print("\nwrote %s into %s" % (", ".join(sorted(text_by_script)), path))
@@ -104,10 +104,12 @@ def main():
                 % (started, os.cpu_count(), load, os.getloadavg()[0]))
         if options.note:
             head += " " + options.note
-        written[script] = "**%s**\n\n%s\n\n%s" % (title.replace("`", "``"), head, rst_table(table) if table else "(no table)")
+        written[script] = "**%s**\n\n%s\n\n%s" % (title.replace("`", "``"), head,
+                                                   rst_table(table) if table else "(no table)")
         print("\n" + written[script])
     if options.write:
         write(written)
+
 
 if __name__ == "__main__":
     main()
