@@ -104,8 +104,8 @@ def main():
                 % (started, os.cpu_count(), load, os.getloadavg()[0]))
         if options.note:
             head += " " + options.note
-        written[script] = "**%s**\n\n%s\n\n%s" % (title.replace("`", "``"), head,
-                                                   rst_table(table) if table else "(no table)")
+        body = rst_table(table) if table else "(no table)"
+        written[script] = "**%s**\n\n%s\n\n%s" % (title.replace("`", "``"), head, body)
         print("\n" + written[script])
     if options.write:
         write(written)
