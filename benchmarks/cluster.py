@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Cluster benchmark: converging 3 nodes at once against converging 1 node, from one run.
 
 It starts four fresh node containers on one segment (scripts/segment, as

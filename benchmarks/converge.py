@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Converge benchmark: what site.yml costs on a fresh node container, and how it grows with the number of pods.
 
 For each pod count (default: the tutorial's 2 pods, then 100 pods) it starts a

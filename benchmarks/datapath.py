@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Data-path benchmark: new connections/s and latency via a ClusterIP vs the pod IP, with 1 to 5,000 Services.
 
 Everything runs in a throwaway network + mount namespace (it re-executes

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark of k8slab.kube_proxy.proxy_sync and iptables_chains; prints ratios measured side by side in one run.
 
 Runs everything inside a throwaway network + mount namespace (it re-executes

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run the benchmarks and put their figures, dated with the commit, into the docs site's performance guide.
 
     K8SLAB_NODE_IMAGE=k8slab/node:<tag> K8SLAB_CONTAINER_PREFIX=bench- .venv/bin/python benchmarks/report.py [--write]

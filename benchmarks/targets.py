@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Shared by the benchmarks: every figure printed with its target and whether it is met.
 
 A row is a figure (a ratio or an absolute value), the target it is held to

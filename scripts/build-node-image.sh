@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Build the lab node image (Debian bookworm, systemd as PID 1, everything the roles need)
 # without any container registry: debootstrap into a folder, then `docker import`.
 # The Debian archive is the one this machine's apt uses (K8SLAB_DEBIAN_MIRROR overrides).

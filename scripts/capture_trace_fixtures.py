@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Capture the kernel's trace of real connections to the tutorial's ClusterIP, as unit-test fixtures.
 
 Usage (root): scripts/capture_trace_fixtures.py [--out DIR] [--connections N] [CASE ...]

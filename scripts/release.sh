@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Cut a release: scripts/release.sh VERSION
 # Sets galaxy.yml's version, folds changelogs/fragments/ into
 # changelogs/changelog.yaml and CHANGELOG.rst (antsibull-changelog release; one

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Draw the tutorial's Service graph from the rulesets of real runs, with one traced connection in red.
 
 Usage: scripts/render_service_graphs.py [--out DIR] [--fixtures DIR] [CASE ...]

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Trace curl 10.96.0.1:8080 from netns_adam on the running lab, in both layouts, for the trace guide.
 
 Usage: scripts/render_trace_docs.py [--png DIR]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Make `ansible_collections.k8slab.kube_proxy` importable from a plain clone."""
 import os
 import sys

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 # A benchmark-only callback: adds up the wall time of every task of the run by
 # task name and writes it as JSON to the file named by K8SLAB_TASK_TIMES, so the
 # converge benchmark can say where the time goes. Not part of the collection.

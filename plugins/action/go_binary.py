@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The controller side of k8slab.kube_proxy.go_binary: send the digest first, the file only when it is needed.
 
 A run where the node already has the program is one module call carrying a

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Which UDP conntrack entries a sync makes stale, and the ``conntrack`` commands that delete them.
 
 UDP has no connection to close: an entry that DNATs a client's datagrams to a pod lives on while

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Pure logic of the iptables_chains module, kube-proxy style: compute, then apply once.
 
 Nothing here runs a command; the module feeds in ``iptables-save`` text and

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What one owner declares in one or more iptables tables, read, planned and applied in one restore.
 
 The command-running half of the iptables_chains module, shared with proxy_sync:

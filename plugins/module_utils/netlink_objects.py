@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """One ensure function per object of a pod network: bridge, namespace, veth pair, route.
 
 The CNI bridge plugin's shape (``ensureBridge``, ``setupVeth``, ``ensureAddr``): each

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """One nftables table, read, planned and rewritten in one ``nft -f`` transaction.
 
 The command-running half of the nft_table module, shared with proxy_sync; the

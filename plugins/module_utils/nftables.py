@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Pure logic of the nft_table module, kube-proxy's nftables way: one table, rewritten in one transaction.
 
 Nothing here runs a command; the module feeds in ``nft -j`` output and gets

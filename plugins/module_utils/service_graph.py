@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A Service's chain graph from the live ruleset, as Graphviz DOT or Mermaid; pure, no commands.
 
 From ``iptables-save -c`` text or ``nft list ruleset`` / ``nft list table`` text (both with

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Services and their endpoints, the way kube-proxy sees them; pure, no commands.
 
 Shared by every service proxy backend (iptables in kube-proxy's layout, nftables, ...):

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Pure statistics for judging how a Service spread its connections: chi-square test and spread table.
 
 No scipy on a node: the p-value comes from the regularized upper incomplete gamma function,

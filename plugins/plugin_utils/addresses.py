@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Address and CIDR arithmetic for the filters, on the controller, with netaddr (as ansible.utils' ipaddr filters).
 
 The modules and module_utils run on the node and keep the standard library's ipaddress, so a node needs no

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # shellcheck shell=bash
 # Everything the two entry points install, each step only when it is missing:
 # Debian packages, the Python venv of the ansible-core under test (.venv for the

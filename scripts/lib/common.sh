@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # shellcheck shell=bash
 # Shared helpers for scripts/lab, scripts/test and scripts/build-node-image.sh:
 # where the repository is, logging, and the cache folders everything

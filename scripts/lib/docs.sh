@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # shellcheck shell=bash source-path=SCRIPTDIR
 # The docs site, for scripts/test's build layer: antsibull-docs renders every
 # module, filter and role (from DOCUMENTATION and meta/argument_specs.yml) plus

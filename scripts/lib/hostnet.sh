@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # shellcheck shell=bash
 # A snapshot of the host's own network namespace, to prove the tests leave it
 # alone: links, addresses, routes, named namespaces, ip_forward and every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # shellcheck shell=bash
 # Checks of what the collection ships, for scripts/test's build layer: the
 # tarball holds no part of the test bench, and the Execution Environment

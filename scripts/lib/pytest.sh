@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # shellcheck shell=bash
 # pytest on the given folders; fails when they are missing, when nothing was
 # collected (pytest's exit 5) or when every test was skipped.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Throwaway sandboxes for module integration tests.
 
 Every test gets its own network *and* mount namespace, held open by a sleeping

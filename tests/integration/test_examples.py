@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Done when: every playbook in examples/ runs, converges, is idempotent and undoes itself.
 
 Each runs in a throwaway network and mount namespace (the sandbox fixture), where

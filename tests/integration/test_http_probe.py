@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """http_probe against tiny HTTP servers in network namespaces inside the sandbox (see conftest.py).
 
 The sandbox gets a bridge br-probe 10.9.0.1/24 and two "pods", netns_a (10.9.0.2) and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """iptables_chains against real iptables in throwaway network namespaces (see conftest.py)."""
 import textwrap
 import time

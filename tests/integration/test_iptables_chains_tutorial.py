@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Done when: the tutorial's rules written with iptables_chains equal what the tutorial's own commands produce.
 
 The tutorial's iptables commands run verbatim in a second, nested network

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """kube-proxy's packet-flow expectations, run with real packets through our rules on a real kernel.
 
 For each case of tests/data/kube_proxy_cases with packet flows, and each backend whose kube-proxy

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Done when: every module's EXAMPLES block runs, in order, and each task changes nothing the second time.
 
 For each module under plugins/modules/ the test takes the EXAMPLES block, builds one playbook

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """nft_table against real nftables in throwaway network namespaces (see conftest.py)."""
 import json
 import shutil

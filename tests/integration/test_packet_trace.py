@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Done when: packet_trace follows real connections through the tutorial's chains and leaves the node as it found it.
 
 The tutorial's node is built by hand in the sandbox (its own commands, the pod network's

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The roles' checks before any change: an empty pod list is refused (teardown needs none).
 
 service_proxy's check is the one site.yml runs (it covers the pods and the bridge for every role);

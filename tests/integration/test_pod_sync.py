@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """k8slab.kube_proxy.pod_sync in throwaway namespaces: the tutorial's state in one run, then a node's life.
 
 Pods added and removed, a node route removed, the bridge renamed, an upgrade from 0.1 (routes marked with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """proxy_sync (module and action plugin) against real iptables and nftables in throwaway namespaces (conftest.py).
 
 Both backends, both layouts, drain, switching backends, a foreign chain refused before any change, the digest

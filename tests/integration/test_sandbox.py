@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The sandbox itself: what happens inside must not be seen outside."""
 import subprocess
 

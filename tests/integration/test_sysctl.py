@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """k8slab.kube_proxy.sysctl on the real kernel, inside a throwaway network namespace.
 
 net.ipv4.ip_forward belongs to the network namespace, so the sandbox has its own;

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What the collection claims about itself is what its tests run.
 
 ansible-core versions (meta/runtime.yml, requirements.txt, the cores scripts/test runs

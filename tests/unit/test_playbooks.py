@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The shape of one converge, read statically from the playbooks (issue 20, item 7).
 
 site.yml and teardown.yml are expanded the way Ansible imports them (import_playbook, import_role

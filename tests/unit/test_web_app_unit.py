@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The web_app role's systemd unit template: the app's flags, TCP and (optionally) UDP, rendered as Ansible renders it."""
 
 from __future__ import annotations

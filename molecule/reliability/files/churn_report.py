@@ -1,4 +1,5 @@
 #!/usr/bin/env python
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Per converge and in total: seconds, requests sent, failed, the longest gap between two answers, who answered.
 
 Usage: churn_report.py WINDOWS END LOG... ; WINDOWS has one line per converge, "N START LABEL...";

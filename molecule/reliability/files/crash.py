@@ -1,4 +1,5 @@
 #!/usr/bin/env python
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Crash consistency: SIGKILL converges at random moments, then check that nothing was lost (issue 24).
 
 Usage: crash.py SEED KILLS CONTAINER PROJECT WORKDIR [VERIFY_EVERY]

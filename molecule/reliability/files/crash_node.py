@@ -1,4 +1,5 @@
 #!/usr/bin/env python
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The node side of the crash harness (crash.py): what it reads and plants on the node.
 
 Usage: crash_node.py plant | unplant | foreign | modules | lock | state PODS...

@@ -1,4 +1,5 @@
 #!/usr/bin/env python
+# SPDX-License-Identifier: GPL-3.0-or-later
 """kill -9 an iptables-restore in the middle of a big apply, at growing delays.
 
 iptables_chains applies every change as one iptables-restore --noflush: the

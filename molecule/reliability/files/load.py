@@ -1,4 +1,5 @@
 #!/usr/bin/env python
+# SPDX-License-Identifier: GPL-3.0-or-later
 """One load client: a new TCP connection and one HTTP GET per request, again and again.
 
 Usage: load.py HOST PORT RATE SECONDS LOG

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Print, as one JSON object, everything on a node that the lab may touch.
 
 Run on the node (ansible.builtin.script) before site.yml and after teardown.yml;

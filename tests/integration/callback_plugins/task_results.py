@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # A test-only stdout callback: writes every task result of the run as one JSON
 # document on stdout, so integration tests can assert on `changed`, `diff`, `msg`.
 from __future__ import annotations

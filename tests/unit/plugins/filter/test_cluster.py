@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The cluster filter: one node's pods, every endpoint, the routes to the other nodes; single node unchanged."""
 import pytest
 

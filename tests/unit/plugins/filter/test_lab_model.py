@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The lab_model filter: every bad input of tests/data/bad_inputs.yml is rejected with the field and the value."""
 import os
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The network filter: the pod CIDR the tutorial masquerades, derived from the bridge's address."""
 import pytest
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The pods filter: the tutorial's names by default, clear errors on bad pod lists."""
 import pytest
 

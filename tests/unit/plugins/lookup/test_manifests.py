@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The manifests lookup: the tutorial's Service without a file, files found on the search path, clear errors."""
 import pytest
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A stand-in for AnsibleModule in the unit tests of the runners: canned command results, failures raised."""
 
 from __future__ import annotations

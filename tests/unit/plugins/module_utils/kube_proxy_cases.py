@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """kube-proxy's own test cases (tests/data/kube_proxy_cases), and how we hold our renderers against them.
 
 The cases are data: inputs and expectations read from kube-proxy's proxier_test.go files. This

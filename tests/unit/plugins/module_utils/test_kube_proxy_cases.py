@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """kube-proxy's own test cases as our acceptance, at the unit layer: the rulesets.
 
 For every case (tests/data/kube_proxy_cases) with an expected ruleset, our renderer's output is

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """kube-proxy's iptables layout (plan_kube_proxy_chains): the tutorial's Service in kube-proxy's layout."""
 
 from __future__ import annotations

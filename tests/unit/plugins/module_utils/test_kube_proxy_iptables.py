@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """kube-proxy's iptables layout: single rules, one per feature, and the renderer's own guarantees.
 
 The whole-ruleset comparisons against kube-proxy's own tests (TestOverallIPTablesRules and the

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """packet_trace against real trace events (fixtures/trace, made by scripts/capture_trace_fixtures.py)."""
 
 from __future__ import annotations

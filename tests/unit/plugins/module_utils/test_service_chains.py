@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The tutorial layout's renderer (module_utils.service_chains): Services + pods -> the nat chains kube-proxy would write."""
 
 from __future__ import annotations

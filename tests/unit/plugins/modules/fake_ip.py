@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A stand-in for `ip` shared by the unit tests of the netns, bridge, veth and route modules."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The bridge module: planning against canned `ip -json` output, and the module end to end with a fake `ip`."""
 
 from __future__ import annotations

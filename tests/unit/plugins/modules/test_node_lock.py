@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """node_lock: a second converge waits for the first, or fails saying which PID holds the node (issue 15, problem 6)."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The proxy_sync module against a fake iptables that applies what it is given: which commands, one restore,
 the digest path, drain, foreign chains refused before any change. No root (the real thing: tests/integration)."""
 

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The filters' address arithmetic with netaddr: it accepts and rejects what ipaddress (the modules') does."""
 
 import ipaddress
