@@ -36,11 +36,13 @@ K8SLAB_DOCS_ANSIBLE_LABELS=(
 
 k8slab_docs_venv_ensure() {
   local want have py
-  want=$(cat "$K8SLAB_REPO/docs/requirements.txt" "$K8SLAB_REPO/docs/constraints.txt" | sha256sum | cut -c1-16) ||
+  # On the newest core's Python, as galaxy-importer's venv; remade when it or the pins change.
+  py=$(k8slab_core_python "${K8SLAB_CORES[-1]}") || return 1
+  want=$( { cat "$K8SLAB_REPO/docs/requirements.txt" "$K8SLAB_REPO/docs/constraints.txt" && echo "$py"; } |
+          sha256sum | cut -c1-16) ||
     { echo "FAILED: cannot read docs/requirements.txt and docs/constraints.txt"; return 1; }
   have=$(cat "$K8SLAB_DOCS_VENV/.k8slab-requirements" 2>/dev/null || true)
   [ "$want" = "$have" ] && [ -x "$K8SLAB_DOCS_VENV/bin/antsibull-docs" ] && return 0
-  py=$(k8slab_python) || return 1
   k8slab_log "pip install -r docs/requirements.txt into $K8SLAB_DOCS_VENV"
   rm -rf "$K8SLAB_DOCS_VENV"
   local log="$K8SLAB_DOCS_VENV.log"
