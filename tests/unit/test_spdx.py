@@ -31,7 +31,7 @@ def test_every_source_file_has_the_identifier_in_a_comment_near_its_top():
     missing = []
     for path in source_files(REPO):
         with open(os.path.join(REPO, path), encoding="utf-8") as handle:
-            head = [next(handle, "") for _ in range(8)]
+            head = handle.read().splitlines()[:8]
         prefix, suffix = comment_prefix(path)
         if not any(line.strip() == f"{prefix} {TAG}{suffix}".strip() for line in head):
             missing.append(path)
