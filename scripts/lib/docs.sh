@@ -45,6 +45,7 @@ k8slab_docs_venv_ensure() {
   [ "$want" = "$have" ] && [ -x "$K8SLAB_DOCS_VENV/bin/antsibull-docs" ] && return 0
   k8slab_log "pip install -r docs/requirements.txt into $K8SLAB_DOCS_VENV"
   rm -rf "$K8SLAB_DOCS_VENV"
+  mkdir -p "$(dirname "$K8SLAB_DOCS_VENV")" || return 1
   local log="$K8SLAB_DOCS_VENV.log"
   if ! { "$py" -m venv "$K8SLAB_DOCS_VENV" &&
          "$K8SLAB_DOCS_VENV/bin/python" -m pip install -q -r "$K8SLAB_REPO/docs/requirements.txt" \
