@@ -19,6 +19,10 @@ description:
     C(/etc/netns) (with a marker when this module created it), then for each pod its namespace (C(lo) up) and
     C(/etc/netns/NETNS/resolv.conf), its veth pair (host end a port of the bridge, with hairpin; the other end in the
     namespace with the pod''s address) and its default route, then the routes to the other nodes'' pod subnets.'
+  - A pod whose veth pair this run made or re-addressed may take an address the node still knows under an old MAC
+    (the same pod re-created, or a new pod on a removed pod's address). Where the CNI bridge plugin sends a
+    gratuitous ARP, this module flushes the node's stale neighbour entry for that address on O(bridge) (never a
+    permanent one), so the node asks for the new MAC instead of sending to the old one.
   - With O(prune) (the default) the same run then removes what this owner created and no longer declares - the
     namespace (and with it the veth pair) and C(/etc/netns/NETNS) of each pod no longer listed, the routes to subnets
     no longer listed, and a bridge that is no longer O(bridge) (a renamed bridge goes after its pods moved to the new
@@ -260,6 +264,14 @@ kept:
   returned: always
   type: dict
   sample: {netns: [netns_eve], routes: [], bridges: []}
+neighbours_flushed:
+  description:
+    - The pod addresses whose entry in the node's neighbour table on O(bridge) still named an old MAC (a pod
+      re-created with the same address) and was flushed, so the next packet asks for the new one.
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample: ["10.0.0.11"]
 record:
   description: The path of this owner's record of bridges and routes.
   returned: always
@@ -423,6 +435,20 @@ def plan_ownership(record, declared_bridge, desired_routes, table, recorded_netn
 
 # ---------------------------------------------------------------- the run
 
+def stale_neighbours(neighbours, addresses, mac):
+    """The addresses among ``addresses`` (with prefix lengths) whose entry in ``neighbours`` (``ip -json neigh``)
+    names a MAC other than ``mac``; PERMANENT and NOARP entries are never stale."""
+    wanted = set(str(ipaddress.ip_interface(address).ip) for address in addresses)
+    stale = set()
+    for entry in neighbours:
+        states = entry.get("state") or []
+        if entry.get("dst") not in wanted or not entry.get("lladdr") or "PERMANENT" in states or "NOARP" in states:
+            continue
+        if mac is None or entry["lladdr"].lower() != mac.lower():
+            stale.add(entry["dst"])
+    return sorted(stale)
+
+
 class PodSync:
     """One run: read, check ownership for everything, then converge object by object, then remove leftovers."""
 
@@ -524,18 +550,21 @@ class PodSync:
         self.result["bridge"] = after
         self.before["bridge"], self.after["bridge"] = before, after
 
-        pods, self.before["pods"], self.after["pods"] = [], {}, {}
+        pods, added, self.before["pods"], self.after["pods"] = [], [], {}, {}
         for pod in self.model["pods"]:
             name = pod["netns"]["name"]
             ns = self.namespace(name, "present", pod["netns"]["nameservers"]).run(pod["nameservers"])
             veth = converge_veth(self.module, self.ip, pod["veth"], pod["addresses"], quiet=True)
             route = converge_route(self.module, self.ip, pod["route"], pod["route_checked"], quiet=True)
             changed |= ns["changed"] or veth[0] or route[0]
+            if veth[0]:
+                added.append(pod)
             pods.append({"name": pod["name"], "netns": ns["netns"], "veth": veth[1], "route": route[1]})
             if self.module._diff:
                 self.before["pods"][name] = {"netns": ns["diff"]["before"], "veth": veth[2], "route": route[2]}
                 self.after["pods"][name] = {"netns": ns["diff"]["after"], "veth": veth[1], "route": route[3]}
         self.result["pods"] = pods
+        self.flush_neighbours(added)
 
         routes, self.before["routes"], self.after["routes"] = [], [], []
         for route in self.model["routes"]:
@@ -554,6 +583,27 @@ class PodSync:
         else:
             self.result["kept"] = dict(leftovers, routes=[route_key(route) for route in leftovers["routes"]])
         return changed
+
+    def flush_neighbours(self, added):
+        """Forget the node's neighbour entries that still give an added pod's address an old MAC.
+
+        A pod that leaves and comes back with the same address (or a new pod that takes a removed pod's address)
+        gets a new veth with a new MAC, while the node may still hold the old MAC for that address - even as
+        REACHABLE, for as long as traffic keeps confirming it - and send the pod's packets to a MAC nobody has.
+        The CNI bridge plugin answers this with a gratuitous ARP on ADD; here the node's stale entry is flushed
+        (permanent entries, which somebody set on purpose, are left alone).
+        """
+        self.result["neighbours_flushed"] = []
+        if not added or self.module.check_mode:
+            return  # in check mode the pod's new MAC does not exist yet
+        bridge = self.params["bridge"]
+        neighbours = self.ip.read_json(["neigh", "show", "dev", bridge])
+        for pod in added:
+            links = self.ip.read_json(["link", "show", "dev", pod["veth"]["peer"]], pod["veth"]["netns"])
+            mac = links[0].get("address") if links else None
+            for address in stale_neighbours(neighbours, pod["addresses"], mac):
+                self.ip.change(["neigh", "flush", "to", address, "dev", bridge])
+                self.result["neighbours_flushed"].append(address)
 
     # ------------------------------------------------------------ remove
     def remove(self, leftovers):

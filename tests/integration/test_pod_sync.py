@@ -209,3 +209,27 @@ def test_refusals_come_before_any_change(node):
 
     result = node.sync(pods=[], expect_failure=True)
     assert "pods is empty" in result["msg"] and "state=absent" in result["msg"], result
+
+
+def test_a_pod_back_on_its_address_is_not_sent_to_its_old_mac(node):
+    """eve leaves and comes back with a new veth: the node's entry for 10.0.0.21 must not keep the old MAC.
+
+    Traffic that keeps confirming the entry keeps it REACHABLE with the old MAC for as long as it flows, and
+    the node's packets to eve then go to a MAC nobody has (churn under load met this).
+    """
+    box = node.box
+    fixed = {"bridge_mac": "02:4b:38:00:00:01"}  # a bridge whose MAC changes flushes its neighbours anyway
+    assert node.sync(pods=[ADAM, EVE], **fixed)["changed"] is True
+    old = box.ip_json("-n", "netns_eve", "link", "show", "dev", "veth_ns_eve")[0]["address"]
+    assert node.sync(pods=[ADAM], **fixed)["changed"] is True
+    # What the node may still hold for eve's address: her old MAC, confirmed.
+    box.run(["ip", "neigh", "replace", "10.0.0.21", "lladdr", old, "dev", "bridge_eden", "nud", "reachable"])
+    back = node.sync(pods=[ADAM, EVE], **fixed)
+    assert back["changed"] is True and back["neighbours_flushed"] == ["10.0.0.21"], back
+    new = box.ip_json("-n", "netns_eve", "link", "show", "dev", "veth_ns_eve")[0]["address"]
+    assert new != old
+    box.run(["python3", "-c", "import socket; s = socket.socket(); s.settimeout(2); s.connect_ex(('10.0.0.21', 9)); "
+             "s.close()"])
+    assert [entry.get("lladdr") for entry in box.ip_json("neigh", "show", "10.0.0.21", "dev", "bridge_eden")] == [new]
+    again = node.sync(pods=[ADAM, EVE], **fixed)
+    assert again["changed"] is False and again["commands"] == [] and again["neighbours_flushed"] == [], again

@@ -126,3 +126,22 @@ def test_adopted_routes_are_unicast_routes_with_a_gateway_and_the_metric():
                      {"dst": "10.0.5.0/24", "type": "blackhole", "metric": 1013, "gateway": "192.0.2.15"}]
     assert pod_sync.adopted_routes(table, 1013) == [R2, R3]
     assert pod_sync.adopted_routes(table, None) == []
+
+
+# the node's neighbour entries for an added pod -------------------------------------
+
+OLD, NEW = "2e:db:db:11:41:96", "da:8c:2e:ad:88:31"
+
+
+@pytest.mark.parametrize("case, entries, mac, stale", [
+    ("the old MAC, even while REACHABLE", [{"dst": "10.0.0.21", "lladdr": OLD, "state": ["REACHABLE"]}], NEW,
+     ["10.0.0.21"]),
+    ("the old MAC, STALE", [{"dst": "10.0.0.21", "lladdr": OLD, "state": ["STALE"]}], NEW, ["10.0.0.21"]),
+    ("the pod's own MAC, in any case", [{"dst": "10.0.0.21", "lladdr": NEW.upper(), "state": ["REACHABLE"]}], NEW, []),
+    ("another address", [{"dst": "10.0.0.11", "lladdr": OLD, "state": ["STALE"]}], NEW, []),
+    ("no MAC learnt yet", [{"dst": "10.0.0.21", "state": ["INCOMPLETE"]}], NEW, []),
+    ("somebody's permanent entry", [{"dst": "10.0.0.21", "lladdr": OLD, "state": ["PERMANENT"]}], NEW, []),
+    ("the pod's MAC unknown", [{"dst": "10.0.0.21", "lladdr": OLD, "state": ["STALE"]}], None, ["10.0.0.21"]),
+])
+def test_stale_neighbours(case, entries, mac, stale):
+    assert pod_sync.stale_neighbours(entries, ["10.0.0.21/24"], mac) == stale, case
