@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
-# Build the lab node image (Debian bookworm, systemd as PID 1, everything the roles need)
+# Build the lab node image (Debian, systemd as PID 1, everything the roles need)
 # without any container registry: debootstrap into a folder, then `docker import`.
+# K8SLAB_NODE_RELEASE picks the Debian release (default bookworm; trixie too).
 # The Debian archive is the one this machine's apt uses (K8SLAB_DEBIAN_MIRROR overrides).
-# The tag is a hash of this recipe, so the image is rebuilt only when the recipe changes.
+# The tag is <release>-<hash of this recipe>, so the image is rebuilt only when
+# the recipe changes; <name>:<release> names the newest of a release, and
+# <name>:latest the newest of the default release.
 # Prints the image reference on stdout; progress goes to stderr.
 # shellcheck source-path=SCRIPTDIR
 set -eEuo pipefail
@@ -16,7 +19,10 @@ repo=$K8SLAB_REPO
 name=${K8SLAB_NODE_IMAGE_NAME:-k8slab/node}
 mirror=${K8SLAB_DEBIAN_MIRROR:-$(k8slab_debian_mirror)}
 [ -n "$mirror" ] || k8slab_die "no Debian archive found in this machine's apt sources (/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list); set K8SLAB_DEBIAN_MIRROR to a Debian mirror URL"
-suite=bookworm
+default_release=bookworm
+suite=${K8SLAB_NODE_RELEASE:-$default_release}
+[[ $suite =~ $K8SLAB_DEBIAN_SUITES ]] ||
+  k8slab_die "K8SLAB_NODE_RELEASE=$suite is no Debian release this script knows (bookworm, trixie, ...)"
 packages_file="$repo/images/node/packages.txt"   # shared with images/node/Dockerfile
 [ -r "$packages_file" ] || k8slab_die "cannot read $packages_file"
 mapfile -t packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$packages_file")
@@ -24,7 +30,7 @@ mapfile -t packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$packages_file"
 debs=$K8SLAB_CACHE/debootstrap
 
 recipe_hash=$( { cat "$0" "$packages_file"; printf '%s\n' "$mirror" "$suite" "${packages[@]}"; } | sha256sum | cut -c1-12)
-image="$name:$recipe_hash"
+image="$name:$suite-$recipe_hash"
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -68,5 +74,6 @@ tar -C "$rootfs" -c . | docker import \
   --change 'CMD ["/sbin/init"]' \
   --change 'ENV container=docker' \
   - "$image" >&2 || k8slab_die "docker import of $rootfs as $image failed (output above)"
-docker tag "$image" "$name:latest"
+docker tag "$image" "$name:$suite"
+[ "$suite" != "$default_release" ] || docker tag "$image" "$name:latest"
 echo "$image"
