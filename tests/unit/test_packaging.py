@@ -124,9 +124,28 @@ def test_each_tested_core_has_its_pythons():
         assert "on Python %s " % preferred in constraints, "constraints-%s.txt: say which Python it was frozen on" % core
 
 
-def test_roles_claim_the_oldest_tested_ansible_core_and_the_tested_platform():
-    suite = re.search(r"^suite=(\w+)$", read_bench("scripts", "build-node-image.sh"), re.M)
-    tested = [{"name": "Debian", "versions": [suite.group(1)]}] if suite else None
+def scenario_releases():
+    """{scenario: Debian release} of the molecule scenarios that ask for one (ansible.env.K8SLAB_NODE_RELEASE)."""
+    releases = {}
+    for path in glob.glob(os.path.join(REPO, "molecule", "*", "molecule.yml")):
+        with open(path) as handle:
+            env = (yaml.safe_load(handle).get("ansible") or {}).get("env") or {}
+        if "K8SLAB_NODE_RELEASE" in env:
+            releases[os.path.basename(os.path.dirname(path))] = env["K8SLAB_NODE_RELEASE"]
+    return releases
+
+
+def tested_releases():
+    """The node image's default Debian release, then those molecule scenarios ask for, or None outside the bench."""
+    default = re.search(r"^default_release=(\w+)$", read_bench("scripts", "build-node-image.sh"), re.M)
+    if not default or not os.path.isdir(os.path.join(REPO, "molecule")):
+        return None
+    return [default.group(1)] + sorted(set(scenario_releases().values()) - {default.group(1)})
+
+
+def test_roles_claim_the_oldest_tested_ansible_core_and_the_tested_platforms():
+    releases = tested_releases()
+    tested = [{"name": "Debian", "versions": releases}] if releases else None
     roles = sorted(glob.glob(os.path.join(REPO, "roles", "*", "meta", "main.yml")))
     assert roles
     for path in roles:
@@ -135,7 +154,16 @@ def test_roles_claim_the_oldest_tested_ansible_core_and_the_tested_platform():
         assert info["min_ansible_version"] == "2.%d" % claimed_minors()[0], \
             "%s: min_ansible_version must be the oldest ansible-core meta/runtime.yml claims" % path
         if tested:
-            assert info["platforms"] == tested, "%s: claim only the platform the node image is (%s)" % (path, tested)
+            assert info["platforms"] == tested, "%s: claim the releases molecule tests the node image on (%s)" % (path, tested)
+
+
+def test_scenarios_ask_for_releases_the_image_builds():
+    common = read_bench("scripts", "lib", "common.sh")
+    suites = re.search(r"^K8SLAB_DEBIAN_SUITES='([^']+)'$", common, re.M).group(1)
+    releases = scenario_releases()
+    assert "trixie" in releases.values(), "a molecule scenario runs on Debian 13 (trixie)"
+    for scenario, release in releases.items():
+        assert re.match(suites, release), "molecule/%s asks for %s, which scripts/build-node-image.sh refuses" % (scenario, release)
 
 
 def test_ci_runs_sanity_and_unit_on_every_tested_core_and_devel():
