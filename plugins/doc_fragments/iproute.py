@@ -12,7 +12,7 @@ class ModuleDocFragment(object):
     DOCUMENTATION = r"""
 options: {}
 requirements:
-  - iproute2 5.5 or later (C(ip -json), C(ip -n)); tested with 6.1 (Debian 12).
+  - iproute2 5.5 or later (C(ip -json), C(ip -n)); tested with 6.1 (Debian 12) and 6.15 (Debian 13).
   - Root privileges (C(become=true)).
 attributes:
   check_mode:
