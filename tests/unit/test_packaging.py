@@ -135,7 +135,7 @@ def scenario_releases():
     return releases
 
 
-def tested_releases():
+def releases_under_test():
     """The node image's default Debian release, then those molecule scenarios ask for, or None outside the bench."""
     default = re.search(r"^default_release=(\w+)$", read_bench("scripts", "build-node-image.sh"), re.M)
     if not default or not os.path.isdir(os.path.join(REPO, "molecule")):
@@ -144,7 +144,7 @@ def tested_releases():
 
 
 def test_roles_claim_the_oldest_tested_ansible_core_and_the_tested_platforms():
-    releases = tested_releases()
+    releases = releases_under_test()
     tested = [{"name": "Debian", "versions": releases}] if releases else None
     roles = sorted(glob.glob(os.path.join(REPO, "roles", "*", "meta", "main.yml")))
     assert roles
