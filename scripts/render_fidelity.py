@@ -120,7 +120,9 @@ def main():
     commit = subprocess.check_output(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, text=True).strip()
     date = datetime.date.today().isoformat()
     table = rows(load_cases(), load_differences(), kernel_results(args.junitxml))
-    block = render(table, commit, date, 'case runs passing of all runs, both backends, from the junit XML of tests/integration/test_kube_proxy_cases.py' if args.junitxml else 'not run')
+    source = ('case runs passing of all runs, both backends, from the junit XML of '
+              'tests/integration/test_kube_proxy_cases.py') if args.junitxml else 'not run'
+    block = render(table, commit, date, source)
     with open(DOC) as f:
         text = f.read()
     if BEGIN in text:
