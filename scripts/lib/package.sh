@@ -6,7 +6,7 @@
 
 # Paths (relative to the collection root) that a user of the installed
 # collection never runs; galaxy.yml's build_ignore leaves them out.
-K8SLAB_DEV_ONLY_RE='^(scripts|images|molecule|benchmarks|\.ci|\.github|\.venv(-[^/]*)?|\.cache|\.collections|\.bench|\.pytest_cache|tests/output|context)(/|$)|^(constraints(-[^/]*)?\.txt|requirements-test\.txt|pi\.ini|ansible\.cfg|\.ansible-lint|\.yamllint|\.gitignore|changelogs/\.plugin-cache\.yaml)$|(^|/)__pycache__(/|$)|\.pyc$'
+K8SLAB_DEV_ONLY_RE='^(scripts|images|molecule|benchmarks|\.ci|\.github|\.venv(-[^/]*)?|\.cache|\.collections|\.bench|\.pytest_cache|\.hypothesis|tests/output|context)(/|$)|^(constraints(-[^/]*)?\.txt|requirements-test\.txt|pi\.ini|ansible\.cfg|\.ansible-lint|\.yamllint|\.gitignore|changelogs/\.plugin-cache\.yaml)$|(^|/)__pycache__(/|$)|\.pyc$'
 # Paths the tarball must hold: what the metadata and the EE point at.
 K8SLAB_SHIPPED=(
   MANIFEST.json FILES.json README.md COPYING CHANGELOG.rst changelogs/changelog.yaml
