@@ -1,35 +1,46 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Data-path benchmark: new connections/s and latency via a ClusterIP vs the pod IP, with 1 to 5,000 Services.
+"""Data-path benchmark: a fresh connection via a ClusterIP against the pod IP and hand-written NAT floors, 1 to 10,000 Services.
 
 Everything runs in a throwaway network + mount namespace (it re-executes
 itself under `unshare --net --mount`, with a private /run), never in the
-host's own: a bridge with the pod gateway 10.0.0.1/24, one pod (a named
-namespace in the private /run/netns, veth on the bridge, 10.0.0.11) running
-the lab's own Gin app, and N Services written by k8slab.kube_proxy.iptables_chains
-in kube-proxy's layout (KUBE-SERVICES -> KUBE-SVC-* -> KUBE-SEP-* DNAT), every one
-sending to that pod. The measured Service is the last rule of KUBE-SERVICES,
-so a new connection to it walks all N rules first (the worst case of the
-iptables layout; kube-proxy's nftables layout looks it up in one map).
+host's own: the tutorial's bridge (10.0.0.1/24) and its two pods adam
+(10.0.0.11) and eve (10.0.0.21), each a named namespace running the lab's own
+Gin app, and N Services that all select both pods, written by the collection's
+proxier (k8slab.kube_proxy.proxy_sync) in the tutorial's or kube-proxy's layout
+with iptables or nftables. The measured Service is the last one of the
+dispatch chain: with iptables a new connection to it walks all N rules first
+(kube-proxy's nftables layout looks it up in one map).
 
-The load generator runs in the bench namespace (the "node") and opens one
-fresh TCP connection per HTTP request (`Connection: close`): wrk, else ab,
-installed on demand from Debian's packages with apt-get (the only thing done
-outside the namespace, besides building the app). Latency is taken apart,
-one request at a time on a fresh connection with the connect included (wrk
-leaves the connect out, and the NAT's work is done on the SYN; ab rounds to
-whole milliseconds). Each round measures the pod
-IP and the ClusterIP back to back; the figures are medians over rounds.
+Each round measures, in an order that rotates from round to round, five paths
+from the node:
+  clusterip    the measured Service (the split over adam and eve);
+  pod IP       adam directly (no NAT; iptables' OUTPUT still walks the dispatch chain);
+  floor-dnat   one hand-written DNAT rule to adam, ahead of the collection's rules;
+  floor-split  a hand-written split over adam and eve (iptables `statistic`, nftables
+               `numgen`), the least any load-balanced ClusterIP can cost;
+  loopback     a Gin app on the node's 127.0.0.1 (no bridge, no veth).
+Each measurement is a sequential client that closes first, as curl does (one
+request on a fresh connection at a time, connect included: p50 and p99), and
+a saturating generator (wrk or ab, `Connection: close`: new connections/s).
+Before every measurement the state earlier ones left is removed and checked
+gone: conntrack is flushed and the TIME_WAIT sockets of the node and the pods
+are killed (`ss -K`). Without that, TIME_WAIT sockets of an earlier Service
+answer a later one's SYNs (see the performance guide): that, not the rules,
+was the old 16 ms p99 and the nftables 0.11x.
 
-The server is the lab's Gin app (roles/web_app/files/main.go), compiled
-once with Go and Gin from the node image in a throwaway container
-(`docker run --network none`) and cached in .cache/bench/: it is what the
-lab's pods run, and, unlike python's http.server (a few hundred connections/s)
-or busybox httpd (a fork per connection), it serves thousands of new
-connections per second, so the NAT's cost is not hidden behind the server's.
+The run counts the CPU used by processes outside its own namespaces while it
+measures (quiet.py); a figure taken while they used more than --max-other-cpu
+is marked, and --refuse-loaded stops before the first measurement instead.
 
-    K8SLAB_NODE_IMAGE=k8slab/node:<tag> .venv/bin/python benchmarks/datapath.py [--services 1 1000 5000] [--backends iptables nftables] [--rounds 3]
+The server is the lab's Gin app (roles/web_app/files/main.go), compiled once
+with Go and Gin from the node image in a throwaway container (`docker run
+--network none`) and cached in .cache/bench/.
+
+    K8SLAB_NODE_IMAGE=k8slab/node:<tag> .venv/bin/python benchmarks/datapath.py \
+        [--services 1 1000 5000 10000] [--backends iptables nftables] [--layouts tutorial kube-proxy] \
+        [--rounds 3] [--json FILE] [--plot DIR]
 """
 import argparse
 import hashlib
@@ -44,12 +55,16 @@ import tempfile
 import time
 
 import iptables_chains as bench
+from quiet import OtherLoad
 from targets import Targets, median, spread, stamp
 
 REPO = bench.REPO
-POD_NS = "bench-pod"
-POD_IP = "10.0.0.11"
 PORT = 8080
+PODS = (("adam", "10.0.0.11"), ("eve", "10.0.0.21"))
+BRIDGE, GATEWAY, POD_CIDR = "bench_br", "10.0.0.1", "10.0.0.0/24"
+FLOOR_DNAT, FLOOR_SPLIT = "10.200.0.1", "10.200.0.2"  # outside the Service CIDR: nothing of the collection sees them
+PATHS = ("clusterip", "pod IP", "floor-dnat", "floor-split", "loopback")
+NFT_TABLE = "kube-proxy"
 CACHE = os.path.join(os.environ.get("K8SLAB_CACHE", os.path.join(REPO, ".cache")), "bench")
 
 
@@ -90,68 +105,157 @@ def web_app():
     return binary
 
 
-# ------------------------------------------------------------------ inside the namespace
-
-def setup_lab():
-    """The node's bridge and one pod, as pod_network builds them, inside the bench namespace."""
-    commands = [
-        ["ip", "link", "add", "bench_br", "type", "bridge"],
-        ["ip", "address", "add", "10.0.0.1/24", "dev", "bench_br"],
-        ["ip", "link", "set", "bench_br", "up"],
-        ["ip", "netns", "add", POD_NS],
-        ["ip", "-n", POD_NS, "link", "set", "lo", "up"],
-        ["ip", "link", "add", "bench_veth", "type", "veth", "peer", "name", "eth0", "netns", POD_NS],
-        ["ip", "link", "set", "bench_veth", "master", "bench_br", "up"],
-        ["ip", "-n", POD_NS, "address", "add", POD_IP + "/24", "dev", "eth0"],
-        ["ip", "-n", POD_NS, "link", "set", "eth0", "up"],
-        ["ip", "-n", POD_NS, "route", "add", "default", "via", "10.0.0.1"],
-        # The two paths leave from different node addresses: the pod's TIME_WAIT sockets of one
-        # path must not meet the other's SYNs (TCP timestamps differ per address pair: PAWS drops them).
-        ["ip", "address", "add", "10.0.0.2/24", "dev", "bench_br"],
-        ["ip", "address", "add", "10.0.0.3/24", "dev", "bench_br"],
-        ["ip", "route", "add", POD_IP + "/32", "dev", "bench_br", "src", "10.0.0.2"],
-        # ClusterIPs need a route out of the node before OUTPUT's DNAT rewrites them.
-        ["ip", "route", "add", "10.96.0.0/12", "dev", "bench_br", "src", "10.0.0.3"],
-    ]
-    for argv in commands:
-        bench.run(argv)
-    # Millions of closed connections must not pile up in conntrack (these sysctls are this namespace's own).
-    for name, value in (("nf_conntrack_tcp_timeout_time_wait", "5"), ("nf_conntrack_tcp_timeout_close", "5")):
-        path = "/proc/sys/net/netfilter/" + name
-        if os.path.exists(path):
-            with open(path, "w", encoding="ascii") as handle:
-                handle.write(value)
-
-
-def start_server(binary):
-    server = subprocess.Popen(["ip", "netns", "exec", POD_NS, binary, "-listen", ":%d" % PORT],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for dummy in range(100):
-        try:
-            socket.create_connection((POD_IP, PORT), timeout=1).close()
-            return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("the Gin app in %s does not answer on %s:%d" % (POD_NS, POD_IP, PORT))
-
+# ------------------------------------------------------------------ pure: model, floors, statistics
 
 def cluster_ip(index):
     return "10.96.%d.%d" % (index // 250, index % 250 + 1)
 
 
-def services_layout(count):
-    """count Services in kube-proxy's layout, one endpoint each (the pod); the measured one last."""
-    dispatch, chains = [], []
-    for index in range(count):
-        svc, sep = "KUBE-SVC-%06d" % index, "KUBE-SEP-%06d" % index
-        dispatch.append({"rule": "-d %s/32 -p tcp -m tcp --dport %d -j %s" % (cluster_ip(index), PORT, svc),
-                         "comment": "default/svc-%d:http cluster IP" % index})
-        chains.append({"name": svc, "rules": ["-j " + sep]})
-        chains.append({"name": sep, "rules": ["-p tcp -m tcp -j DNAT --to-destination %s:%d" % (POD_IP, PORT)]})
-    chains.insert(0, {"name": "KUBE-SERVICES", "rules": dispatch})
-    jumps = [{"chain": "PREROUTING", "rule": "-j KUBE-SERVICES"}, {"chain": "OUTPUT", "rule": "-j KUBE-SERVICES"}]
-    return {"table": "nat", "owner": "bench", "state_dir": bench.STATE_DIR, "chains": chains, "builtin_rules": jumps}
+def netns(pod):
+    return "netns_" + pod
+
+
+def service_model(count):
+    """count Services on port 8080, each selecting both pods (the tutorial's app-service, count times)."""
+    services = [{"kind": "Service", "metadata": {"name": "svc-%05d" % index},
+                 "spec": {"clusterIP": cluster_ip(index), "selector": {"component": "app"},
+                          "ports": [{"name": "http", "protocol": "TCP", "port": PORT, "targetPort": PORT}]}}
+                for index in range(count)]
+    pods = [{"name": name, "address": address, "netns": netns(name), "labels": {"component": "app"}}
+            for name, address in PODS]
+    return services, pods
+
+
+def floor_rules(backend):
+    """The hand-written floors: one DNAT to adam, and a split over adam and eve.
+
+    The node's own connections leave from the bridge's address, inside the pod network, and the pods
+    answer them straight back: the path needs no masquerade, so the floors have none. They run ahead
+    of the collection's rules (an earlier nat chain, or the first jump of OUTPUT).
+    """
+    adam, eve = ("%s:%d" % (address, PORT) for dummy, address in PODS)
+    if backend == "iptables":
+        return ("*nat\n:BENCH-FLOOR - [0:0]\n:BENCH-FLOOR-SPLIT - [0:0]\n"
+                "-I OUTPUT 1 -d 10.200.0.0/24 -j BENCH-FLOOR\n"
+                "-A BENCH-FLOOR -d %s/32 -p tcp -m tcp --dport %d -j DNAT --to-destination %s\n"
+                "-A BENCH-FLOOR -d %s/32 -p tcp -m tcp --dport %d -j BENCH-FLOOR-SPLIT\n"
+                "-A BENCH-FLOOR-SPLIT -p tcp -m statistic --mode random --probability 0.5 -j DNAT --to-destination %s\n"
+                "-A BENCH-FLOOR-SPLIT -p tcp -j DNAT --to-destination %s\n"
+                "COMMIT\n" % (FLOOR_DNAT, PORT, adam, FLOOR_SPLIT, PORT, adam, eve))
+    return ("table ip bench-floor {\n"
+            "  chain output {\n"
+            "    type nat hook output priority -101; policy accept;\n"
+            "    ip daddr %s tcp dport %d dnat to %s\n"
+            "    ip daddr %s tcp dport %d numgen random mod 2 vmap { 0 : goto split-adam, 1 : goto split-eve }\n"
+            "  }\n"
+            "  chain split-adam {\n    meta l4proto tcp dnat to %s\n  }\n"
+            "  chain split-eve {\n    meta l4proto tcp dnat to %s\n  }\n"
+            "}\n" % (FLOOR_DNAT, PORT, adam, FLOOR_SPLIT, PORT, adam, eve))
+
+
+def percentile(samples, fraction):
+    """Nearest-rank percentile of a non-empty list (fraction 0.5 = p50, 0.99 = p99)."""
+    ordered = sorted(samples)
+    rank = max(1, -(-len(ordered) * fraction // 1))  # ceil(n * fraction), at least the first
+    return ordered[int(rank) - 1]
+
+
+def rotated(items, offset):
+    """The items starting at offset: each round measures the paths in another order."""
+    offset %= len(items)
+    return list(items[offset:]) + list(items[:offset])
+
+
+def path_address(path, service_ip):
+    return {"clusterip": service_ip, "pod IP": PODS[0][1], "floor-dnat": FLOOR_DNAT,
+            "floor-split": FLOOR_SPLIT, "loopback": "127.0.0.1"}[path]
+
+
+# ------------------------------------------------------------------ inside the namespace
+
+def setup_lab():
+    """The tutorial's bridge and pods, as pod_network builds them, inside the bench namespace."""
+    commands = [["ip", "link", "add", BRIDGE, "type", "bridge"],
+                ["ip", "address", "add", GATEWAY + "/24", "dev", BRIDGE],
+                ["ip", "link", "set", BRIDGE, "up"],
+                # ClusterIPs and the floors need a route out of the node before OUTPUT's DNAT rewrites them.
+                ["ip", "route", "add", "10.96.0.0/12", "dev", BRIDGE],
+                ["ip", "route", "add", "10.200.0.0/24", "dev", BRIDGE]]
+    for index, (name, address) in enumerate(PODS):
+        veth, ns = "bench_veth%d" % index, netns(name)
+        commands += [["ip", "netns", "add", ns],
+                     ["ip", "-n", ns, "link", "set", "lo", "up"],
+                     ["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns],
+                     ["ip", "link", "set", veth, "master", BRIDGE, "up"],
+                     ["ip", "-n", ns, "address", "add", address + "/24", "dev", "eth0"],
+                     ["ip", "-n", ns, "link", "set", "eth0", "up"],
+                     ["ip", "-n", ns, "route", "add", "default", "via", GATEWAY]]
+    for argv in commands:
+        bench.run(argv)
+
+
+def start_server(binary, ns, address):
+    prefix = ["ip", "netns", "exec", ns] if ns else []
+    server = subprocess.Popen(prefix + [binary, "-listen", "%s:%d" % ("127.0.0.1" if not ns else "", PORT)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, GIN_MODE="release"))
+    for dummy in range(100):
+        try:
+            socket.create_connection((address, PORT), timeout=1).close()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("the Gin app in %s does not answer on %s:%d" % (ns or "the node", address, PORT))
+
+
+def time_wait_count(ns=None):
+    prefix = ["ip", "netns", "exec", ns] if ns else []
+    return bench.run(prefix + ["ss", "-Htan", "state", "time-wait"]).count("\n")
+
+
+def reset_state():
+    """No conntrack entry and no TIME_WAIT socket left by an earlier measurement; checked."""
+    subprocess.run(["conntrack", "-F"], capture_output=True, check=False)
+    for ns in [None] + [netns(name) for name, dummy in PODS]:
+        prefix = ["ip", "netns", "exec", ns] if ns else []
+        subprocess.run(prefix + ["ss", "-K", "state", "time-wait"], capture_output=True, check=False)
+    left = [time_wait_count(ns) for ns in [None] + [netns(name) for name, dummy in PODS]]
+    entries = int(bench.run(["conntrack", "-C"]).strip() or 0)
+    if any(left) or entries > 10:  # a few: the reset's own netlink, a straggler FIN
+        raise SystemExit("state left after the reset: TIME_WAIT %s, conntrack entries %d" % (left, entries))
+
+
+def kernel_counters():
+    """The node's SYN retransmits and conntrack drops: any of them in a measurement is reported with it."""
+    found = {}
+    for line in bench.run(["nstat", "-az", "TcpExtTCPSynRetrans", "TcpExtTCPTimeouts"]).splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[1].isdigit():
+            found[words[0]] = int(words[1])
+    stats = bench.run(["conntrack", "-S"])
+    for key in ("insert_failed", "drop", "early_drop"):
+        found["conntrack " + key] = sum(int(value) for value in re.findall(r"\b%s=(\d+)" % key, stats))
+    return found
+
+
+def sequential(address, requests):
+    """Milliseconds of each request on a fresh connection, connect included, one at a time; the client closes
+    first, as curl does (HTTP/1.1 without `Connection: close`, the response read to its Content-Length)."""
+    request = b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: k8slab-bench\r\n\r\n"
+    samples = []
+    for dummy in range(requests):
+        start = time.perf_counter()
+        with socket.create_connection((address, PORT), timeout=5) as conn:
+            conn.sendall(request)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, body = data.split(b"\r\n\r\n", 1)
+            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+            while len(body) < length:
+                body += conn.recv(65536)
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
 
 
 def connection_rate(tool, address, seconds, connections):
@@ -164,72 +268,143 @@ def connection_rate(tool, address, seconds, connections):
     return float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
 
 
-def latencies(address, requests):
-    """p50 and p99 in ms of one request on a fresh connection, connect included, one at a time.
-
-    wrk's and ab's latency figures leave out the connect (where the NAT's cost is) or round to whole ms.
-    """
-    request = b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
-    samples = []
-    for dummy in range(requests):
-        start = time.perf_counter()
-        with socket.create_connection((address, PORT), timeout=5) as conn:
-            conn.sendall(request)
-            while conn.recv(65536):
-                pass
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+def clear_rules():
+    """No rules of any backend, no records: the starting point of every Service count."""
+    bench.reset_nat()
+    subprocess.run(["nft", "flush", "ruleset"], capture_output=True, check=False)
+    shutil.rmtree(os.path.dirname(bench.SYNC_STATE_DIR), ignore_errors=True)
 
 
-def nftables_layout(count):
-    """The same Services in kube-proxy's nftables layout: one verdict map lookup, whatever the count."""
-    elements = ",\n    ".join("%s . tcp . %d : goto service-%06d" % (cluster_ip(index), PORT, index) for index in range(count))
-    chains = "".join("chain service-%06d {\n  goto endpoint-%06d\n}\nchain endpoint-%06d {\n  meta l4proto tcp dnat to %s:%d\n}\n"
-                     % (index, index, index, POD_IP, PORT) for index in range(count))
-    content = ("map service-ips {\n  type ipv4_addr . inet_proto . inet_service : verdict\n  elements = {\n    %s\n  }\n}\n"
-               "chain services {\n  ip daddr . meta l4proto . th dport vmap @service-ips\n}\n"
-               "chain nat-prerouting {\n  type nat hook prerouting priority dstnat; policy accept;\n  jump services\n}\n"
-               "chain nat-output {\n  type nat hook output priority -100; policy accept;\n  jump services\n}\n%s"
-               % (elements, chains))
-    return {"family": "ip", "name": "kube-proxy", "content": content, "state_dir": "/run/k8slab-bench/nft_table"}
-
-
-def apply(runner, module, args):
-    """Run one of the collection's modules directly (as AnsiballZ would), inside the namespace."""
-    path = runner.write("module_args.json", {"ANSIBLE_MODULE_ARGS": args})
-    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, ".collections"))
-    seconds, out = bench.timed([sys.executable, "-m", "ansible_collections.k8slab.kube_proxy.plugins.modules." + module, path], env=env)
-    result = json.loads(out)
-    if result.get("failed"):
-        raise SystemExit("%s failed: %s" % (module, result.get("msg")))
+def apply_services(runner, backend, layout, count):
+    """The collection's proxier writes count Services; returns the seconds its module took."""
+    services, pods = service_model(count)
+    args = {"layout": layout, "backend": backend, "services": services, "endpoint_slices": [], "pods": pods,
+            "cluster_cidr": POD_CIDR, "owner": "bench", "state_dir": bench.SYNC_STATE_DIR, "nft_table": NFT_TABLE,
+            "conntrack_cleanup": False}
+    seconds, result = runner.module_only(args)
+    if not result.get("changed"):
+        raise SystemExit("proxy_sync wrote nothing for %d Services (%s, %s)" % (count, backend, layout))
     return seconds
 
 
-def backends(wanted):
-    found = []
-    for backend in wanted:
-        if backend == "nftables" and not (shutil.which("nft") and os.path.exists(
-                os.path.join(REPO, "plugins", "modules", "nft_table.py"))):
-            print("  nftables backend: not measured (no nft command or no nft_table module here)")
-            continue
-        found.append(backend)
-    return found
+def check_measured_last(backend, service_ip):
+    """The measured Service's rule is the last Service rule of the dispatch chain (iptables' worst case)."""
+    if backend != "iptables":
+        return
+    rules = [line for line in bench.run(["iptables-save", "-t", "nat"]).splitlines()
+             if re.match(r"-A (APP-SERVICE|KUBE-SERVICES) .*-d 10\.96\.", line)]
+    if not rules or ("-d %s/32" % service_ip) not in rules[-1]:
+        raise SystemExit("the measured Service %s is not the last rule of the dispatch chain" % service_ip)
+
+
+def apply_floors(backend):
+    if backend == "iptables":
+        bench.run(["iptables-restore", "--noflush", "-w", "30"], data=floor_rules(backend))
+    else:
+        bench.run(["nft", "-f", "-"], data=floor_rules(backend))
 
 
 def measure(tool, address, options):
-    p50, p99 = latencies(address, options.requests)
-    return connection_rate(tool, address, options.seconds, options.connections), p50, p99
+    """One measurement of one path: (new connections/s, p50 ms, p99 ms, counters that moved)."""
+    before = kernel_counters()
+    reset_state()
+    samples = sequential(address, options.requests)
+    reset_state()
+    rate = connection_rate(tool, address, options.seconds, options.connections)
+    after = kernel_counters()
+    moved = dict((key, after[key] - before.get(key, 0)) for key in after if after[key] != before.get(key, 0))
+    return {"rate": rate, "p50": percentile(samples, 0.5), "p99": percentile(samples, 0.99), "moved": moved}
+
+
+# ------------------------------------------------------------------ the run
+
+def run_point(tool, runner, backend, layout, count, options, load):
+    """All paths of one (backend, layout, Service count), round after round; medians per path."""
+    clear_rules()
+    applied = apply_services(runner, backend, layout, count)
+    apply_floors(backend)
+    service_ip = cluster_ip(count - 1)
+    check_measured_last(backend, service_ip)
+    rounds = dict((path, []) for path in PATHS)
+    snapshot, started = load.snapshot(), time.time()
+    for number in range(options.rounds):
+        for path in rotated(PATHS, number):
+            rounds[path].append(measure(tool, path_address(path, service_ip), options))
+    others = load.cpus_since(snapshot, time.time() - started)
+    point = {"backend": backend, "layout": layout, "services": count, "applied_seconds": applied,
+             "others_cpu": others, "loaded": others > options.max_other_cpu, "paths": {}}
+    for path in PATHS:
+        got = rounds[path]
+        point["paths"][path] = {"rate": [r["rate"] for r in got], "p50": [r["p50"] for r in got],
+                                "p99": [r["p99"] for r in got], "moved": [r["moved"] for r in got]}
+    print("  %s, %s layout, %5d Services (proxy_sync %.1f s; others used %.2f CPUs%s):"
+          % (backend, layout, count, applied, others, ", LOADED" if point["loaded"] else ""))
+    for path in PATHS:
+        data = point["paths"][path]
+        moved = [m for m in data["moved"] if m]
+        print("    %-11s %s conn/s  p50 %.3f ms  p99 %.3f ms%s"
+              % (path, [round(r) for r in data["rate"]], median(data["p50"]), median(data["p99"]),
+                 "  counters moved: %s" % moved if moved else ""), flush=True)
+    return point
+
+
+def add_rows(table, points, max_other_cpu):
+    """The issue's targets, from the medians of one run."""
+    def rate(point, path):
+        return median(point["paths"][path]["rate"])
+
+    def p99(point, path):
+        return median(point["paths"][path]["p99"])
+
+    def mark(*marked):
+        loaded = [p for p in marked if p["loaded"]]
+        return " [LOADED: others used %s CPUs > %g]" % (
+            "/".join("%.2f" % p["others_cpu"] for p in loaded), max_other_cpu) if loaded else ""
+
+    by_key = dict(((p["backend"], p["layout"], p["services"]), p) for p in points)
+    for point in points:
+        backend, layout, count = point["backend"], point["layout"], point["services"]
+        name = "%s, %s, %d Service%s" % (backend, layout, count, "" if count == 1 else "s")
+        via, split = point["paths"]["clusterip"]["rate"], point["paths"]["floor-split"]["rate"]
+        target = 0.95 if backend == "nftables" or count == 1 else None
+        table.add("%s: new connections/s via the ClusterIP vs the hand-written split" % name,
+                  rate(point, "clusterip") / rate(point, "floor-split"),
+                  "%s vs %s%s" % (spread(via, "/s"), spread(split, "/s"), mark(point)), target, at_most=False)
+        if count == 1:
+            table.add("  via the ClusterIP vs the pod IP", rate(point, "clusterip") / rate(point, "pod IP"),
+                      "%.0f /s vs %.0f /s%s" % (rate(point, "clusterip"), rate(point, "pod IP"), mark(point)),
+                      0.9, at_most=False)
+            table.add("  the hand-written split vs one DNAT (the price of balancing)",
+                      rate(point, "floor-split") / rate(point, "floor-dnat"),
+                      "%.0f /s vs %.0f /s%s" % (rate(point, "floor-split"), rate(point, "floor-dnat"), mark(point)))
+            table.add("  p99 via the ClusterIP vs the pod IP", p99(point, "clusterip") / p99(point, "pod IP"),
+                      "%.3f ms vs %.3f ms%s" % (p99(point, "clusterip"), p99(point, "pod IP"), mark(point)), 1.5)
+        one = by_key.get((backend, layout, 1))
+        if one is not None and count > 1:
+            ratio = rate(point, "clusterip") / rate(one, "clusterip")
+            measured = "%.0f /s vs %.0f /s%s" % (rate(point, "clusterip"), rate(one, "clusterip"), mark(point, one))
+            if backend == "iptables":
+                # The cost of one more connection, spread over the rules it walked (count - 1 more of them).
+                per_rule = (1.0 / rate(point, "clusterip") - 1.0 / rate(one, "clusterip")) / (count - 1) * 1e9
+                measured += ", %.0f ns per rule walked" % per_rule
+            table.add("  via the ClusterIP, %d vs 1 Service" % count, ratio, measured,
+                      0.9 if backend == "nftables" else None, at_most=False)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
-    parser.add_argument("--services", type=int, nargs="+", default=[1, 1000, 5000])
+    parser.add_argument("--services", type=int, nargs="+", default=[1, 1000, 5000, 10000])
     parser.add_argument("--backends", nargs="+", choices=["iptables", "nftables"], default=["iptables", "nftables"])
+    parser.add_argument("--layouts", nargs="+", choices=["tutorial", "kube-proxy"], default=["tutorial", "kube-proxy"])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=3, help="length of one measurement")
+    parser.add_argument("--seconds", type=int, default=2, help="length of one saturating measurement")
     parser.add_argument("--connections", type=int, default=4, help="concurrent connections of the load generator")
-    parser.add_argument("--requests", type=int, default=1000, help="sequential requests for the latency figures")
+    parser.add_argument("--requests", type=int, default=500, help="sequential requests per latency measurement")
+    parser.add_argument("--max-other-cpu", type=float, default=0.25,
+                        help="CPUs other processes may use while a point is measured before its figures are marked")
+    parser.add_argument("--refuse-loaded", action="store_true", help="stop instead when other processes use more")
+    parser.add_argument("--json", help="write every measurement to this file")
+    parser.add_argument("--plot", help="write the latency plot (PNG) into this folder")
     parser.add_argument("--markdown", action="store_true", help="also print the table as markdown")
     options = parser.parse_args()
     if not os.environ.get(bench.MARK):
@@ -242,43 +417,41 @@ def main():
 
     workdir = tempfile.mkdtemp(prefix="k8slab-bench-datapath-")
     runner = bench.Runner(workdir)
-    table = Targets("Data path, %s, %d s x %d rounds per figure, %s" % (tool, options.seconds, options.rounds, stamp(REPO)))
-    server = None
+    title = "Data path, %s, %d s + %d requests x %d rounds per figure, %s" % (
+        tool, options.seconds, options.requests, options.rounds, stamp(REPO))
+    table = Targets(title)
+    servers = []
     try:
-        print("data-path benchmark: %s, %d concurrent, one new connection per request, %d CPUs, load %.2f"
-              % (tool, options.connections, os.cpu_count(), os.getloadavg()[0]))
         setup_lab()
-        server = start_server(binary)
-        for backend in backends(options.backends):
-            for count in options.services:
-                if backend == "iptables":
-                    seconds = apply(runner, "iptables_chains", services_layout(count))
-                else:
-                    seconds = apply(runner, "nft_table", nftables_layout(count))
-                service_ip = cluster_ip(count - 1)
-                direct, via = [], []
-                for dummy in range(options.rounds):
-                    direct.append(measure(tool, POD_IP, options))
-                    via.append(measure(tool, service_ip, options))
-                print("  %s, %5d Services (applied in %.1f s): pod IP %s conn/s, ClusterIP %s conn/s"
-                      % (backend, count, seconds, [round(r[0]) for r in direct], [round(r[0]) for r in via]))
-                rates = ([r[0] for r in direct], [r[0] for r in via])
-                label = "%s, %d Service%s: new connections/s via the ClusterIP vs the pod IP" % (
-                    backend, count, "" if count == 1 else "s")
-                measured = "%s vs %s" % (spread(rates[1], "/s"), spread(rates[0], "/s"))
-                target = 0.9 if count == 1 and backend == "iptables" else None
-                table.add(label, median(rates[1]) / median(rates[0]), measured, target, at_most=False)
-                for index, name in ((1, "p50"), (2, "p99")):
-                    table.add("  %s latency (fresh connection, connect included) via the ClusterIP vs the pod IP" % name,
-                              median([r[index] for r in via]) / median([r[index] for r in direct]),
-                              "%.3f ms vs %.3f ms" % (median([r[index] for r in via]), median([r[index] for r in direct])))
-            if backend == "iptables":
-                bench.reset_nat()  # the next backend alone does the NAT
+        for name, address in PODS:
+            servers.append(start_server(binary, netns(name), address))
+        servers.append(start_server(binary, None, "127.0.0.1"))
+        load = OtherLoad(["/proc/self/ns/net"] + ["/run/netns/" + netns(name) for name, dummy in PODS])
+        snapshot = load.snapshot()
+        time.sleep(5)
+        others = load.cpus_since(snapshot, 5)
+        print("data-path benchmark: %s, %d concurrent, %d CPUs, load average %.2f, other processes use %.2f CPUs"
+              % (tool, options.connections, os.cpu_count(), os.getloadavg()[0], others), flush=True)
+        if others > options.max_other_cpu and options.refuse_loaded:
+            raise SystemExit("other processes use %.2f CPUs (> --max-other-cpu %g): not starting"
+                             % (others, options.max_other_cpu))
+        points = []
+        for backend in options.backends:
+            for layout in options.layouts:
+                for count in options.services:
+                    points.append(run_point(tool, runner, backend, layout, count, options, load))
+        add_rows(table, points, options.max_other_cpu)
         table.print_table()
         if options.markdown:
             print("\n" + table.markdown())
+        if options.json:
+            with open(options.json, "w", encoding="utf-8") as handle:
+                json.dump({"title": title, "points": points}, handle, indent=1)
+        if options.plot:
+            import plots
+            print("wrote %s" % plots.datapath(points, title, options.plot))
     finally:
-        if server:
+        for server in servers:
             server.kill()
             server.wait()
         shutil.rmtree(workdir, ignore_errors=True)
