@@ -163,7 +163,8 @@ PY
 # `.. figure:: NAME.svg` (antsibull-docs copies only .rst files). Each figure
 # is labelled with the commit it was made from ("+ changes" when the work
 # tree differs from it). Graphviz renders offline; a Mermaid diagram would
-# need a browser or a CDN.
+# need a browser or a CDN. The benchmarks' PNG plots (docs/docsite/rst/*.png) are
+# copied as they are.
 k8slab_docs_diagrams() {
   local out=$1 format=${2:-svg} src name commit
   mkdir -p "$out" || return 1
@@ -181,6 +182,11 @@ k8slab_docs_diagrams() {
     dot -T"$format" -Glabel="k8slab.kube_proxy, made from $commit" -Gfontsize=9 -Gfontcolor="#666666" \
       "$src" -o "$out/$name.$format" || { echo "FAILED: dot -T$format ${src#"$K8SLAB_REPO"/}"; return 1; }
     echo "${src#"$K8SLAB_REPO"/} -> $name.$format ($commit)"
+  done
+  for src in "$K8SLAB_REPO"/docs/docsite/rst/*.png; do
+    [ -f "$src" ] || continue
+    cp "$src" "$out/" || { echo "FAILED: cp ${src#"$K8SLAB_REPO"/}"; return 1; }
+    echo "${src#"$K8SLAB_REPO"/} -> $(basename "$src") (benchmarks/report.py)"
   done
 }
 
