@@ -15,7 +15,6 @@ the same starting state. Medians of --rounds.
     .venv/bin/python benchmarks/apply_curve.py [--services 1000 5000 10000] [--backends iptables nftables] [--plot DIR]
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -23,7 +22,8 @@ import sys
 import tempfile
 
 import iptables_chains as bench
-from targets import Targets, median, spread, stamp
+import plots
+from targets import Targets, finish, median, spread, stamp
 
 BARE = {"iptables": ["iptables-restore", "--noflush", "-w", "30"], "nftables": ["nft", "-f", "-"]}
 BARE_NAME = {"iptables": "iptables-restore --noflush", "nftables": "nft -f"}
@@ -101,15 +101,7 @@ def main():
                 table.add("  one endpoint moved vs the first apply, proxy_sync",
                           median(got["change"]) / median(got["apply"]),
                           "%s vs %s" % (spread(got["change"]), spread(got["apply"])))
-        table.print_table()
-        if options.markdown:
-            print("\n" + table.markdown())
-        if options.json:
-            with open(options.json, "w", encoding="utf-8") as handle:
-                json.dump({"title": title, "points": points}, handle, indent=1)
-        if options.plot:
-            import plots
-            print("wrote %s" % plots.apply_curve(points, title, options.plot))
+        finish(table, options, title, points, lambda folder: plots.apply_curve(points, title, folder))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

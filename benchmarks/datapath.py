@@ -28,7 +28,7 @@ Before every measurement the state earlier ones left is removed and checked
 gone: conntrack is flushed and the TIME_WAIT sockets of the node and the pods
 are killed (`ss -K`). Without that, TIME_WAIT sockets of an earlier Service
 answer a later one's SYNs (see the performance guide): that, not the rules,
-was the old 16 ms p99 and the nftables 0.11x.
+was the old 16 ms p99 and the nftables 0.11x (--keep-state shows it again).
 
 The run counts the CPU used by processes outside its own namespaces while it
 measures (quiet.py); a figure taken while they used more than --max-other-cpu
@@ -44,7 +44,6 @@ with Go and Gin from the node image in a throwaway container (`docker run
 """
 import argparse
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -56,7 +55,8 @@ import time
 
 import iptables_chains as bench
 from quiet import OtherLoad
-from targets import Targets, median, spread, stamp
+import plots
+from targets import Targets, finish, median, spread, stamp
 
 REPO = bench.REPO
 PORT = 8080
@@ -307,9 +307,11 @@ def apply_floors(backend):
 def measure(tool, address, options):
     """One measurement of one path: (new connections/s, p50 ms, p99 ms, counters that moved)."""
     before = kernel_counters()
-    reset_state()
+    if not options.keep_state:
+        reset_state()
     samples = sequential(address, options.requests)
-    reset_state()
+    if not options.keep_state:
+        reset_state()
     rate = connection_rate(tool, address, options.seconds, options.connections)
     after = kernel_counters()
     moved = dict((key, after[key] - before.get(key, 0)) for key in after if after[key] != before.get(key, 0))
@@ -403,6 +405,8 @@ def main():
     parser.add_argument("--max-other-cpu", type=float, default=0.25,
                         help="CPUs other processes may use while a point is measured before its figures are marked")
     parser.add_argument("--refuse-loaded", action="store_true", help="stop instead when other processes use more")
+    parser.add_argument("--keep-state", action="store_true",
+                        help="no reset between measurements: shows what TIME_WAIT sockets of one path do to the next")
     parser.add_argument("--json", help="write every measurement to this file")
     parser.add_argument("--plot", help="write the latency plot (PNG) into this folder")
     parser.add_argument("--markdown", action="store_true", help="also print the table as markdown")
@@ -441,15 +445,7 @@ def main():
                 for count in options.services:
                     points.append(run_point(tool, runner, backend, layout, count, options, load))
         add_rows(table, points, options.max_other_cpu)
-        table.print_table()
-        if options.markdown:
-            print("\n" + table.markdown())
-        if options.json:
-            with open(options.json, "w", encoding="utf-8") as handle:
-                json.dump({"title": title, "points": points}, handle, indent=1)
-        if options.plot:
-            import plots
-            print("wrote %s" % plots.datapath(points, title, options.plot))
+        finish(table, options, title, points, lambda folder: plots.datapath(points, title, folder))
     finally:
         for server in servers:
             server.kill()

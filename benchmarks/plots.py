@@ -26,6 +26,24 @@ def _pyplot():
     return pyplot
 
 
+def _axis(axis, points, xlabel, ylabel):
+    """Ticks at the Service counts measured, from zero up, a light grid."""
+    axis.set_xticks(sorted(set(p["services"] for p in points)))
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_ylim(bottom=0)
+    axis.grid(True, alpha=0.3)
+
+
+def _save(pyplot, fig, title, folder, script):
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = os.path.join(folder, FILES[script])
+    fig.savefig(path, dpi=90)
+    pyplot.close(fig)
+    return path
+
+
 def series(points, backend, layout, path, figure):
     """(Service counts, medians) of one path's figure ('p50', 'p99', 'rate') for one backend and layout."""
     chosen = sorted((p for p in points if p["backend"] == backend and p["layout"] == layout), key=lambda p: p["services"])
@@ -59,18 +77,9 @@ def datapath(points, title, folder):
             if value is not None:
                 axis.axhline(value, color=color, linestyle=dash, linewidth=1.2,
                              label="%s, %d Service%s (median)" % (path, fewest, "" if fewest == 1 else "s"))
-        axis.set_xticks(sorted(set(p["services"] for p in points)))
-        axis.set_xlabel("Services (the measured one last)")
-        axis.set_ylabel(label)
-        axis.set_ylim(bottom=0)
-        axis.grid(True, alpha=0.3)
+        _axis(axis, points, "Services (the measured one last)", label)
     axes[0].legend(fontsize=8, loc="upper left")
-    fig.suptitle("Connection setup via a ClusterIP vs number of Services\n%s" % title, fontsize=10)
-    fig.tight_layout()
-    path = os.path.join(folder, FILES["datapath.py"])
-    fig.savefig(path, dpi=90)
-    pyplot.close(fig)
-    return path
+    return _save(pyplot, fig, "Connection setup via a ClusterIP vs number of Services\n" + title, folder, "datapath.py")
 
 
 def apply_curve(points, title, folder):
@@ -86,15 +95,6 @@ def apply_curve(points, title, folder):
             axis.plot(xs, [median(p["seconds"][bare]) for p in chosen], color=STYLE[backend], marker="x",
                       linestyle="--", label="bare %s, same text" % ("iptables-restore" if backend == "iptables" else "nft -f"))
         axis.set_title(label)
-        axis.set_xlabel("Services (kube-proxy layout)")
-        axis.set_xticks(sorted(set(p["services"] for p in points)))
-        axis.set_ylabel("seconds")
-        axis.set_ylim(bottom=0)
-        axis.grid(True, alpha=0.3)
+        _axis(axis, points, "Services (kube-proxy layout)", "seconds")
         axis.legend(fontsize=8, loc="upper left")
-    fig.suptitle("Applying the rules vs number of Services\n%s" % title, fontsize=10)
-    fig.tight_layout()
-    path = os.path.join(folder, FILES["apply_curve.py"])
-    fig.savefig(path, dpi=90)
-    pyplot.close(fig)
-    return path
+    return _save(pyplot, fig, "Applying the rules vs number of Services\n" + title, folder, "apply_curve.py")

@@ -8,6 +8,7 @@ A row is a figure (a ratio or an absolute value), the target it is held to
 writes the plain table every benchmark ends with; `markdown` the same rows for
 the README's performance table.
 """
+import json
 import statistics
 import subprocess
 import time
@@ -67,3 +68,15 @@ def stamp(repo):
     commit = subprocess.run(["git", "-C", repo, "describe", "--always", "--dirty"],
                             capture_output=True, text=True, check=False).stdout.strip() or "unknown"
     return "%s, commit %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), commit)
+
+
+def finish(table, options, title, points, draw):
+    """The end of a run: the table (and its markdown), the points as JSON, the plot (draw(folder) -> path)."""
+    table.print_table()
+    if options.markdown:
+        print("\n" + table.markdown())
+    if options.json:
+        with open(options.json, "w", encoding="utf-8") as handle:
+            json.dump({"title": title, "points": points}, handle, indent=1)
+    if options.plot:
+        print("wrote %s" % draw(options.plot))
