@@ -71,19 +71,19 @@ def test_others_cpus_counts_what_moved_and_new_processes_whole():
     assert quiet.others_cpus(before, {"1": 10}, 2.0, 100) == 0  # pid reused by a younger process: not negative
 
 
-def point(backend, count, clusterip_rate, loaded=False):
+def point(backend, count, clusterip_rate, loaded=False, p50=0.3):
     paths = dict((path, {"rate": [4000.0], "p50": [0.3], "p99": [0.6], "moved": [{}]}) for path in datapath.PATHS)
-    paths["clusterip"] = {"rate": [clusterip_rate], "p50": [0.3], "p99": [0.6], "moved": [{}]}
+    paths["clusterip"] = {"rate": [clusterip_rate], "p50": [p50, p50 + 1, p50 - 1], "p99": [0.6], "moved": [{}]}
     return {"backend": backend, "layout": "kube-proxy", "services": count, "others_cpu": 0.5 if loaded else 0.0,
             "loaded": loaded, "paths": paths}
 
 
 def test_rows_give_the_cost_per_rule_walked_and_mark_loaded_points():
     table = Targets("t")
-    datapath.add_rows(table, [point("iptables", 1, 4000.0), point("iptables", 101, 2000.0, loaded=True)], 0.25)
+    datapath.add_rows(table, [point("iptables", 1, 4000.0), point("iptables", 101, 2000.0, loaded=True, p50=0.55)], 0.25)
     walked = [row for row in table.rows if "101 vs 1 Service" in row[0]][0]
-    # 1/2000 s - 1/4000 s = 250 us more per connection, over 100 more rules: 2500 ns each.
-    assert "2500 ns per rule walked" in walked[1]
+    # The median p50 is 0.25 ms more, over 100 more rules: 2500 ns each.
+    assert "p50 0.550 vs 0.300 ms: 2500 ns per rule walked" in walked[1]
     assert "[LOADED: others used 0.50 CPUs > 0.25]" in walked[1]
     assert not any("LOADED" in row[1] for row in table.rows if row[0].startswith("iptables, kube-proxy, 1 Service"))
 
