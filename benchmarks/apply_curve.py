@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The converge side of the data-path curve: proxy_sync's apply and re-apply against the bare tools, 1,000 to 10,000 Services.
 
 For each backend and Service count, inside a throwaway network namespace (see

@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The benchmarks' pictures (matplotlib, a test-only dependency): what the performance guide shows.
 
 datapath(): connection setup latency (p50, p99) and new connections/s via the

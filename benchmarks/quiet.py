@@ -1,5 +1,6 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """How much CPU the rest of the machine used while a benchmark ran: its figures are marked above a threshold.
 
 The load average cannot tell the benchmark's own client, servers and NAT from
