@@ -23,7 +23,7 @@ REFERENCES = (("pod IP", "#7f7f7f", ":"), ("floor-split", "#27ae60", "--"), ("lo
 def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
+    from matplotlib import pyplot
     return pyplot
 
 
