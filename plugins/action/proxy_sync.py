@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 
+import yaml
+
+from ansible.errors import AnsibleActionFail, AnsibleFileNotFound
+from ansible.module_utils.common.text.converters import to_native, to_text
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import proxier
 
 _CODE = []
+# Stands in the digest for the model keys read from model_file: the digest of the file's bytes.
+FILE_DIGEST_KEY = "model_file_sha256"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def code_digest():
@@ -30,22 +38,94 @@ def code_digest():
     return _CODE[0]
 
 
+def parse_model_file(path, data):
+    """The model keys of a model file's bytes: a mapping of some of MODEL_KEYS to lists.
+
+    Plain ``json.loads`` (or PyYAML's safe loader for ``.yml``/``.yaml``): no templating and no data
+    tagging, which cost far more than the parse for a kube-proxy-sized model.
+    """
+    try:
+        if path.lower().endswith((".yml", ".yaml")):
+            model = yaml.load(data, Loader=_YAML_LOADER)  # a safe loader: plain data, no tags
+        else:
+            model = json.loads(data)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise AnsibleActionFail("model_file %s is not valid %s: %s"
+                                % (path, "YAML" if path.lower().endswith((".yml", ".yaml")) else "JSON", to_native(exc)))
+    if not isinstance(model, dict):
+        raise AnsibleActionFail("model_file %s must hold a mapping with some of the keys %s, not %s"
+                                % (path, ", ".join(proxier.MODEL_KEYS), type(model).__name__))
+    unknown = sorted(str(key) for key in model if key not in proxier.MODEL_KEYS)
+    if unknown:
+        raise AnsibleActionFail("model_file %s holds %s; only %s may be in it (every other option goes in the task)"
+                                % (path, ", ".join(unknown), ", ".join(proxier.MODEL_KEYS)))
+    for key, value in model.items():
+        if not isinstance(value, list):
+            raise AnsibleActionFail("model_file %s: %s must be a list, not %s" % (path, key, type(value).__name__))
+    return model
+
+
+def file_digest_args(args, model, data):
+    """What the digest covers when the keys of ``model`` came from a file of bytes ``data``: the other
+    arguments, and the file's sha256 instead of the model (no canonical JSON of a large model to make)."""
+    digested = dict((key, value) for key, value in args.items() if key not in model)
+    digested[FILE_DIGEST_KEY] = hashlib.sha256(data).hexdigest()
+    return digested
+
+
 class ActionModule(ActionBase):
     """Send the model's digest first; send the model only when the node answers that it needs it.
 
     The node answers from its record of the last sync and one read of the rules it owns (see the
     module's description), so a no-change run neither transfers nor renders the model.
+
+    With ``model_file`` the model keys come from a JSON (or YAML) file on the controller, read with a
+    plain parser, and the digest covers the file's bytes instead of the parsed model.
     """
 
     TRANSFERS_FILES = False
+
+    def find_model_file(self, name):
+        """The path of model_file on the controller: a relative one as copy's src (files/ of the role and play)."""
+        try:
+            return self._find_needle("files", name)
+        except AnsibleFileNotFound:
+            raise AnsibleActionFail("model_file %s not found (a relative path is searched for in the role's and the "
+                                    "play's files/ folders and beside them, as copy's src is)" % name)
+
+    def read_model_file(self, args):
+        """Move the model keys of args["model_file"] into args; returns the digest that stands for them."""
+        name = to_text(args.pop("model_file"))
+        inline = [key for key in proxier.MODEL_KEYS if args.get(key) is not None]
+        path = self.find_model_file(name)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise AnsibleActionFail("cannot read model_file %s: %s" % (path, to_native(exc.strerror or exc)))
+        model = parse_model_file(path, data)
+        both = [key for key in inline if key in model]
+        if both:
+            raise AnsibleActionFail("model_file and %s are mutually exclusive: %s holds %s too; give each of %s either "
+                                    "in the task or in the file" % ("/".join(both), name, ", ".join(both),
+                                                                    ", ".join(proxier.MODEL_KEYS)))
+        args.update(model)
+        return file_digest_args(args, model, data)
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
         module = self._task.resolved_action or "k8slab.kube_proxy.proxy_sync"
-        if args.get("state", "present") == "present" and args.get("services") is not None:
-            args["model_digest"] = proxier.model_digest(args, code_digest())
+        present = args.get("state", "present") == "present"
+        digested = args
+        if args.get("model_file") is not None:
+            if present:
+                digested = self.read_model_file(args)
+            else:
+                del args["model_file"]  # absent removes whatever this owner wrote; no model is read
+        if present and args.get("services") is not None:
+            args["model_digest"] = proxier.model_digest(digested, code_digest())
             if not args.get("return_plan"):
                 probe = dict((key, value) for key, value in args.items() if key not in proxier.MODEL_KEYS)
                 if args.get("drain"):

@@ -65,20 +65,44 @@ options:
       - Service manifests (metadata.name, optional metadata.namespace, spec.clusterIP, spec.selector, spec.ports).
         Items may also be EndpointSlices or C(kind=List) objects of both.
       - Omitted only by the action plugin when it sends the digest instead of the model.
+      - Mutually exclusive with a O(model_file) that holds C(services).
     type: list
     elements: raw
   endpoint_slices:
     description:
       - EndpointSlice manifests (discovery.k8s.io/v1); a Service named by one takes its endpoints from its slices.
         Used by the kube-proxy layout; checked in both.
+      - Mutually exclusive with a O(model_file) that holds C(endpoint_slices).
     type: list
     elements: raw
   pods:
     description:
       - The pods as complete records of the P(k8slab.kube_proxy.pods#filter) filter (name, address, netns,
         labels, and C(node) in a cluster). Their labels are what the selectors match.
+      - Mutually exclusive with a O(model_file) that holds C(pods).
     type: list
     elements: raw
+  model_file:
+    description:
+      - A file on the controller holding the model instead of the task - a mapping with some of the keys
+        C(services), C(endpoint_slices) and C(pods), each a list with the same content as the option of that name.
+        Any other key fails the task; every other option stays in the task.
+      - Each of O(services), O(endpoint_slices) and O(pods) comes either from the file or from the task, not both -
+        a task that sets an option the file also holds fails before anything runs (the file may hold only the
+        Services, and the task the pods, for example).
+      - JSON, read with a plain JSON parser; a name ending in C(.yml) or C(.yaml) is read as one YAML document with
+        PyYAML's safe loader. Neither is templated - the file's content is used as it is, C({{ }}) included.
+      - This is the fast way to hand over a large model (a thousand Services). Passed as variables, the model goes
+        through Ansible's variable loading and templating, which for a kube-proxy-sized model take many times
+        longer than the sync itself; from O(model_file) it is read once, by the action plugin, and only when the
+        node needs it.
+      - The digest that decides whether the model travels covers the file's bytes, not its parsed content - a file
+        rewritten with the same model but other formatting sends the model once (the rules stay unchanged).
+      - A relative path is searched for as the O(ansible.builtin.copy#module:src) of M(ansible.builtin.copy) is -
+        in the C(files/) folder of the role and then of the play, and beside them.
+      - Read by the action plugin on the controller; the module itself never sees it. Not read with
+        O(state=absent).
+    type: path
   node:
     description:
       - This node's name in a cluster (the inventory hostname); pods naming another node are that node's, and
@@ -222,6 +246,15 @@ EXAMPLES = r"""
     services:
       - metadata: {name: app-service}
         spec: {clusterIP: 10.96.0.1, selector: {component: app}, ports: [{port: 8080, targetPort: 8080}]}
+    pods: "{{ k8slab_pods | k8slab.kube_proxy.pods('10.0.0.1/24') }}"
+
+# files/cluster-services.json holds {"services": [...], "endpoint_slices": [...]}
+# test: needs model-file - that file, with the Service and EndpointSlice of my_services and my_endpoint_slices
+- name: A thousand Services and their EndpointSlices from a JSON file in the play's files/ folder
+  k8slab.kube_proxy.proxy_sync:
+    layout: kube-proxy
+    cluster_cidr: 10.0.0.0/24
+    model_file: cluster-services.json
     pods: "{{ k8slab_pods | k8slab.kube_proxy.pods('10.0.0.1/24') }}"
 
 - name: kube-proxy's layout in nftables, NodePorts on the uplink address
@@ -612,6 +645,9 @@ class ProxySync:
                     validate_chain_name(name, table, "adopt: chain")
         except ValidationError as exc:
             self.module.fail_json(msg=str(exc))
+        if params["model_file"] is not None:
+            self.module.fail_json(msg="model_file is read on the controller by the action plugin of "
+                                      "k8slab.kube_proxy.proxy_sync; the module cannot read it on the node")
         if params["state"] == "absent":
             return self.absent()
         if params["services"] is None:
@@ -633,6 +669,7 @@ def main():
             services=dict(type="list", elements="raw"),
             endpoint_slices=dict(type="list", elements="raw"),
             pods=dict(type="list", elements="raw"),
+            model_file=dict(type="path"),
             node=dict(type="str"),
             drain=dict(type="bool", default=False),
             fail_on_no_endpoints=dict(type="bool", default=False),

@@ -157,6 +157,14 @@ def setup_lab_vars(box, workdir):
     return {"k8slab_pods": pods, "my_services": [service], "my_endpoint_slices": [slice_]}
 
 
+def setup_model_file(box, workdir):
+    """A file files/cluster-services.json next to the playbook: lab-vars' my_services and my_endpoint_slices."""
+    model = setup_lab_vars(box, workdir)
+    os.makedirs(os.path.join(workdir, "files"))
+    with open(os.path.join(workdir, "files", "cluster-services.json"), "w") as handle:
+        json.dump({"services": model["my_services"], "endpoint_slices": model["my_endpoint_slices"]}, handle)
+
+
 def setup_run_token(box, workdir):
     """Variable: k8slab_run_token, the token a converge names itself by."""
     return {"k8slab_run_token": "examples-test-run"}
@@ -172,6 +180,7 @@ SETUPS = {
     "lab-filter-table": setup_lab_filter_table,
     "web-app-binary": setup_web_app_binary,
     "run-token": setup_run_token,
+    "model-file": setup_model_file,
 }
 
 

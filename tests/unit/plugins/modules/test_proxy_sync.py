@@ -266,6 +266,7 @@ def test_absent_removes_everything_and_every_record(node):
     (dict(adopt=["PREROUTING"]), "built-in chain"),
     (dict(wait=-1), "wait must be 0 or more"),
     (dict(backend="nftables", service_cidr="nope", layout="kube-proxy"), "service_cidr 'nope' is not a CIDR"),
+    (dict(model_file="model.json"), "model_file is read on the controller by the action plugin"),
 ])
 def test_bad_input_fails_before_any_command(node, args, message):
     result = node.run(**args)
