@@ -13,19 +13,20 @@ Needs root. Usage, from the repository root:
    from every figure taken through ansible-playbook (and printed).
 1. apply: N Services x M endpoints (EndpointSlices) in kube-proxy's layout, the
    module through ansible-playbook vs a bare `iptables-restore --noflush` of the
-   very text the module applied (nat and filter). Two ways to pass them: the service
-   model to proxy_sync (Services + EndpointSlices, rendered on the node, what
-   service_proxy does) and the rendered nat chains to iptables_chains (the old way;
-   rendered here in-process, so its controller-side rendering is not counted).
-   The targets use proxy_sync; the chains figures are printed next to them.
+   very text the module applied (nat and filter). The targets pass the service
+   model (Services + EndpointSlices, rendered on the node) to proxy_sync in a JSON
+   file named by its model_file option; printed next to them, the same model passed
+   as variables from a vars file (what service_proxy does) and the rendered nat chains
+   to iptables_chains (the way before proxy_sync; rendered here in-process, so its
+   controller-side rendering is not counted).
 2. re-run with nothing to change: the module (changed=false; proxy_sync sends only
-   the model's digest) vs a bare `iptables-save -t nat`.
+   the model's digest) vs a bare `iptables-save -t nat`; model_file, then vars file.
    2b. one endpoint of one Service moved among all of them, vs the full apply of 1.
 3. 25 services x 2 endpoints through ansible.builtin.iptables, one task per
    rule or chain, vs the module on the same rules.
 Each side is also timed as "module only": the module file run directly by
 Python with its arguments, without ansible-playbook's start-up. It ends with
-every figure, its target (issue 14) and met/missed.
+every figure, its target (issues 14 and 20) and met/missed.
 """
 import argparse
 import hashlib
@@ -45,6 +46,7 @@ BIN = os.path.dirname(PYTHON)
 STATE_DIR = "/run/k8slab-bench/iptables_chains"  # /run is a private tmpfs inside the namespace
 SYNC_STATE_DIR = "/run/k8slab-bench/proxy_sync-state"  # proxy_sync's records (its iptables_chains/ etc.)
 MARK = "K8SLAB_BENCH_INSIDE"
+MODEL_KEYS = ("services", "endpoint_slices", "pods")  # proxy_sync's model_file holds these (proxier.MODEL_KEYS)
 
 
 def reexec_in_namespace():
@@ -199,6 +201,10 @@ class Runner:
             json.dump(data, handle)
         return path
 
+    def write_model(self, args):
+        """proxy_sync's model keys of args as a model file; the path."""
+        return self.write("model.json", dict((key, args[key]) for key in MODEL_KEYS if key in args))
+
     def playbook(self, tasks):
         """ansible-playbook on localhost: Ansible's start-up, templating and module transfer included."""
         path = self.write("play.json", [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}])
@@ -211,13 +217,23 @@ class Runner:
             raise SystemExit("task failed: %s" % json.dumps(failed[0])[:2000])
         return seconds, results
 
-    def module_playbook(self, args):
-        """The module as one task; its arguments come from a JSON vars file, as a role would pass them."""
-        self.write("args.json", {"bench_args": args})
+    def module_playbook(self, args, model_file=False):
+        """The module as one task; its arguments come from a JSON vars file, as a role would pass them.
+
+        With model_file, proxy_sync's model keys go in a JSON file named by its model_file option and the
+        other arguments are written in the task.
+        """
         module = "iptables_chains" if "table" in args else "proxy_sync"
-        tasks = [{"name": module, "k8slab.kube_proxy.%s" % module: "{{ bench_args }}"}]
-        path = self.write("play.json", [{"hosts": "localhost", "gather_facts": False,
-                                         "vars_files": [os.path.join(self.workdir, "args.json")], "tasks": tasks}])
+        if model_file:
+            task_args = dict((key, value) for key, value in args.items() if key not in MODEL_KEYS)
+            task_args["model_file"] = self.write_model(args)
+            play = {"hosts": "localhost", "gather_facts": False,
+                    "tasks": [{"name": module, "k8slab.kube_proxy.%s" % module: task_args}]}
+        else:
+            self.write("args.json", {"bench_args": args})
+            play = {"hosts": "localhost", "gather_facts": False, "vars_files": [os.path.join(self.workdir, "args.json")],
+                    "tasks": [{"name": module, "k8slab.kube_proxy.%s" % module: "{{ bench_args }}"}]}
+        path = self.write("play.json", [play])
         argv = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
                 "-e", "ansible_python_interpreter=%s" % PYTHON, path]
         seconds, out = timed(argv, env=self.env)
@@ -226,17 +242,23 @@ class Runner:
             raise SystemExit("module failed: %s" % json.dumps(result)[:2000])
         return seconds, result
 
-    def module_only(self, args):
+    def module_only(self, args, model_file=False):
         """The module file run directly by Python, as AnsiballZ would run it, without ansible-playbook.
 
-        proxy_sync gets what its action plugin sends: the model's digest first, the model only when asked.
+        proxy_sync gets what its action plugin sends: the model's digest first, the model only when asked;
+        with model_file the digest the plugin makes of a model file (so both ways share the node's record).
         """
         if "table" in args:
             return self.module_file("iptables_chains", args)
         sys.path.insert(0, os.path.join(REPO, ".collections"))
-        from ansible_collections.k8slab.kube_proxy.plugins.action.proxy_sync import code_digest
+        from ansible_collections.k8slab.kube_proxy.plugins.action.proxy_sync import code_digest, file_digest_args
         from ansible_collections.k8slab.kube_proxy.plugins.module_utils import proxier
-        args = dict(args, model_digest=proxier.model_digest(args, code_digest()))
+        digested = args
+        if model_file:
+            with open(self.write_model(args), "rb") as handle:
+                digested = file_digest_args(args, dict((key, args[key]) for key in MODEL_KEYS if key in args),
+                                            handle.read())
+        args = dict(args, model_digest=proxier.model_digest(digested, code_digest()))
         probe = dict((key, value) for key, value in args.items() if key not in proxier.MODEL_KEYS)
         seconds, result = self.module_file("proxy_sync", probe)
         if result.get("model_needed"):
@@ -294,16 +316,20 @@ def main():
               % (options.services, options.endpoints, rules, len(old["chains"]), options.rounds,
                  len(json.dumps(args)) // 1024, len(json.dumps(old)) // 1024))
         reset_nat()
-        dummy, first = runner.module_playbook(args)  # warm-up, and the text a bare restore gets
+        dummy, first = runner.module_playbook(args, model_file=True)  # warm-up, and the text a bare restore gets
         payload = first["applied"]
-        pb, only, bare, pb_old = [], [], [], []
+        pb, only, bare, pb_old, pb_vars = [], [], [], [], []
         for dummy in range(options.rounds):
             reset_nat()
             bare.append(timed(["iptables-restore", "--noflush", "-w", "30"], data=payload)[0])
             reset_nat()
-            seconds, result = runner.module_playbook(args)
-            assert result["changed"] is True
+            seconds, result = runner.module_playbook(args, model_file=True)
+            assert result["changed"] is True and result["applied"] == payload
             pb.append(seconds)
+            reset_nat()
+            seconds, result = runner.module_playbook(args)
+            assert result["changed"] is True and result["applied"] == payload
+            pb_vars.append(seconds)
             reset_nat()
             seconds, result = runner.module_playbook(old)
             assert result["changed"] is True and result["applied"] in payload
@@ -316,13 +342,17 @@ def main():
         bare_plain = timed(["iptables-restore", "-w", "30"], data=payload)[0]
         apply_net = median(pb) - floor
         only_apply = only
-        show("proxy_sync via ansible-playbook", median(pb), median(bare), "iptables-restore --noflush")
+        pb_vars_apply = pb_vars
+        show("proxy_sync via ansible-playbook, model_file", median(pb), median(bare), "iptables-restore --noflush")
+        show("proxy_sync via ansible-playbook, vars file", median(pb_vars), median(bare), "iptables-restore --noflush")
         show("iptables_chains, rendered nat chains", median(pb_old), median(bare), "iptables-restore --noflush")
         show("proxy_sync, module only (no ansible-playbook)", median(only), median(bare), "iptables-restore --noflush")
         print("  (for scale: the same text without --noflush into an empty table takes %.3f s)" % bare_plain)
-        table.add("apply %dx%d via ansible-playbook minus floor, vs bare iptables-restore --noflush"
+        table.add("apply %dx%d via ansible-playbook (model_file) minus floor, vs bare iptables-restore --noflush"
                   % (options.services, options.endpoints), apply_net / median(bare),
                   "%s - %.2f s vs %s" % (spread(pb), floor, spread(bare)), 2.0)
+        table.add("  the same, the model as variables from a vars file", (median(pb_vars) - floor) / median(bare),
+                  "%s - %.2f s vs %s" % (spread(pb_vars), floor, spread(bare)))
         table.add("  the same, rendered chains as arguments (the old way)", (median(pb_old) - floor) / median(bare),
                   "%s - %.2f s vs %s" % (spread(pb_old), floor, spread(bare)))
         table.add("  the same, module only (no ansible-playbook)", median(only) / median(bare),
@@ -330,38 +360,57 @@ def main():
 
         # 2. re-run, nothing to change -----------------------------------------------------------
         reset_nat()
-        runner.module_playbook(args)
-        pb, only, bare = [], [], []
+        runner.module_playbook(args, model_file=True)
+        pb, only, bare, pb_vars = [], [], [], []
         for dummy in range(options.rounds + 2):
             bare.append(timed(["iptables-save", "-t", "nat"])[0])
-            seconds, result = runner.module_playbook(args)
+            seconds, result = runner.module_playbook(args, model_file=True)
             assert result["changed"] is False and result["applied"] == "" and result["digest_hit"] is True
             pb.append(seconds)
-            seconds, result = runner.module_only(args)
-            assert result["changed"] is False
+            seconds, result = runner.module_only(args, model_file=True)
+            assert result["changed"] is False and result["digest_hit"] is True
             only.append(seconds)
+        # The model as variables has another digest (the model's, not the file's bytes): its first run sends the
+        # model and records that digest (the rules stay), the next ones send only the digest.
+        runner.module_playbook(args)
+        for dummy in range(options.rounds + 2):
+            seconds, result = runner.module_playbook(args)
+            assert result["changed"] is False and result["applied"] == "" and result["digest_hit"] is True
+            pb_vars.append(seconds)
         print("\n2. re-run with nothing to change (changed=false), same %d rules (median of %d)" % (rules, options.rounds + 2))
-        show("proxy_sync via ansible-playbook", median(pb), median(bare), "iptables-save -t nat")
+        show("proxy_sync via ansible-playbook, model_file", median(pb), median(bare), "iptables-save -t nat")
+        show("proxy_sync via ansible-playbook, vars file", median(pb_vars), median(bare), "iptables-save -t nat")
         show("proxy_sync, module only (no ansible-playbook)", median(only), median(bare), "iptables-save -t nat")
-        table.add("no-change via ansible-playbook minus floor, vs bare iptables-save -t nat",
+        table.add("no-change via ansible-playbook (model_file) minus floor, vs bare iptables-save -t nat",
                   (median(pb) - floor) / median(bare), "%s - %.2f s vs %s" % (spread(pb), floor, spread(bare)), 2.0)
+        table.add("  the same, the model as variables from a vars file", (median(pb_vars) - floor) / median(bare),
+                  "%s - %.2f s vs %s" % (spread(pb_vars), floor, spread(bare)))
         table.add("  the same, module only (no ansible-playbook)", median(only) / median(bare),
                   "%s vs %s" % (spread(only), spread(bare)))
 
         # 2b. one endpoint changed among all of them ------------------------------------------------
         moved = model_args(service_model(options.services, options.endpoints, moved=True))
-        pb, only = [], []
-        for dummy in range(options.rounds):
-            seconds, result = runner.module_playbook(moved)
+        pb, only, pb_vars = [], [], []
+        for dummy in range(options.rounds):  # each run moves the endpoint there or back
+            seconds, result = runner.module_playbook(moved, model_file=True)
             assert result["changed"] is True
             pb.append(seconds)
-            seconds, result = runner.module_only(args)
+            seconds, result = runner.module_only(args, model_file=True)
             assert result["changed"] is True
             only.append(seconds)
+            seconds, result = runner.module_playbook(moved)
+            assert result["changed"] is True
+            pb_vars.append(seconds)
+            seconds, result = runner.module_only(args, model_file=True)
+            assert result["changed"] is True
         print("\n2b. one endpoint of one Service moved, among the same %d rules (median of %d)" % (rules, options.rounds))
-        show("proxy_sync via ansible-playbook", median(pb), apply_net + floor, "the full apply (1.)")
-        table.add("one endpoint changed via ansible-playbook minus floor, vs the full apply minus floor",
+        show("proxy_sync via ansible-playbook, model_file", median(pb), apply_net + floor, "the full apply (1.)")
+        show("proxy_sync via ansible-playbook, vars file", median(pb_vars), median(pb_vars_apply), "its full apply (1.)")
+        table.add("one endpoint changed via ansible-playbook (model_file) minus floor, vs the full apply minus floor",
                   (median(pb) - floor) / apply_net, "%s - %.2f s vs %.2f s" % (spread(pb), floor, apply_net), 0.25)
+        table.add("  the same, the model as variables from a vars file, vs its full apply",
+                  (median(pb_vars) - floor) / (median(pb_vars_apply) - floor),
+                  "%s - %.2f s vs %.2f s" % (spread(pb_vars), floor, median(pb_vars_apply) - floor))
         table.add("  the same, module only (no ansible-playbook), vs the full apply module only",
                   median(only) / median(only_apply), "%s vs %s" % (spread(only), spread(only_apply)))
 
