@@ -488,7 +488,10 @@ class ProxySync:
             if not save_bin or not os.path.exists(save_bin):
                 return "no iptables-save recorded"
             watched = record.get("watched") or {}
-            out = "".join(self.runner.read([save_bin, "-t", table], what=save_bin)[1] for table in sorted(watched))
+            # One read of every table when more than one is watched: with the nf_tables backend each
+            # iptables-save fetches the whole ruleset from the kernel, whatever table it prints.
+            tables = [["-t", table] for table in watched] if len(watched) == 1 else [[]]
+            out = "".join(self.runner.read([save_bin] + argv, what=save_bin)[1] for argv in tables)
             live = chains_digest(scan_save(out, watched))
         else:
             nft = self.runner.bin("nft", required=False)

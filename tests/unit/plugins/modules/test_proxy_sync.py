@@ -87,8 +87,8 @@ class Node:
         self.calls.append(" ".join([name] + [str(arg) for arg in argv[1:] if name != "unshare"]))
         if argv[1:] == ["--version"]:
             return 0, "%s v1.8.9 (nf_tables)\n" % name, ""
-        if name == "iptables-nft-save":
-            return 0, self.iptables.save(argv[2]), ""
+        if name == "iptables-nft-save":  # without -t: every table
+            return 0, "".join(self.iptables.save(table) for table in (argv[2:] or ["filter", "nat"])), ""
         if name == "unshare":
             return 0, self.iptables.scratch(data), ""
         if name == "iptables-nft-restore":
@@ -177,6 +177,15 @@ def test_digest_path_answers_from_the_record_and_one_read(node, break_it, reason
     else:
         assert result["model_needed"] is True and reason in result["reason"] and result["changed"] is False
         assert node.restores == []
+
+
+@pytest.mark.parametrize("table, chain", [("nat", "KUBE-SERVICES"), ("filter", "KUBE-FORWARD")])
+def test_kube_proxy_layout_digest_path_reads_both_tables_in_one_save(node, table, chain):
+    node.run(layout="kube-proxy")
+    result = node.run(digest_only=True, layout="kube-proxy")
+    assert result["digest_hit"] is True and node.calls == ["iptables-nft-save"]
+    node.iptables.tables[table][chain].pop()
+    assert node.run(digest_only=True, layout="kube-proxy")["reason"] == "the live rules differ from what was written"
 
 
 def test_a_hand_deleted_rule_is_repaired_by_the_full_path(node):
