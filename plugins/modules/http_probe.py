@@ -363,6 +363,14 @@ def main():
                           "udp": params["url"].startswith("udp://"),
                           "timeout": params["timeout"], "deadline": params["deadline"]})
     # Read-only (it only sends requests), so it runs in check mode too.
+    if params["netns"]:
+        # Before the probe: `ip netns exec` into a missing namespace exits before reading the request, and
+        # writing it then breaks the pipe, which run_command reports only as "Error executing command."
+        rc, out, err = runner.read([ip_bin, "-json", "netns", "list"])
+        listed = [entry.get("name") for entry in json.loads(out or "[]")] if rc == 0 else []
+        if params["netns"] not in listed:
+            module.fail_json(msg="could not probe %s inside netns %s: no such network namespace (ip netns list: %s)"
+                             % (params["url"], params["netns"], ", ".join(sorted(listed)) or "none"))
     rc, out, err = runner.read(argv, data=request)
     if rc != 0:
         where = "inside netns %s" % params["netns"] if params["netns"] else "on the host"

@@ -98,13 +98,15 @@ def test_summarise_with_uneven_shares():
 # the module end to end, with the child process faked ---------------------------------
 
 class FakeRun:
-    def __init__(self, monkeypatch, capsys, rc=0, out=None, err=""):
+    def __init__(self, monkeypatch, capsys, rc=0, out=None, err="", namespaces=("netns_adam", "netns_x")):
         self.capsys = capsys
-        self.calls = []
+        self.calls = []  # the probes, not the namespace list read before them
         fake = self
         out = out if out is not None else json.dumps({"responses": {ADAM: 5, EVE: 5}, "failures": {}, "elapsed": 0.01})
 
         def run_command(module, argv, data=None, binary_data=False, **kwargs):
+            if argv[1:] == ["-json", "netns", "list"]:
+                return 0, json.dumps([{"name": name} for name in namespaces]), ""
             fake.calls.append((argv, json.loads(data)))
             return rc, out, err
 
@@ -158,6 +160,15 @@ def test_module_reports_a_probe_that_cannot_start(monkeypatch, capsys):
     result = fake.run({"url": "http://10.96.0.1:8080/", "netns": "netns_x"})
     assert result["failed"] is True
     assert result["msg"].startswith("could not probe http://10.96.0.1:8080/ inside netns netns_x: Cannot open network namespace")
+
+
+def test_module_refuses_a_missing_namespace_before_probing(monkeypatch, capsys):
+    # `ip netns exec` into it would exit before reading the request: a broken pipe, "Error executing command."
+    fake = FakeRun(monkeypatch, capsys, namespaces=["netns_adam"])
+    result = fake.run({"url": "http://10.96.0.1:8080/", "netns": "netns_nope"})
+    assert result["failed"] is True and fake.calls == []
+    assert result["msg"] == ("could not probe http://10.96.0.1:8080/ inside netns netns_nope: no such network namespace "
+                             "(ip netns list: netns_adam)")
 
 
 def test_module_reports_garbage_from_the_probe(monkeypatch, capsys):
