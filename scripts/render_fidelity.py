@@ -116,8 +116,9 @@ def render(table, commit, date, source):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--junitxml')
+    parser.add_argument('--commit', default='HEAD', help='the commit the junit XML was made at (default: HEAD)')
     args = parser.parse_args()
-    commit = subprocess.check_output(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, text=True).strip()
+    commit = subprocess.check_output(['git', 'rev-parse', '--short', args.commit], cwd=ROOT, text=True).strip()
     date = datetime.date.today().isoformat()
     table = rows(load_cases(), load_differences(), kernel_results(args.junitxml))
     source = ('case runs passing of all runs, both backends, from the junit XML of '
