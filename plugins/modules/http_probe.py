@@ -365,7 +365,7 @@ def main():
     # Read-only (it only sends requests), so it runs in check mode too.
     if params["netns"]:
         # Before the probe: `ip netns exec` into a missing namespace exits before reading the request, and
-        # writing it then breaks the pipe, which run_command reports only as "Error executing command."
+        # writing it then breaks the pipe, which the runner reports only as "Error executing command."
         rc, out, err = runner.read([ip_bin, "-json", "netns", "list"])
         listed = [entry.get("name") for entry in json.loads(out or "[]")] if rc == 0 else []
         if params["netns"] not in listed:
