@@ -98,7 +98,7 @@ options:
         node needs it.
       - The digest that decides whether the model travels covers the file's bytes, not its parsed content - a file
         rewritten with the same model but other formatting sends the model once (the rules stay unchanged).
-      - A relative path is searched for as the O(ansible.builtin.copy#module:src) of M(ansible.builtin.copy) is -
+      - A relative path is searched for as the C(src) of C(ansible.builtin.copy) is -
         in the C(files/) folder of the role and then of the play, and beside them.
       - Read by the action plugin on the controller; the module itself never sees it. Not read with
         O(state=absent).
