@@ -27,6 +27,8 @@ import re
 
 TRACE_COMMENT = "k8slab packet_trace"
 TRACE_TABLE = "k8slab-trace"
+# A watch's client or service that is not known where it is traced (see connections).
+ANY = "any"
 
 # The hooks in the order a packet meets them (a forwarded packet: prerouting, forward,
 # postrouting; one for the node: prerouting, input; one from the node: output, postrouting).
@@ -67,8 +69,11 @@ def trace_rules(backend, source_hook, client, destination, port, ports, protocol
     connection's first packet and first reply (SYN and SYN-ACK: the only ones the nat chains
     see), ``all`` every packet (many more events: the monitor may lose some). tables: the ip
     tables that exist before (``nft list tables ip``); iptables-nft makes raw and mangle on
-    first use, so those it made go again. Returns {"add": [command], "delete": [command]},
-    a command being {"argv": [...], "input": text or None}, in the order to run them.
+    first use, so those it made go again. client, or destination and port, may be None: any
+    address (any destination), the flow then told apart by its source ports alone (a watch
+    for connections that others open, whose addresses a NAT on another node may have
+    changed). Returns {"add": [command], "delete": [command]}, a command being
+    {"argv": [...], "input": text or None}, in the order to run them.
     """
     if backend not in ("iptables", "nftables"):
         raise TraceError("backend must be iptables or nftables, got %r" % (backend,))
@@ -81,15 +86,19 @@ def trace_rules(backend, source_hook, client, destination, port, ports, protocol
         raise TraceError("ports must be a range low-high within 1-65535, got %r" % (ports,))
     first = packets == "first" and protocol == "tcp"
     if backend == "iptables":
-        out = ["-t", "raw", "{op}", source_hook.upper(), "-s", client, "-d", destination, "-p", protocol,
-               "-m", protocol, "--sport", "%d:%d" % (low, high), "--dport", str(port)]
+        out = ["-t", "raw", "{op}", source_hook.upper()] + (["-s", client] if client else [])
+        out += (["-d", destination] if destination else []) + ["-p", protocol, "-m", protocol,
+                                                               "--sport", "%d:%d" % (low, high)]
+        out += ["--dport", str(port)] if destination else []
         out += ["--tcp-flags", "SYN,ACK", "SYN"] if first else []
         out += ["-m", "comment", "--comment", TRACE_COMMENT, "-j", "TRACE"]
         back = ["-t", "mangle", "{op}", "PREROUTING", "-p", protocol]
         back += ["-m", "tcp", "--tcp-flags", "SYN,ACK", "SYN,ACK"] if first else []
-        back += ["-m", "conntrack", "--ctdir", "REPLY", "--ctorigsrc", client, "--ctorigdst", destination,
-                 "--ctorigsrcport", "%d:%d" % (low, high), "--ctorigdstport", str(port),
-                 "-m", "comment", "--comment", TRACE_COMMENT, "-j", "TRACE"]
+        back += ["-m", "conntrack", "--ctdir", "REPLY"] + (["--ctorigsrc", client] if client else [])
+        back += ["--ctorigdst", destination] if destination else []
+        back += ["--ctorigsrcport", "%d:%d" % (low, high)]
+        back += ["--ctorigdstport", str(port)] if destination else []
+        back += ["-m", "comment", "--comment", TRACE_COMMENT, "-j", "TRACE"]
 
         def command(words, op):
             return {"argv": ["iptables"] + [op if word == "{op}" else word for word in words], "input": None}
@@ -105,14 +114,18 @@ def trace_rules(backend, source_hook, client, destination, port, ports, protocol
         '\tcomment "%s"' % TRACE_COMMENT,
         "\tchain %s {" % chain,
         "\t\ttype filter hook %s priority %d; policy accept;" % OWN_CHAINS[chain],
-        "\t\tip saddr %s ip daddr %s %s sport %d-%d %s dport %d %smeta nftrace set 1"
-        % (client, destination, protocol, low, high, protocol, port, "tcp flags & (syn | ack) == syn " if first else ""),
+        "\t\t%s%s%s sport %d-%d %s%smeta nftrace set 1"
+        % ("ip saddr %s " % client if client else "", "ip daddr %s " % destination if destination else "",
+           protocol, low, high, "%s dport %d " % (protocol, port) if destination else "",
+           "tcp flags & (syn | ack) == syn " if first else ""),
         "\t}",
         "\tchain trace-reply {",
         "\t\ttype filter hook %s priority %d; policy accept;" % OWN_CHAINS["trace-reply"],
-        "\t\t%sct direction reply ct original ip saddr %s ct original ip daddr %s ct original protocol %s "
-        "ct original proto-src %d-%d ct original proto-dst %d meta nftrace set 1"
-        % ("tcp flags & (syn | ack) == syn | ack " if first else "", client, destination, protocol, low, high, port),
+        "\t\t%sct direction reply %s%sct original protocol %s ct original proto-src %d-%d %smeta nftrace set 1"
+        % ("tcp flags & (syn | ack) == syn | ack " if first else "",
+           "ct original ip saddr %s " % client if client else "",
+           "ct original ip daddr %s " % destination if destination else "", protocol, low, high,
+           "ct original proto-dst %d " % port if destination else ""),
         "\t}",
         "}",
     ]) + "\n"
@@ -464,18 +477,23 @@ def _ends(packet):
     return [(b["packet"]["src"], b["packet"]["sport"], b["packet"]["dst"], b["packet"]["dport"]) for b in packet["blocks"]]
 
 
-def connections(text, backend=None, client=None, service=None, base_chains=None):
-    """The trace's connections: one dict per client port, in the order they began.
+def connections(text, backend=None, client=None, service=None, base_chains=None, ports=None):
+    """The trace's connections: one dict per client address and port, in the order they began.
 
     client: the traced source address; service: ``address:port`` the client asked for.
-    Both default to what the first packet shows. A connection: client (``addr:port``),
+    Both default to what the first packet shows; either may be :data:`ANY` (a watch for
+    connections opened elsewhere, whose addresses are not known here), then ports, the
+    reserved source ports (low, high), tell the connections' first packets from others.
+    A connection: client (``addr:port``),
     service, packets (original and reply, in order), path (the hops of its first packet,
     block by block, the trace's own rules left out), chains (the chains its first packet
     met, in order, once each), steps (every jump, goto and the DNAT it took, as pairs of
     ``table chain`` / ``dnat addr:port``: the edges of service_graph's graph), dnat
     (``addr:port`` or None) and dnat_rule, masquerade
     (the rule, or None) and masqueraded_as (``addr:port`` the reply came back to, when the
-    trace shows it), marked_for_masquerade, reply_path (the first reply's blocks), problems.
+    trace shows it), marked_for_masquerade, reply_path (the first reply's blocks),
+    entered and left (the first packet as it came to this node and as it went on, see
+    :func:`_wire`), problems.
     Raises TraceError when the text holds no event.
     """
     blocks, problems = parse_events(text, backend)
@@ -487,31 +505,61 @@ def connections(text, backend=None, client=None, service=None, base_chains=None)
     if service is None:
         service = "%s:%s" % (first["dst"], first["dport"])
     service_addr, dummy, service_port = service.rpartition(":")
-    by_port, order, stray = {}, [], []
+    by_key, order, stray = {}, [], []
     for packet in packets:
         ends = _ends(packet)
         start = ends[0]
-        port, direction = None, None
-        if start[0] == client and start[2] == service_addr and str(start[3]) == service_port:
-            port, direction = start[1], "original"
+        key, direction = None, None
+        if ((client == ANY or start[0] == client)
+                and (service == ANY or (start[2] == service_addr and str(start[3]) == service_port))
+                and (ports is None or (start[1] is not None and ports[0] <= start[1] <= ports[1]))
+                and (client != ANY or ports is not None or start[0] == first["src"])):
+            key, direction = (start[0], start[1]), "original"
         else:
             for src, sport, dst, dport in ends:
-                if dst == client and dport in by_port:
-                    port, direction = dport, "reply"
-        if port is None:
+                if (dst, dport) in by_key:
+                    key, direction = (dst, dport), "reply"
+        if key is None:
             stray.append(packet)
             continue
         packet["direction"] = direction
-        if port not in by_port:
-            by_port[port] = []
-            order.append(port)
-        by_port[port].append(packet)
-    result = [_connection(client, port, service, by_port[port]) for port in order]
+        if key not in by_key:
+            by_key[key] = []
+            order.append(key)
+        by_key[key].append(packet)
+    result = []
+    for key in order:
+        original = [p for p in by_key[key] if p["direction"] == "original"]
+        asked = service if service != ANY else "%s:%s" % _ends(original[0])[0][2:]
+        result.append(_connection(key[0], key[1], asked, by_key[key]))
     if stray:
         problems.append("%d traced packets belong to no connection of %s to %s" % (len(stray), client, service))
     for connection in result:
         connection["problems"] = list(problems) + connection["problems"]
     return result
+
+
+def _wire(connection):
+    """The first packet as it came to this node (entered) and as it went on from it (left).
+
+    Each ``{"src": addr:port, "dst": addr:port, "interface": name}``; the packet headers of
+    the trace show the DNAT, and the reply shows the masquerade (masqueraded_as). left's src
+    is None when a masquerade rewrote the source and no reply was traced to tell how; the
+    interface is the one the packet left by (None when the trace does not name it).
+    """
+    original = [p for p in connection["packets"] if p["direction"] == "original"]
+    blocks = original[0]["blocks"]
+    head = blocks[0]["packet"]
+    entered = {"src": "%s:%s" % (head["src"], head["sport"]), "dst": "%s:%s" % (head["dst"], head["dport"]),
+               "interface": head["iif"]}
+    src = connection["client"]
+    if connection["masqueraded_as"]:
+        src = connection["masqueraded_as"]
+    elif connection["masquerade"] is not None:
+        src = None
+    left = {"src": src, "dst": connection["dnat"] or connection["service"],
+            "interface": blocks[-1]["packet"]["oif"]}
+    return entered, left
 
 
 def _dnat_in(rule):
@@ -561,10 +609,12 @@ def _connection(client, port, service, packets):
     problems = []
     for packet in packets:
         problems.extend(packet["problems"])
-    return {"client": "%s:%s" % (client, port), "service": service, "packets": packets, "path": path,
-            "chains": chains, "steps": steps, "dnat": dnat, "dnat_rule": dnat_rule, "masquerade": masquerade,
-            "masqueraded_as": masqueraded_as, "marked_for_masquerade": marked, "reply_path": reply_path,
-            "problems": problems}
+    connection = {"client": "%s:%s" % (client, port), "service": service, "packets": packets, "path": path,
+                  "chains": chains, "steps": steps, "dnat": dnat, "dnat_rule": dnat_rule, "masquerade": masquerade,
+                  "masqueraded_as": masqueraded_as, "marked_for_masquerade": marked, "reply_path": reply_path,
+                  "problems": problems}
+    connection["entered"], connection["left"] = _wire(connection)
+    return connection
 
 
 def in_order(sequence, wanted):
@@ -577,6 +627,99 @@ def in_order(sequence, wanted):
         if position < len(wanted) and item == wanted[position]:
             position += 1
     return position == len(wanted)
+
+
+# ---------------------------------------------------------------- across nodes
+
+def _continues(before, after):
+    """True when connection ``after`` (traced on one node) is ``before`` (traced on another) gone on.
+
+    The packet that left the first node is the one that came to the next: its destination
+    (after the first node's DNAT) and its source (after the first node's masquerade, as the
+    reply showed it) must both be the same, ports included. When a masquerade rewrote the
+    source and no reply told the new address, the source port alone stands for it (a
+    masquerade keeps the port unless another connection holds it).
+    """
+    left, entered = before.get("left"), after.get("entered")
+    if not left or not entered or left["dst"] != entered["dst"]:
+        return False
+    if left["src"] is not None:
+        return left["src"] == entered["src"]
+    return entered["src"].rpartition(":")[2] == before["client"].rpartition(":")[2]
+
+
+def join_nodes(traces):
+    """The connections traced on several nodes, each shown as one path from node to node.
+
+    traces: [(node, connections)], connections as packet_trace returns them (each with
+    client, service, chains, dnat, masqueraded_as, entered, left, problems), in the order
+    the nodes should be read. A connection goes on from one node to another where
+    :func:`_continues` says so. Returns paths in the order their first legs began: client
+    and service (of the first leg), nodes, legs (the connections, each with its node), dnat
+    (the last leg's), answered (the last leg's DNAT or destination: who answered), problems.
+    """
+    legs = []
+    for node, found in traces:
+        for connection in found or []:
+            legs.append(dict(connection, node=node))
+    after, taken = {}, set()
+    for i, before in enumerate(legs):
+        candidates = [j for j, leg in enumerate(legs) if leg["node"] != before["node"] and j not in taken
+                      and _continues(before, leg)]
+        if candidates:
+            after[i] = candidates[0]
+            taken.add(candidates[0])
+            if len(candidates) > 1:
+                before.setdefault("join_problems", []).append(
+                    "%s on %s: %d connections on other nodes could go on from it (%s); took the one on %s"
+                    % (before["client"], before["node"], len(candidates),
+                       ", ".join(legs[j]["node"] for j in candidates), legs[candidates[0]]["node"]))
+    paths = []
+    for i, leg in enumerate(legs):
+        if i in taken:
+            continue
+        chain, seen = [i], set([i])
+        while chain[-1] in after and after[chain[-1]] not in seen:
+            chain.append(after[chain[-1]])
+            seen.add(chain[-1])
+        path_legs = [legs[j] for j in chain]
+        problems = []
+        for each in path_legs:
+            problems.extend("%s: %s" % (each["node"], problem)
+                            for problem in each.get("problems", []) + each.pop("join_problems", []))
+        last = path_legs[-1]
+        paths.append({"client": leg["client"], "service": leg["service"],
+                      "nodes": [each["node"] for each in path_legs], "legs": path_legs,
+                      "dnat": next((each["dnat"] for each in reversed(path_legs) if each.get("dnat")), None),
+                      "answered": last.get("dnat") or last["service"], "problems": problems})
+    return paths
+
+
+def format_paths(paths, start=1, total=None):
+    """The paths of :func:`join_nodes` as a learner reads them: one block per connection, a few lines per node.
+
+    start and total number them (connection START of TOTAL), for a part of the paths."""
+    lines = []
+    for index, path in enumerate(paths, start):
+        lines.append("connection %d of %d: %s -> %s, through %s" % (index, total or len(paths), path["client"],
+                                                                    path["service"], " then ".join(path["nodes"])))
+        for leg in path["legs"]:
+            entered, left = leg.get("entered") or {}, leg.get("left") or {}
+            lines.append("  on %s: came as %s -> %s%s" % (leg["node"], entered.get("src"), entered.get("dst"),
+                                                         " by %s" % entered["interface"]
+                                                         if entered.get("interface") else ""))
+            lines.append("    chains: %s" % " -> ".join(leg["chains"]))
+            if leg.get("dnat"):
+                lines.append("    DNAT to %s" % leg["dnat"])
+            if leg.get("masqueraded_as"):
+                lines.append("    masqueraded as %s" % leg["masqueraded_as"])
+            elif leg.get("masquerade"):
+                lines.append("    masqueraded (the reply was not traced: to which address is not known)")
+            lines.append("    went on as %s -> %s%s" % (left.get("src") or "?", left.get("dst"),
+                                                        " by %s" % left["interface"] if left.get("interface") else ""))
+        for problem in path["problems"]:
+            lines.append("  problem: %s" % problem)
+    return lines
 
 
 # ---------------------------------------------------------------- for the learner
