@@ -24,6 +24,12 @@ description:
     the events, removes everything it added (also the C(raw) and C(mangle) tables iptables-nft makes on first use,
     when they were not there before) and compares the whole ruleset with the one before, counters aside. A
     difference fails the module.
+  - With O(watch=true) it opens nothing: it marks the flow, waits up to O(timeout) seconds for O(connections)
+    connections that someone else opens (a client outside the node, such as the segment of a cluster, or the
+    module on another node), and reads, removes and compares as above. Start it with C(async) and C(poll: 0),
+    wait for O(ready_file), open the connections from the ports O(source_ports), then collect it with
+    C(async_status). The filter P(k8slab.kube_proxy.trace_paths#filter) joins the connections traced on several
+    nodes into one path each.
   - Takes the node lock of M(k8slab.kube_proxy.node_lock) for the time of the trace, so a trace never runs beside
     a converge.
   - The node's configuration is the same before and after, so the module reports C(changed=false).
@@ -31,7 +37,11 @@ author:
   - k8slab maintainers (@k8slab)
 options:
   source:
-    description: Where the connections start, V(node) or the network namespace of a pod (such as V(netns_adam)).
+    description:
+      - Where the connections start, V(node) or the network namespace of a pod (such as V(netns_adam)).
+      - With O(watch=true) also an IPv4 address that is not the node's own (a client outside the node, as its packets
+        arrive here: a masquerade on another node shows that node's address), or V(any): any address, the
+        connections told apart by their source ports O(source_ports) alone.
     type: str
     required: true
   destination:
@@ -39,11 +49,16 @@ options:
       - V(ADDRESS:PORT) to connect to, TCP. A Service's cluster IP and port, a node address and NodePort, or a pod
         address and port.
       - A cluster IP must have a DNAT in the ruleset for that port (else it is no Service); any other address must
-        be the node's own or a pod's.
+        be the node's own, a pod's, or one the node has a route of its own to (not only its default route): another
+        node of the cluster, or a pod there.
+      - With O(watch=true) also V(any), any destination (as the packets arrive here: after a DNAT on another node).
     type: str
     required: true
   connections:
-    description: How many connections to open and trace, one source port each.
+    description:
+      - How many connections to open and trace, one source port each.
+      - With O(watch=true), how many to wait for; the watch ends when that many were traced (each with its first
+        reply), or when O(timeout) ran out (RV(problems) then says how many came).
     type: int
     default: 3
   source_ports:
@@ -64,9 +79,22 @@ options:
     type: str
     default: kube-proxy
   timeout:
-    description: Seconds to wait for one connection and its answer.
+    description:
+      - Seconds to wait for one connection and its answer, at most 60.
+      - With O(watch=true), seconds to wait for all O(connections), at most 600.
     type: float
     default: 3.0
+  watch:
+    description:
+      - Open no connection; trace those someone else opens from O(source) to O(destination) from the ports
+        O(source_ports), see the description.
+    type: bool
+    default: false
+  ready_file:
+    description:
+      - With O(watch=true), a file the module writes (its process id) once the flow is marked and the monitor reads,
+        and removes when the watch ends; open the connections after it appeared (M(ansible.builtin.wait_for)).
+    type: path
   graph:
     description:
       - Also return the Service's chain graph from the live ruleset with the first traced connection in red, as
@@ -105,6 +133,11 @@ notes:
   - Trace ids are not used to tell packets apart (the kernel reuses them, and NAT changes them); packets are told
     apart by their IP id, length and flags.
   - Connections go only where O(destination) says; point it at addresses of your own lab.
+  - Across nodes, a connection is traced on each node by the source ports O(source_ports): a masquerade keeps the
+    source port unless another connection holds it, and one that picks another port takes the connection out of the
+    next node's marks.
+  - O(source=any) with O(destination=any) marks every new connection from the reserved ports; reserve ports that
+    nothing else on the nodes uses (below the ephemeral range, such as V(20100-20109)).
 extends_documentation_fragment:
   - k8slab.kube_proxy.attributes.read_only
 attributes:
@@ -139,6 +172,55 @@ EXAMPLES = r"""
     that:
       - from_node.connections[0].chains is contains('EDEN-SVC-HTTP')
       - from_node.connections[0].dnat in ['10.0.0.11:8080', '10.0.0.21:8080']
+
+# A cluster: node 2 watches for the connections node 1 opens from pod adam to pod eve on node 2
+# test: skip - needs a cluster of two nodes (the molecule scenario cluster runs this)
+- name: Watch on node 2
+  k8slab.kube_proxy.packet_trace:
+    source: 10.0.1.11
+    destination: 10.0.2.11:8080
+    connections: 2
+    watch: true
+    timeout: 30
+    source_ports: 20100-20109
+    ready_file: /run/k8slab-trace-watch.ready
+  async: 60
+  poll: 0
+  register: watch_job
+  when: inventory_hostname == 'node-2'
+
+# test: skip - needs a cluster of two nodes (the molecule scenario cluster runs this)
+- name: Wait until node 2 marked the flow
+  ansible.builtin.wait_for:
+    path: /run/k8slab-trace-watch.ready
+  when: inventory_hostname == 'node-2'
+
+# test: skip - needs a cluster of two nodes (the molecule scenario cluster runs this)
+- name: Open the connections on node 1
+  k8slab.kube_proxy.packet_trace:
+    source: netns_adam
+    destination: 10.0.2.11:8080
+    connections: 2
+    source_ports: 20100-20109
+  register: opened
+  when: inventory_hostname == 'node-1'
+
+# test: skip - needs a cluster of two nodes (the molecule scenario cluster runs this)
+- name: Collect node 2's watch
+  ansible.builtin.async_status:
+    jid: "{{ watch_job.ansible_job_id }}"
+  register: watched
+  until: watched.finished
+  retries: 60
+  delay: 1
+  when: inventory_hostname == 'node-2'
+
+# test: skip - needs a cluster of two nodes (the molecule scenario cluster runs this)
+- name: One path per connection, over both nodes
+  ansible.builtin.debug:
+    msg: "{{ [['node-1', hostvars['node-1'].opened.connections], ['node-2', hostvars['node-2'].watched.connections]]
+             | k8slab.kube_proxy.trace_paths | map(attribute='text') | flatten }}"
+  run_once: true
 """
 
 RETURN = r"""
@@ -148,12 +230,21 @@ backend:
   type: str
   sample: iptables
 client:
-  description: The source address of the connections (the pod's address, or the node's for the destination).
+  description:
+    - The source address of the connections (the pod's address, or the node's for the destination; with
+      O(watch=true) the address O(source) gives, or V(any)).
   returned: always
   type: str
   sample: 10.0.0.11
+watch:
+  description: Whether the module watched for connections that others open (O(watch)).
+  returned: always
+  type: bool
+  sample: false
 destination_kind:
-  description: What O(destination) is, V(service), V(node) (a NodePort on a node address) or V(pod).
+  description:
+    - What O(destination) is, V(service), V(node) (a NodePort on a node address), V(pod) (a pod on this node),
+      V(remote) (another node or a pod there, reached by a route of the node's own) or V(any).
   returned: always
   type: str
   sample: service
@@ -169,7 +260,7 @@ commands_run:
   elements: list
   sample: [["iptables", "-t", "raw", "-I", "PREROUTING", "..."], ["iptables", "-t", "raw", "-D", "PREROUTING", "..."]]
 answers:
-  description: What each connection got, by source port; an error text for one that failed.
+  description: What each connection got, by source port; an error text for one that failed. Empty for a watch.
   returned: unless in check mode
   type: dict
   sample: {"40100": "{\"message\": \"hello world from netns_eve namespace\"}"}
@@ -180,7 +271,11 @@ connections:
       took (C(table chain) pairs); C(dnat), the address and port the DNAT chose; C(masquerade), the masquerading rule;
       C(masqueraded_as), the address and port the reply came back to; C(marked_for_masquerade), kube-proxy's mark;
       C(path) and C(reply_path), the first packet's and the first reply's blocks (C(hook), C(table), C(chain),
-      C(hops) with C(table), C(chain), C(rule), C(verdict)); C(packets), how many packets out and back; C(problems).
+      C(hops) with C(table), C(chain), C(rule), C(verdict)); C(packets), how many packets out and back;
+      C(entered) and C(left), the first packet as it came to the node and as it went on (C(src) and C(dst) as
+      V(ADDRESS:PORT), after the DNAT and the masquerade for C(left), whose C(src) is null when a masquerade rewrote
+      it and no reply was traced; C(interface)), by which P(k8slab.kube_proxy.trace_paths#filter) joins nodes;
+      C(problems).
   returned: unless in check mode
   type: list
   elements: dict
@@ -190,6 +285,8 @@ connections:
       chains: [PREROUTING, APP-SERVICE, EDEN-SVC-HTTP, EVE-HTTP, FORWARD, POSTROUTING]
       dnat: 10.0.0.21:8080
       masqueraded_as: 10.0.0.1:40100
+      entered: {src: 10.0.0.11:40100, dst: 10.96.0.1:8080, interface: bridge_eden}
+      left: {src: 10.0.0.1:40100, dst: 10.0.0.21:8080, interface: bridge_eden}
 text:
   description: The connections as a learner reads them, one line per list element.
   returned: unless in check mode
@@ -230,6 +327,7 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.names import net
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
 
 MAX_CONNECTIONS = 100
+MAX_WATCH = 600
 # Runs in a child python, in the pod's namespace when asked: parameters as JSON on stdin, one result per
 # connection as JSON on stdout. Self-contained: it is passed with `python -c`.
 CLIENT_CODE = r'''
@@ -305,6 +403,24 @@ def parse_ports(text, connections):
     return low, high
 
 
+def is_address(text):
+    try:
+        ipaddress.IPv4Address(to_text(text))
+        return True
+    except ValueError:
+        return False
+
+
+def count_answered(text, backend, client, service, ports, base_chains):
+    """How many connections in the monitor's text so far have their first packet and a reply traced."""
+    try:
+        found = packet_trace.connections(text, backend=backend, client=client, service=service,
+                                         base_chains=base_chains, ports=ports)
+    except packet_trace.TraceError:
+        return 0
+    return len([c for c in found if any(p["direction"] == "reply" for p in c["packets"])])
+
+
 def without_counters(text):
     """``nft list ruleset`` text without its counter values, for the before/after comparison."""
     text = re.sub(r"counter packets \d+ bytes \d+", "counter", text)
@@ -336,6 +452,7 @@ def summary(connection, chains):
         "masqueraded_as": connection["masqueraded_as"], "marked_for_masquerade": connection["marked_for_masquerade"],
         "path": blocks(connection["path"]), "reply_path": blocks(connection["reply_path"]),
         "packets": {"out": directions.count("original"), "back": directions.count("reply")},
+        "entered": connection["entered"], "left": connection["left"],
         "problems": connection["problems"],
     }
 
@@ -380,19 +497,39 @@ class Trace(object):
 
     def validate(self):
         params = self.params
+        watch = params["watch"]
         if not 1 <= params["connections"] <= MAX_CONNECTIONS:
             self.fail("connections must be between 1 and %d, got %d" % (MAX_CONNECTIONS, params["connections"]))
-        if not 0 < params["timeout"] <= 60:
-            self.fail("timeout must be more than 0 and at most 60 seconds, got %s" % params["timeout"])
+        longest = MAX_WATCH if watch else 60
+        if not 0 < params["timeout"] <= longest:
+            self.fail("timeout must be more than 0 and at most %d seconds%s, got %s"
+                      % (longest, " (watch=true)" if watch else "", params["timeout"]))
         if params["lock_timeout"] < 0:
             self.fail("lock_timeout must be 0 or more seconds")
+        if params["ready_file"] and not watch:
+            self.fail("ready_file is for watch=true only (the module opens its connections itself otherwise)")
         try:
-            self.address, self.port = parse_destination(params["destination"])
+            if params["destination"] == packet_trace.ANY:
+                if not watch:
+                    raise ValueError("destination any: only a watch (watch=true) traces connections to any address; "
+                                     "give ADDRESS:PORT")
+                self.address, self.port = None, None
+            else:
+                self.address, self.port = parse_destination(params["destination"])
             self.ports = parse_ports(params["source_ports"], params["connections"])
         except ValueError as error:
             self.fail(to_text(error))
         source = params["source"]
-        if source != "node":
+        self.outside = source == packet_trace.ANY or is_address(source)
+        if self.outside:
+            if not watch:
+                self.fail("source %r: the module opens connections only from node or a pod's namespace; to trace "
+                          "connections that a client elsewhere opens from %s, set watch=true and open them from the "
+                          "source ports %s" % (source, source, params["source_ports"]))
+            if source != packet_trace.ANY and source in self.own_addresses():
+                self.fail("source %s is an address of this node: its connections go through OUTPUT, not PREROUTING; "
+                          "give source=node" % source)
+        elif source != "node":
             problem = netns_problem(source)
             if problem:
                 self.fail("source %r %s; give node or the network namespace of a pod" % (source, problem))
@@ -400,8 +537,24 @@ class Trace(object):
                 self.fail("source %r: no such network namespace (ip netns list); give node or a pod's namespace"
                           % source)
 
+    def own_addresses(self):
+        dummy, out, dummy = self.runner.read([self.runner.bin("ip"), "-json", "address", "show"])
+        return [info.get("local") for link in json.loads(out or "[]") for info in link.get("addr_info", [])]
+
     def client_address(self):
+        """The connections' source address, or None for any (a watch from any address, or to any destination)."""
         source = self.params["source"]
+        if self.outside:
+            return None if source == packet_trace.ANY else str(ipaddress.IPv4Address(source))
+        if self.address is None:
+            if source == "node":
+                return None
+            rc, out, err = self.runner.read([self.runner.bin("ip"), "-n", source, "-json", "-4", "address", "show"])
+            found = [info["local"] for link in json.loads(out or "[]") for info in link.get("addr_info", [])
+                     if info.get("scope") == "global"]
+            if not found:
+                self.fail("source %s has no IPv4 address to watch connections from" % source)
+            return found[0]
         argv = [self.runner.bin("ip")] + (["-n", source] if source != "node" else []) + [
             "-json", "route", "get", self.address]
         rc, out, err = self.runner.read(argv)
@@ -434,6 +587,8 @@ class Trace(object):
         return backend
 
     def destination_kind(self, ruleset):
+        if self.address is None:
+            return "any"
         try:
             service_graph.service_graph(ruleset, self.address, self.port)
             return "service"
@@ -448,8 +603,12 @@ class Trace(object):
             if rc == 0 and any(info.get("local") == self.address for link in json.loads(out or "[]")
                                for info in link.get("addr_info", [])):
                 return "pod"
+        # Another node's address, or a pod's there: the node has a route of its own to it, not only the default.
+        rc, out, dummy = self.runner.read([self.runner.bin("ip"), "-json", "route", "show", "match", self.address])
+        if rc == 0 and any(route.get("dst") not in (None, "default", "0.0.0.0/0") for route in json.loads(out or "[]")):
+            return "remote"
         self.fail("destination %s:%d is neither a Service (no DNAT for it in the ruleset), nor a node address, "
-                  "nor a pod's address" % (self.address, self.port))
+                  "nor a pod's address (here, or on another node the node has a route to)" % (self.address, self.port))
 
     def connect(self, client):
         source = self.params["source"]
@@ -472,19 +631,20 @@ class Trace(object):
         if packet_trace.TRACE_TABLE in tables:
             self.fail("table ip %s exists already: another trace runs, or one was cut off; if none runs, remove it "
                       "with: nft delete table ip %s" % (packet_trace.TRACE_TABLE, packet_trace.TRACE_TABLE))
-        backend = self.choose_backend(tables)
+        backend = self.monitor_backend = self.choose_backend(tables)
         kind = self.destination_kind(self.service_rules(backend))
         hook = "output" if self.params["source"] == "node" else "prerouting"
         rules = packet_trace.trace_rules(backend, hook, client, self.address, self.port, self.ports, tables=tables,
                                          packets=self.params["packets"])
-        result = {"changed": False, "backend": backend, "client": client, "destination_kind": kind,
+        result = {"changed": False, "backend": backend, "client": client or packet_trace.ANY,
+                  "destination_kind": kind, "watch": self.params["watch"],
                   "commands": {"add": [c["argv"] for c in rules["add"]], "delete": [c["argv"] for c in rules["delete"]]}}
         if self.module.check_mode:
             self.module.exit_json(**result)
         with NodeLock(self.module, self.params["lock"], self.params["lock_timeout"]):
             events, answers, problems = self.trace(rules, client)
         result["commands_run"] = self.runner.commands
-        return self.report(result, self.service_rules(backend), events, answers, problems, client)
+        return self.report(result, self.service_rules(backend), events, answers, problems, client or packet_trace.ANY)
 
     def trace(self, rules, client):
         before = without_counters(self.ruleset())
@@ -500,9 +660,14 @@ class Trace(object):
             stdbuf = self.runner.bin("stdbuf", required=False)
             monitor = self.runner.background(([stdbuf, "-oL"] if stdbuf else []) + self.monitor, output)
             time.sleep(0.5)
-            answers = self.connect(client)
-            time.sleep(0.5)  # the last packets' events
+            if self.params["watch"]:
+                problems.extend(self.watch(output, client or packet_trace.ANY))
+            else:
+                answers = self.connect(client)
+                time.sleep(0.5)  # the last packets' events
         finally:
+            if self.params["ready_file"] and os.path.exists(self.params["ready_file"]):
+                os.remove(self.params["ready_file"])
             if monitor is not None:
                 monitor.stop()
             failed = []
@@ -517,6 +682,28 @@ class Trace(object):
         output.seek(0)
         return to_text(output.read()), answers, problems
 
+    def watch(self, output, client):
+        """Wait until ``connections`` connections that others open were traced (the first packet out and its
+        reply), or ``timeout`` ran out; says so in the problems then."""
+        wanted, ready = self.params["connections"], self.params["ready_file"]
+        if ready:
+            with open(ready, "w") as handle:
+                handle.write("%d\n" % os.getpid())
+        deadline, seen = time.time() + self.params["timeout"], 0
+        while time.time() < deadline:
+            time.sleep(0.25)
+            # pread: the monitor writes through the same open file; its offset must stay where it is
+            text = to_text(os.pread(output.fileno(), os.fstat(output.fileno()).st_size, 0), errors="replace")
+            seen = count_answered(text, self.monitor_backend, client, self.service(), self.ports, self.base_chains)
+            if seen >= wanted:
+                time.sleep(0.3)  # the last events of the replies
+                return []
+        return ["the watch ended after %s s (timeout) with %d of %d connections traced from %s to %s"
+                % (self.params["timeout"], seen, wanted, client, self.service())]
+
+    def service(self):
+        return packet_trace.ANY if self.address is None else "%s:%d" % (self.address, self.port)
+
     def report(self, result, ruleset, events, answers, problems, client):
         result["answers"] = answers
         problems += ["connection from port %s: %s" % item for item in sorted(answers.items())
@@ -524,8 +711,8 @@ class Trace(object):
         connections = []
         try:
             found = packet_trace.connections(events, backend=result["backend"], client=client,
-                                             service="%s:%d" % (self.address, self.port),
-                                             base_chains=self.base_chains)
+                                             service=self.service(), base_chains=self.base_chains,
+                                             ports=self.ports)
         except packet_trace.TraceError as error:
             found = []
             problems.append("no trace events were read: %s" % error)
@@ -559,6 +746,8 @@ def main():
             keep_events=dict(type="bool", default=False),
             lock=dict(type="path", default="/run/lock/kube-proxy-lab.converge.lock"),
             lock_timeout=dict(type="int", default=60),
+            watch=dict(type="bool", default=False),
+            ready_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )

@@ -14,6 +14,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -169,3 +171,92 @@ def test_a_trace_table_left_behind_stops_the_next_trace(sandbox):
     sandbox.run(["nft", "add", "table", "ip", "k8slab-trace"])
     result = trace(sandbox, expect_failure=True, source="node", destination="10.96.0.1:8080")
     assert "table ip k8slab-trace exists already" in result["msg"]
+
+
+def outside_client(sandbox):
+    """A host outside the node on its uplink (the netns `outside` holds the uplink's far end, 192.168.50.1),
+    routing the Service range to the node, as the segment does for a NodePort in the cluster scenario."""
+    for command in ("ip netns add outside", "ip link set dev uplink1 netns outside",
+                    "ip -n outside address add 192.168.50.1/24 dev uplink1", "ip -n outside link set dev uplink1 up",
+                    "ip -n outside link set dev lo up", "ip -n outside route add 10.96.0.0/24 via 192.168.50.2"):
+        sandbox.run(command.split())
+
+
+def watch(sandbox, ready, **args):
+    """packet_trace with watch=true in a thread; returns the thread and the list its result lands in."""
+    out = []
+    thread = threading.Thread(target=lambda: out.append(trace(sandbox, watch=True, ready_file=ready, **args)))
+    thread.start()
+    for dummy in range(100):
+        if os.path.exists(ready):
+            return thread, out
+        time.sleep(0.1)
+    thread.join()
+    raise AssertionError("the watch never said it was ready: %s" % out)
+
+
+def test_a_watch_traces_connections_a_client_outside_the_node_opens(sandbox, node):
+    outside_client(sandbox)
+    before = state(sandbox)
+    ready = os.path.join(sandbox.tmpdir, "ready")
+    thread, out = watch(sandbox, ready, source="192.168.50.1", destination="10.96.0.1:8080", connections=2,
+                        timeout=20)
+    for port in ("40100", "40101"):  # one port each: a port used again would be the same connection's
+        sandbox.run(["ip", "netns", "exec", "outside", "curl", "-s", "-m", "3", "--local-port", port,
+                     "http://10.96.0.1:8080/"])
+    thread.join()
+    result = out[0]
+    assert not os.path.exists(ready) and state(sandbox) == before
+    assert result["watch"] is True and result["client"] == "192.168.50.1" and result["problems"] == [], result
+    assert len(result["connections"]) == 2 and result["answers"] == {}
+    for connection in result["connections"]:
+        assert connection["client"].startswith("192.168.50.1:401")
+        assert connection["entered"]["src"] == connection["client"] and connection["entered"]["interface"] == "uplink0"
+        entry = "PREROUTING" if node == "iptables" else "nat-prerouting"
+        assert packet_trace.in_order(connection["chains"], [entry, "EDEN-SVC-HTTP"]), connection["chains"]
+        assert connection["dnat"] in ("10.0.0.11:8080", "10.0.0.21:8080")
+        # no masquerade for an address outside the pod CIDR: it went on as it came, to the pod
+        assert connection["left"] == {"src": connection["client"], "dst": connection["dnat"],
+                                      "interface": "bridge_eden"}
+
+
+def test_a_watch_from_any_address_to_any_destination_waits_its_timeout_and_says_what_it_missed(sandbox):
+    build_node(sandbox, "nftables")
+    before = state(sandbox)
+    started = time.time()
+    result = trace(sandbox, watch=True, source="any", destination="any", connections=1, timeout=1.5)
+    assert state(sandbox) == before and time.time() - started >= 1.5
+    assert result["client"] == "any" and result["destination_kind"] == "any" and result["connections"] == []
+    assert "the watch ended after 1.5 s (timeout) with 0 of 1 connections traced from any to any" in result["problems"]
+
+
+WATCH_BAD_INPUT = [
+    ({"source": "192.168.50.9", "destination": "10.96.0.1:8080"}, "source '192.168.50.9': the module opens"),
+    ({"source": "node", "destination": "any"}, "destination any: only a watch"),
+    ({"source": "node", "destination": "10.96.0.1:8080", "ready_file": "/tmp/x"}, "ready_file is for watch=true"),
+    ({"source": "192.168.50.2", "destination": "10.96.0.1:8080", "watch": True}, "source 192.168.50.2 is an address of"),
+    ({"source": "any", "destination": "10.96.0.1:8080", "watch": True, "timeout": 601}, "at most 600 seconds (watch"),
+    ({"source": "node", "destination": "10.96.0.1:8080", "timeout": 61}, "at most 60 seconds, got"),
+]
+
+
+def test_bad_watch_input_names_the_field_and_leaves_nothing(sandbox):
+    build_node(sandbox, "iptables")
+    before = state(sandbox)
+    for args, message in WATCH_BAD_INPUT:
+        result = trace(sandbox, expect_failure=True, **args)
+        assert message in result["msg"], (args, result["msg"])
+        assert state(sandbox) == before, args
+
+
+def test_check_mode_of_a_watch_marks_any_address_by_the_source_ports(sandbox, node):
+    before = state(sandbox)
+    result = trace(sandbox, check=True, watch=True, source="any", destination="any")
+    assert state(sandbox) == before and "connections" not in result
+    add = result["commands"]["add"]
+    if node == "iptables":
+        assert add[0] == ["iptables", "-t", "raw", "-I", "PREROUTING", "-p", "tcp", "-m", "tcp", "--sport",
+                          "40100:40109", "--tcp-flags", "SYN,ACK", "SYN", "-m", "comment", "--comment",
+                          "k8slab packet_trace", "-j", "TRACE"]
+    else:
+        assert add == [["nft", "-f", "-"]]
