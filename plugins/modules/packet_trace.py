@@ -24,9 +24,9 @@ description:
     the events, removes everything it added (also the C(raw) and C(mangle) tables iptables-nft makes on first use,
     when they were not there before) and compares the whole ruleset with the one before, counters aside. A
     difference fails the module.
-  - With O(watch=true) it opens nothing: it marks the flow, waits up to O(timeout) seconds for O(connections)
+  - With O(watch=true) it opens nothing; it marks the flow, waits up to O(timeout) seconds for O(connections)
     connections that someone else opens (a client outside the node, such as the segment of a cluster, or the
-    module on another node), and reads, removes and compares as above. Start it with C(async) and C(poll: 0),
+    module on another node), and reads, removes and compares as above. Start it with C(async) and C(poll=0),
     wait for O(ready_file), open the connections from the ports O(source_ports), then collect it with
     C(async_status). The filter P(k8slab.kube_proxy.trace_paths#filter) joins the connections traced on several
     nodes into one path each.
@@ -40,7 +40,7 @@ options:
     description:
       - Where the connections start, V(node) or the network namespace of a pod (such as V(netns_adam)).
       - With O(watch=true) also an IPv4 address that is not the node's own (a client outside the node, as its packets
-        arrive here: a masquerade on another node shows that node's address), or V(any): any address, the
+        arrive here; a masquerade on another node shows that node's address), or V(any): any address, the
         connections told apart by their source ports O(source_ports) alone.
     type: str
     required: true
