@@ -40,7 +40,7 @@ options:
     description:
       - Where the connections start, V(node) or the network namespace of a pod (such as V(netns_adam)).
       - With O(watch=true) also an IPv4 address that is not the node's own (a client outside the node, as its packets
-        arrive here; a masquerade on another node shows that node's address), or V(any): any address, the
+        arrive here; a masquerade on another node shows that node's address), or V(any), any address, the
         connections told apart by their source ports O(source_ports) alone.
     type: str
     required: true
@@ -49,7 +49,7 @@ options:
       - V(ADDRESS:PORT) to connect to, TCP. A Service's cluster IP and port, a node address and NodePort, or a pod
         address and port.
       - A cluster IP must have a DNAT in the ruleset for that port (else it is no Service); any other address must
-        be the node's own, a pod's, or one the node has a route of its own to (not only its default route): another
+        be the node's own, a pod's, or one the node has a route of its own to (not only its default route), another
         node of the cluster, or a pod there.
       - With O(watch=true) also V(any), any destination (as the packets arrive here: after a DNAT on another node).
     type: str
@@ -133,7 +133,7 @@ notes:
   - Trace ids are not used to tell packets apart (the kernel reuses them, and NAT changes them); packets are told
     apart by their IP id, length and flags.
   - Connections go only where O(destination) says; point it at addresses of your own lab.
-  - Across nodes, a connection is traced on each node by the source ports O(source_ports): a masquerade keeps the
+  - Across nodes, a connection is traced on each node by the source ports O(source_ports); a masquerade keeps the
     source port unless another connection holds it, and one that picks another port takes the connection out of the
     next node's marks.
   - O(source=any) with O(destination=any) marks every new connection from the reserved ports; reserve ports that
