@@ -16,8 +16,9 @@ description:
     and returns each connection once, as the path it took from node to node.
   - A connection traced on one node goes on as one traced on another when the packet that left the first (its
     C(left), the source after the masquerade, as the reply showed it, and the destination after the DNAT) is the
-    one that came to the second (its C(entered)), addresses and ports. When a masquerade rewrote the source and no
-    reply was traced on the first node, the source port alone stands for the source.
+    one that came to the second (its C(entered)), addresses and ports, the exact 4-tuple. A connection the first
+    node masqueraded without a traced reply (the new source unknown) joins nothing; kube-proxy masquerades with
+    C(--random-fully), so the source port does not tell it either.
 positional: ""
 options:
   _input:

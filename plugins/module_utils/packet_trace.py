@@ -634,18 +634,16 @@ def in_order(sequence, wanted):
 def _continues(before, after):
     """True when connection ``after`` (traced on one node) is ``before`` (traced on another) gone on.
 
-    The packet that left the first node is the one that came to the next: its destination
-    (after the first node's DNAT) and its source (after the first node's masquerade, as the
-    reply showed it) must both be the same, ports included. When a masquerade rewrote the
-    source and no reply told the new address, the source port alone stands for it (a
-    masquerade keeps the port unless another connection holds it).
+    The packet that left the first node is the one that came to the next: its source (after
+    the first node's masquerade, as the reply showed it) and its destination (after the first
+    node's DNAT) must both be the same, addresses and ports, the exact 4-tuple. When the first
+    node masqueraded the connection and no reply told the new source, nothing joins it: the
+    source port is no stand-in (kube-proxy masquerades with --random-fully, a new port).
     """
     left, entered = before.get("left"), after.get("entered")
-    if not left or not entered or left["dst"] != entered["dst"]:
+    if not left or not entered or None in (left.get("src"), left.get("dst"), entered.get("src")):
         return False
-    if left["src"] is not None:
-        return left["src"] == entered["src"]
-    return entered["src"].rpartition(":")[2] == before["client"].rpartition(":")[2]
+    return left["src"] == entered["src"] and left["dst"] == entered["dst"]
 
 
 def join_nodes(traces):
@@ -663,9 +661,19 @@ def join_nodes(traces):
         for connection in found or []:
             legs.append(dict(connection, node=node))
     after, taken = {}, set()
+
+    def leads_to(start, end):
+        while start in after:
+            start = after[start]
+            if start == end:
+                return True
+        return False
+
     for i, before in enumerate(legs):
+        # Without NAT a packet leaves one node as it came to the next, and that leg "goes on" as the
+        # first one too: the node read first keeps its place (no cycle).
         candidates = [j for j, leg in enumerate(legs) if leg["node"] != before["node"] and j not in taken
-                      and _continues(before, leg)]
+                      and _continues(before, leg) and not leads_to(j, i) and j != i]
         if candidates:
             after[i] = candidates[0]
             taken.add(candidates[0])

@@ -133,9 +133,9 @@ notes:
   - Trace ids are not used to tell packets apart (the kernel reuses them, and NAT changes them); packets are told
     apart by their IP id, length and flags.
   - Connections go only where O(destination) says; point it at addresses of your own lab.
-  - Across nodes, a connection is traced on each node by the source ports O(source_ports); a masquerade keeps the
-    source port unless another connection holds it, and one that picks another port takes the connection out of the
-    next node's marks.
+  - Across nodes, a connection is traced on each node by the source ports O(source_ports); kube-proxy masquerades
+    with C(--random-fully), so a masqueraded connection leaves with another source port, out of the next node's
+    marks.
   - O(source=any) with O(destination=any) marks every new connection from the reserved ports; reserve ports that
     nothing else on the nodes uses (below the ephemeral range, such as V(20100-20109)).
 extends_documentation_fragment:
