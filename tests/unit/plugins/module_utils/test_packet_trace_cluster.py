@@ -1,10 +1,10 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""packet_trace's watch (connections others open) and its join across nodes, against real trace events.
+"""packet_trace's watch (connections others open), against real trace events.
 
-fixtures/trace: one node (scripts/capture_trace_fixtures.py); fixtures/trace-cluster: the
-molecule scenario `cluster`, several nodes at once (scripts/capture_cluster_trace_fixtures.yml).
+fixtures/trace: one node (scripts/capture_trace_fixtures.py). The join across nodes:
+test_packet_trace_cluster_join.py.
 """
 
 from __future__ import annotations
@@ -21,10 +21,6 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils import packet_tr
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 SINGLE = os.path.join(HERE, "trace")
-CLUSTER = os.path.join(HERE, "trace-cluster")
-NODES = ["k8slab-cluster-1", "k8slab-cluster-2", "k8slab-cluster-3"]
-APP_PODS = {"10.0.1.11:8080": "k8slab-cluster-1", "10.0.2.11:8080": "k8slab-cluster-2",
-            "10.0.3.11:8080": "k8slab-cluster-3"}
 
 
 def single(case):
@@ -32,25 +28,6 @@ def single(case):
         text = handle.read()
     with open(os.path.join(SINGLE, case + ".json")) as handle:
         return text, json.load(handle)
-
-
-def cluster(case):
-    """{node: connections as the module returns them, parsed anew from the node's events}, and the case's meta."""
-    with open(os.path.join(CLUSTER, case + ".json")) as handle:
-        meta = json.load(handle)
-    traced = []
-    for node in NODES:
-        if node not in meta["nodes"]:
-            continue
-        with open(os.path.join(CLUSTER, "%s.%s.trace" % (case, node))) as handle:
-            text = handle.read()
-        asked = meta["nodes"][node]
-        client = asked["client"]
-        service = asked["destination"]
-        found = packet_trace.connections(text, backend=asked["backend"], client=client, service=service,
-                                         ports=tuple(asked["ports"]))
-        traced.append((node, [summary(connection) for connection in found]))
-    return traced, meta
 
 
 def summary(connection):
