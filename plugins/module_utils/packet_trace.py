@@ -713,9 +713,8 @@ def format_paths(paths, start=1, total=None):
                                                                     path["service"], " then ".join(path["nodes"])))
         for leg in path["legs"]:
             entered, left = leg.get("entered") or {}, leg.get("left") or {}
-            lines.append("  on %s: came as %s -> %s%s" % (leg["node"], entered.get("src"), entered.get("dst"),
-                                                         " by %s" % entered["interface"]
-                                                         if entered.get("interface") else ""))
+            came_by = " by %s" % entered["interface"] if entered.get("interface") else ""
+            lines.append("  on %s: came as %s -> %s%s" % (leg["node"], entered.get("src"), entered.get("dst"), came_by))
             lines.append("    chains: %s" % " -> ".join(leg["chains"]))
             if leg.get("dnat"):
                 lines.append("    DNAT to %s" % leg["dnat"])

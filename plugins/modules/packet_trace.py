@@ -51,7 +51,7 @@ options:
       - A cluster IP must have a DNAT in the ruleset for that port (else it is no Service); any other address must
         be the node's own, a pod's, or one the node has a route of its own to (not only its default route), another
         node of the cluster, or a pod there.
-      - With O(watch=true) also V(any), any destination (as the packets arrive here: after a DNAT on another node).
+      - With O(watch=true) also V(any), any destination (as the packets arrive here, after a DNAT on another node).
     type: str
     required: true
   connections:

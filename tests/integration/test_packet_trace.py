@@ -160,7 +160,7 @@ BAD_INPUT = [
 def test_bad_input_names_the_field_and_leaves_nothing(sandbox):
     build_node(sandbox, "iptables")
     before = state(sandbox)
-    for args, message in BAD_INPUT:
+    for args, message in BAD_INPUT + WATCH_BAD_INPUT:  # WATCH_BAD_INPUT: below, with the watch's tests
         result = trace(sandbox, expect_failure=True, **args)
         assert message in result["msg"], (args, result["msg"])
         assert state(sandbox) == before, args
@@ -238,15 +238,6 @@ WATCH_BAD_INPUT = [
     ({"source": "any", "destination": "10.96.0.1:8080", "watch": True, "timeout": 601}, "at most 600 seconds (watch"),
     ({"source": "node", "destination": "10.96.0.1:8080", "timeout": 61}, "at most 60 seconds, got"),
 ]
-
-
-def test_bad_watch_input_names_the_field_and_leaves_nothing(sandbox):
-    build_node(sandbox, "iptables")
-    before = state(sandbox)
-    for args, message in WATCH_BAD_INPUT:
-        result = trace(sandbox, expect_failure=True, **args)
-        assert message in result["msg"], (args, result["msg"])
-        assert state(sandbox) == before, args
 
 
 def test_check_mode_of_a_watch_marks_any_address_by_the_source_ports(sandbox, node):

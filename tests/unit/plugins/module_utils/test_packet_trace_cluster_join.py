@@ -91,8 +91,9 @@ def test_two_legs_that_could_go_on_from_one_are_a_problem():
     first, second = pod_to_pod(20100)
     paths = packet_trace.join_nodes([("node-1", [first]), ("node-2", [second]), ("node-3", [copy.deepcopy(second)])])
     assert paths[0]["nodes"][:2] == ["node-1", "node-2"]
-    assert paths[0]["problems"][:1] == ["node-1: 10.0.1.11:20100 on node-1: 2 connections on other nodes could go on "
-                                    "from it (node-2, node-3); took the one on node-2"]
+    assert paths[0]["problems"][:1] == [
+        "node-1: 10.0.1.11:20100 on node-1: 2 connections on other nodes could go on from it (node-2, node-3); "
+        "took the one on node-2"]
 
 
 def test_the_filter_joins_and_writes_each_path():
