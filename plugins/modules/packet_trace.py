@@ -93,7 +93,7 @@ options:
   ready_file:
     description:
       - With O(watch=true), a file the module writes (its process id) once the flow is marked and the monitor reads,
-        and removes when the watch ends; open the connections after it appeared (M(ansible.builtin.wait_for)).
+        and removes when the watch ends; open the connections after it appeared (C(ansible.builtin.wait_for)).
     type: path
   graph:
     description:
