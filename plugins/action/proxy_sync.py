@@ -73,6 +73,21 @@ def file_digest_args(args, model, data):
     return digested
 
 
+def packed(args):
+    """``args`` with the model keys as one JSON text in ``model_json`` (see the module's option); unchanged
+    when a value does not encode as plain JSON (it then travels as lists, which works, only slower)."""
+    model = dict((key, args[key]) for key in proxier.MODEL_KEYS if args.get(key) is not None)
+    if not model:
+        return args
+    try:
+        text = json.dumps(model, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return args
+    result = dict((key, value) for key, value in args.items() if key not in model)
+    result["model_json"] = text
+    return result
+
+
 class ActionModule(ActionBase):
     """Send the model's digest first; send the model only when the node answers that it needs it.
 
@@ -116,6 +131,9 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
+        if args.get("model_json") is not None:
+            raise AnsibleActionFail("model_json is set by the action plugin; give services, endpoint_slices and pods "
+                                    "as options or in model_file")
         module = self._task.resolved_action or "k8slab.kube_proxy.proxy_sync"
         present = args.get("state", "present") == "present"
         digested = args
@@ -134,5 +152,5 @@ class ActionModule(ActionBase):
                 if not answer.get("model_needed"):
                     result.update(answer)
                     return result
-        result.update(self._execute_module(module_name=module, module_args=args, task_vars=task_vars))
+        result.update(self._execute_module(module_name=module, module_args=packed(args), task_vars=task_vars))
         return result

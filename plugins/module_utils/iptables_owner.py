@@ -5,8 +5,8 @@
 """What one owner declares in one or more iptables tables, read, planned and applied in one restore.
 
 The command-running half of the iptables_chains module, shared with proxy_sync:
-:class:`IptablesOwner` detects the backend, reads the tables (``iptables-save``
-per table), turns the declared chains into their canonical text through
+:class:`IptablesOwner` detects the backend, reads the tables (one ``iptables-save``
+for all of them), turns the declared chains into their canonical text through
 one scratch load (for every table at once), plans each table with
 :func:`iptables.plan` and applies every table's changes in one
 ``iptables-restore --noflush``, as kube-proxy writes nat and filter. The pure
@@ -83,15 +83,24 @@ class IptablesOwner:
             self.module.fail_json(msg="%s reports %r, which is not the %s backend" % (self.restore_bin, self.version, wanted))
         self.backend = wanted
 
-    def save_text(self, table):
-        """``iptables-save -t TABLE`` (without -t, iptables-nft leaves out a table not made yet)."""
-        dummy, out, dummy = self.run([self.save_bin, "-t", table], what="%s -t %s" % (self.save_bin, table))
+    def save_text(self, table=None):
+        """``iptables-save -t TABLE``, or every table's ``iptables-save`` when ``table`` is None (which
+        leaves out a table not made yet: with -t, iptables-nft shows its built-in chains)."""
+        argv = [self.save_bin] + (["-t", table] if table else [])
+        dummy, out, dummy = self.run(argv, what=" ".join(argv))
         if "incompatible" in out and "nft" in out:
-            self.module.fail_json(msg="table %s holds nftables rules iptables cannot show: %s" % (table, out.strip()))
+            self.module.fail_json(msg="table %s holds nftables rules iptables cannot show: %s"
+                                  % (table or "/".join(self.tables), out.strip()))
         return out
 
     def read_tables(self):
-        return OrderedDict((table, parse_save(self.save_text(table), table)) for table in self.tables)
+        """table -> :class:`iptables.Table`. Several tables come from one ``iptables-save``: with the
+        nf_tables backend each save fetches the whole ruleset from the kernel, whatever table it prints."""
+        if len(self.tables) == 1:
+            return OrderedDict([(self.tables[0], parse_save(self.save_text(self.tables[0]), self.tables[0]))])
+        out = self.save_text()
+        return OrderedDict((table, parse_save(out if "*%s\n" % table in out else self.save_text(table), table))
+                           for table in self.tables)
 
     def scratch_canonical(self, todo, current):
         """Load the desired state of every table into empty tables of a throwaway network namespace, read it back.

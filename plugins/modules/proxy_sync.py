@@ -188,6 +188,14 @@ options:
       - Set by the action plugin, not by hand - the digest of the model. Recorded after a sync; without
         O(services) the module only compares it with the record and the live rules (RV(model_needed)).
     type: str
+  model_json:
+    description:
+      - Set by the action plugin, not by hand - O(services), O(endpoint_slices) and O(pods) as one JSON text
+        (a mapping of those keys to their lists), which the module parses once with Python's JSON parser.
+        Passed as lists, a kube-proxy-sized model would be validated and deep-copied item by item by
+        Ansible's argument handling on the node, and encoded item by item on the controller.
+      - Mutually exclusive with O(services), O(endpoint_slices) and O(pods).
+    type: str
   local_netns:
     description: Set by the action plugin with O(model_digest) and O(drain) - the namespaces of this node's pods.
     type: list
@@ -397,6 +405,7 @@ pods:
 """
 
 import hashlib
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -410,6 +419,23 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Ru
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore, read_text
 
 NETNS_DIR = "/run/netns"
+
+
+def unpack_model(module):
+    """Move the model keys out of O(model_json) into the parameters; fail on anything but a mapping of lists."""
+    text = module.params.get("model_json")
+    if text is None:
+        return
+    try:
+        model = json.loads(text)
+    except ValueError as exc:
+        module.fail_json(msg="model_json is not valid JSON: %s" % exc)
+    if not isinstance(model, dict) or any(key not in proxier.MODEL_KEYS or not isinstance(value, list)
+                                          for key, value in model.items()):
+        module.fail_json(msg="model_json must be a mapping of some of %s to lists" % ", ".join(proxier.MODEL_KEYS))
+    for key, value in model.items():
+        module.params[key] = value
+    module.params["model_json"] = None
 
 
 def file_digest(path):
@@ -680,14 +706,17 @@ def main():
             adopt=dict(type="list", elements="str", default=[]),
             return_plan=dict(type="bool", default=False),
             model_digest=dict(type="str"),
+            model_json=dict(type="str"),
             local_netns=dict(type="list", elements="str"),
             wait=dict(type="int", default=30),
             state_dir=dict(type="path", default="/var/lib/k8slab"),
             conntrack_cleanup=dict(type="bool", default=True),
             **options
         ),
+        mutually_exclusive=[["model_json", key] for key in proxier.MODEL_KEYS],
         supports_check_mode=True,
     )
+    unpack_model(module)
     output = ProxySync(module).run()
     # Echoing a kube-proxy-sized model (a megabyte) back as the task's invocation costs more than the work.
     args = dict(module.params)

@@ -74,6 +74,13 @@ class Controller:
         return dict(self.answers.pop(0))
 
 
+def unpacked(call):
+    """A call's arguments with model_json read back into the model keys (what the module does first)."""
+    call = dict(call)
+    call.update(json.loads(call.pop("model_json", "{}")))
+    return call
+
+
 @pytest.fixture
 def controller(tmp_path):
     return Controller(tmp_path)
@@ -92,7 +99,8 @@ def test_a_relative_model_file_is_found_in_files_and_sent_only_when_the_node_nee
     probe, full = controller.calls
     digest = file_digest(content, layout="kube-proxy", cluster_cidr="10.0.0.0/24")
     assert probe == {"layout": "kube-proxy", "cluster_cidr": "10.0.0.0/24", "model_digest": digest}
-    assert full == dict(probe, services=SERVICES, endpoint_slices=SLICES, pods=PODS)
+    assert set(full) == set(probe) | {"model_json"}  # the model as one JSON text
+    assert unpacked(full) == dict(probe, services=SERVICES, endpoint_slices=SLICES, pods=PODS)
     assert result["changed"] is True
 
 
@@ -112,6 +120,7 @@ def test_an_absolute_yaml_model_file_is_read_as_plain_data(controller, tmp_path)
     controller.run(model_file=str(path), pods=PODS)
     probe, full = controller.calls
     assert probe["model_digest"] == file_digest(content, pods=PODS)
+    full = unpacked(full)
     assert full["services"] == services and full["pods"] == PODS and "model_file" not in full
 
 
@@ -163,4 +172,17 @@ def test_inline_model_is_unchanged(controller):
     controller.run(services=SERVICES, pods=PODS)
     probe, full = controller.calls
     assert probe == {"model_digest": proxier.model_digest(dict(services=SERVICES, pods=PODS), action.code_digest())}
-    assert full == dict(probe, services=SERVICES, pods=PODS)
+    assert unpacked(full) == dict(probe, services=SERVICES, pods=PODS)
+
+
+def test_a_model_that_is_not_plain_json_travels_as_lists(controller):
+    services = [dict(SERVICES[0], extra={1, 2})]  # a set: Ansible's own encoding may take it, plain JSON not
+    controller.run(services=services, pods=PODS)
+    probe, full = controller.calls
+    assert "model_json" not in full and full["services"] == services
+
+
+def test_model_json_from_the_task_fails_before_the_module_runs(controller):
+    with pytest.raises(AnsibleActionFail, match="model_json is set by the action plugin"):
+        controller.run(model_json="{}")
+    assert controller.calls == []

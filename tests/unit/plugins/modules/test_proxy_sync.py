@@ -76,6 +76,7 @@ class Node:
         for name in ("netns_adam", "netns_eve"):
             (self.netns / name).write_text("")
         self.iptables = FakeIptables()
+        self.made = ["filter", "nat"]
         self.calls = []
         self.restores = []
         monkeypatch.setattr(proxy_sync, "NETNS_DIR", str(self.netns))
@@ -87,8 +88,8 @@ class Node:
         self.calls.append(" ".join([name] + [str(arg) for arg in argv[1:] if name != "unshare"]))
         if argv[1:] == ["--version"]:
             return 0, "%s v1.8.9 (nf_tables)\n" % name, ""
-        if name == "iptables-nft-save":  # without -t: every table
-            return 0, "".join(self.iptables.save(table) for table in (argv[2:] or ["filter", "nat"])), ""
+        if name == "iptables-nft-save":  # without -t: every table made so far; with -t that one, made or not
+            return 0, "".join(self.iptables.save(table) for table in (argv[2:] or self.made)), ""
         if name == "unshare":
             return 0, self.iptables.scratch(data), ""
         if name == "iptables-nft-restore":
@@ -104,10 +105,15 @@ class Node:
         params.update(args)
         return params
 
-    def run(self, check=False, digest_only=False, **args):
-        """One module run; digest_only sends what the action plugin sends when it tries the digest first."""
+    def run(self, check=False, digest_only=False, packed=False, **args):
+        """One module run; digest_only sends what the action plugin sends when it tries the digest first,
+        packed the model as the action plugin sends it (model_json)."""
         params = self.args(**args)
         params["model_digest"] = proxier.model_digest(params, "test")
+        if packed:
+            params = dict((key, value) for key, value in params.items() if key not in proxier.MODEL_KEYS)
+            params["model_json"] = packed if isinstance(packed, str) else json.dumps(
+                dict((key, value) for key, value in self.args(**args).items() if key in proxier.MODEL_KEYS))
         if digest_only:
             params = dict((key, value) for key, value in params.items() if key not in proxier.MODEL_KEYS)
             if args.get("drain"):
@@ -134,13 +140,23 @@ def test_first_sync_reads_loads_and_restores_once(node):
     # ansible-core 2.21 and later return `invocation` only when the controller asks for it
     # (INJECT_INVOCATION); 2.19 and 2.20 always do, and refuse the flag.
     result = node.run(**({"_ansible_inject_invocation": True} if "inject_invocation" in PASS_VARS else {}))
-    assert node.calls == ["iptables --version", "iptables-nft-restore --version", "iptables-nft-save -t filter",
-                          "iptables-nft-save -t nat", "unshare", "iptables-nft-restore --noflush -w 30"]
+    # nat and filter from one iptables-save: with nf_tables each save fetches the whole ruleset
+    assert node.calls == ["iptables --version", "iptables-nft-restore --version", "iptables-nft-save",
+                          "unshare", "iptables-nft-restore --noflush -w 30"]
     assert result["changed"] is True and result["digest_hit"] is False
     assert node.chains() == ["APP-SERVICE", "EDEN-SVC-HTTP", "EVE-HTTP", "ADAM-HTTP"]
     assert node.iptables.tables["nat"]["PREROUTING"] == ["-j APP-SERVICE"]
     assert "services" not in result  # the plan only with return_plan
     assert result["invocation"]["module_args"]["pods"] == "2 items (not echoed back)"
+
+
+def test_a_table_not_made_yet_is_read_with_its_built_in_chains(node):
+    # iptables-nft-save without -t leaves out a table nothing made yet; -t shows its built-in chains,
+    # which the kube-proxy layout's jumps from INPUT and FORWARD need.
+    node.made = ["nat"]
+    result = node.run(layout="kube-proxy")
+    assert node.calls[2:4] == ["iptables-nft-save", "iptables-nft-save -t filter"]
+    assert result["changed"] is True and "KUBE-FORWARD" in node.chains("filter")
 
 
 def test_kube_proxy_layout_writes_nat_and_filter_in_one_restore(node):
@@ -280,6 +296,39 @@ def test_absent_removes_everything_and_every_record(node):
 def test_bad_input_fails_before_any_command(node, args, message):
     result = node.run(**args)
     assert result["failed"] is True and message in result["msg"] and node.calls == []
+
+
+def test_the_model_as_one_json_text_syncs_as_the_lists_do(node):
+    lists = node.run(layout="kube-proxy")
+    restored = node.restores
+    node.iptables = FakeIptables()
+    (node.state_dir / "proxy_sync" / "service_proxy.json").unlink()
+    for path in (node.state_dir / "iptables_chains").iterdir():
+        path.unlink()
+    packed = node.run(layout="kube-proxy", packed=True)
+    assert node.restores == restored and packed["changed"] is lists["changed"] is True
+    assert node.run(digest_only=True, layout="kube-proxy")["digest_hit"] is True
+    # The model is not echoed back, neither as JSON nor as lists.
+    packed = node.run(layout="kube-proxy", packed=True,
+                      **({"_ansible_inject_invocation": True} if "inject_invocation" in PASS_VARS else {}))
+    assert packed["invocation"]["module_args"]["model_json"] is None
+    assert packed["invocation"]["module_args"]["services"] == "1 items (not echoed back)"
+
+
+@pytest.mark.parametrize("packed, message", [
+    ("{not json", "model_json is not valid JSON"),
+    ('["services"]', "must be a mapping of some of services, endpoint_slices, pods to lists"),
+    ('{"services": {}}', "must be a mapping"),
+    ('{"layout": []}', "must be a mapping"),
+])
+def test_a_bad_model_json_fails_before_any_command(node, packed, message):
+    result = node.run(packed=packed)
+    assert result["failed"] is True and message in result["msg"] and node.calls == []
+
+
+def test_model_json_beside_a_model_list_fails_before_any_command(node):
+    result = node.run(model_json='{"pods": []}')
+    assert result["failed"] is True and "mutually exclusive" in result["msg"] and node.calls == []
 
 
 # the pure half -----------------------------------------------------------------------------------
