@@ -163,8 +163,9 @@ PY
 # `.. figure:: NAME.svg` (antsibull-docs copies only .rst files). Each figure
 # is labelled with the commit it was made from ("+ changes" when the work
 # tree differs from it). Graphviz renders offline; a Mermaid diagram would
-# need a browser or a CDN. The benchmarks' PNG plots (docs/docsite/rst/*.png) are
-# copied as they are.
+# need a browser or a CDN. The PNG plots (docs/docsite/rst/*.png: the benchmarks',
+# benchmarks/report.py; the UDP conntrack experiment's, scripts/render_udp_conntrack.py)
+# are copied as they are: each names its run in its title.
 k8slab_docs_diagrams() {
   local out=$1 format=${2:-svg} src name commit
   mkdir -p "$out" || return 1
@@ -186,7 +187,7 @@ k8slab_docs_diagrams() {
   for src in "$K8SLAB_REPO"/docs/docsite/rst/*.png; do
     [ -f "$src" ] || continue
     cp "$src" "$out/" || { echo "FAILED: cp ${src#"$K8SLAB_REPO"/}"; return 1; }
-    echo "${src#"$K8SLAB_REPO"/} -> $(basename "$src") (benchmarks/report.py)"
+    echo "${src#"$K8SLAB_REPO"/} -> $(basename "$src") (copied; generated with its run)"
   done
 }
 
