@@ -342,6 +342,16 @@ removed_backend:
   returned: always
   type: str
   sample: null
+complete:
+  description:
+    - Whether the node now holds the rules of the whole model, with its digest recorded - no pod is left out as
+      RV(waiting). False in check mode, with O(state=absent), and for a drain on a node where this owner has written
+      nothing yet (it only checks).
+    - After a drain that returns true, a sync of the same model has nothing to do unless something else changed the
+      built-in chains the rules jump from (the converge in C(playbooks/site.yml) skips its last sync then).
+  returned: always
+  type: bool
+  sample: true
 waiting:
   description: With O(drain), this node's pods that do not run yet and have no endpoints until the next sync.
   returned: always
@@ -495,7 +505,8 @@ class ProxySync:
         for warning in warnings:
             self.module.warn(warning)
         return dict(changed=False, in_sync=True, digest_hit=True, model_sent=False, backend=self.params["backend"],
-                    layout=self.params["layout"], applied="", removed_backend=None, waiting=[], no_endpoints=warnings)
+                    layout=self.params["layout"], applied="", removed_backend=None, waiting=[], no_endpoints=warnings,
+                    complete=True)
 
     def out_of_sync(self):
         """Why the node may differ from the model of this digest (None when it does not)."""
@@ -572,7 +583,7 @@ class ProxySync:
             # The full model's chain names, against the live tables, before the drained one is written.
             iptables.check_clashes(declared_full, records, current, params["adopt"])
         output = dict(changed=False, in_sync=True, digest_hit=False, model_sent=True, backend=backend, layout=layout, applied="",
-                      removed_backend=None, waiting=waiting,
+                      removed_backend=None, waiting=waiting, complete=False,
                       no_endpoints=[] if params["drain"] else full["warnings"])
         if not params["drain"]:
             for warning in full["warnings"]:
@@ -614,6 +625,7 @@ class ProxySync:
             if any(item["deleted"] for item in output["conntrack_deleted"]):
                 output.update(changed=True, in_sync=False)
         if not self.module.check_mode:
+            output["complete"] = not waiting
             self.sync_store.write(self.owner, {
                 "udp": udp,
                 "version": proxier.RECORD_VERSION, "owner": self.owner, "backend": backend, "layout": layout,
@@ -661,7 +673,8 @@ class ProxySync:
         if not self.module.check_mode:
             self.sync_store.remove(self.owner)
         return dict(changed=changed, in_sync=not changed, digest_hit=False, model_sent=False, backend=self.params["backend"],
-                    layout=self.params["layout"], applied=applied, removed_backend=None, waiting=[], no_endpoints=[])
+                    layout=self.params["layout"], applied=applied, removed_backend=None, waiting=[], no_endpoints=[],
+                    complete=False)
 
     def run(self):
         params = self.params

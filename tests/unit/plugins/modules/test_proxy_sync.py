@@ -222,7 +222,7 @@ def test_drain_leaves_out_pods_that_do_not_run_and_records_no_digest(node):
     node.run()
     (node.netns / "netns_eve").unlink()
     result = node.run(drain=True)
-    assert result["waiting"] == ["eve"] and result["changed"] is True
+    assert result["waiting"] == ["eve"] and result["changed"] is True and result["complete"] is False
     assert node.chains() == ["APP-SERVICE", "EDEN-SVC-HTTP", "ADAM-HTTP"]
     # The drained rules are not the model's: the next run with the digest alone must send the model.
     assert node.run(digest_only=True)["model_needed"] is True
@@ -232,14 +232,17 @@ def test_drain_leaves_out_pods_that_do_not_run_and_records_no_digest(node):
 def test_drain_with_every_pod_running_is_the_full_sync(node):
     node.run()
     result = node.run(digest_only=True, drain=True)
-    assert result["digest_hit"] is True
+    assert result["digest_hit"] is True and result["complete"] is True
     result = node.run(drain=True)
-    assert result["changed"] is False and result["waiting"] == []
+    assert result["changed"] is False and result["waiting"] == [] and result["complete"] is True
+    # In check mode nothing is written: the sync after the drain must still run.
+    assert node.run(drain=True, check=True, rule_comments=True)["complete"] is False
 
 
 def test_drain_on_a_fresh_node_only_checks(node):
     result = node.run(drain=True)
     assert result["changed"] is False and node.restores == [] and node.chains() == []
+    assert result["complete"] is False  # it only checked: the sync after it writes the rules
     assert not node.state_dir.exists()
 
 
