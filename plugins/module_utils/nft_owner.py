@@ -31,6 +31,7 @@ class NftTable:
         self.state_dir = state_dir
         self.store = RecordStore(self.state_dir)
         self.runner = runner
+        self.text = None  # the table's text after converge(), when known
         self.nft = self.runner.bin("nft", required=False)
         if not self.nft:
             if state == "absent" and self.load_record() is None:
@@ -46,8 +47,8 @@ class NftTable:
             self.module.fail_json(msg="cannot read %s: %s" % (what, exc), stdout=out)
 
     # ------------------------------------------------------------ reading
-    def read_live(self):
-        """(TableState or None, nft -s list text) of the live table."""
+    def read_live(self, text=True):
+        """(TableState or None, nft -s list text) of the live table; the text is None without ``text``."""
         dummy, out, dummy = self.runner.read([self.nft, "-j", "list", "tables", self.family], what="nft list tables")
         if (self.family, self.name) not in tables(self.parse(out, "nft -j list tables")):
             return None, ""
@@ -56,8 +57,14 @@ class NftTable:
             state = table_state(self.parse(out, "nft -j list table"), self.family, self.name)
         except ValueError as exc:
             self.module.fail_json(msg="cannot read table %s %s: %s" % (self.family, self.name, exc))
+        if not text:
+            return state, None
+        return state, self.read_text()
+
+    def read_text(self):
+        """``nft -s list table`` of the live table."""
         dummy, text, dummy = self.runner.read([self.nft, "-s", "list", "table", self.family, self.name], what="nft -s list table")
-        return state, text
+        return text
 
     def scratch(self, content):
         """Load the desired table into an empty, throwaway network namespace; return its canonical state and text."""
@@ -109,18 +116,22 @@ class NftTable:
             self.store.write_text(self.record_key(), dump_record(record))
 
     # ------------------------------------------------------------ states
-    def check_owned(self, adopt=False):
+    def check_owned(self, adopt=False, text=True):
         """Refuse, before any change, a table that exists without a record (someone else's). Returns
-        (record, live state, live text, adopted)."""
+        (record, live state, live text (None without ``text``), adopted)."""
         record = self.load_record()
-        live, live_text = self.read_live()
+        live, live_text = self.read_live(text)
         if live is not None and record is None and not adopt:
             self.module.fail_json(msg="table %s %s exists but nft_table did not create it (no record %s); it is "
                                   "left as it is. Set adopt=true to take it over" % (self.family, self.name, self.record_path()))
         return record, live, live_text, live is not None and record is None
 
     def converge(self, state, content, adopt):
-        record, live, live_text, adopted = self.check_owned(adopt)
+        """Bring the table to ``content`` (state=present) or remove it. Afterwards ``self.text`` holds the
+        table's ``nft -s list table`` text as it now is (what the scratch load listed, when this run made the
+        table), or None when it was not read (the caller reads it if it needs it)."""
+        # The live table's text serves the diff and, when nothing changes, is the table's text after the run.
+        record, live, live_text, adopted = self.check_owned(adopt, text=self.module._diff)
         if state == "present":
             desired, desired_text = self.scratch(content)
         else:
@@ -132,6 +143,14 @@ class NftTable:
                 self.module.fail_json(msg="nft -f failed, the ruleset is unchanged: %s"
                                       % explain_nft_error(err, offset=0, what="applied"),
                                       rc=rc, stderr=err, applied=result.payload)
+        if self.module.check_mode:
+            self.text = None
+        elif result.created:
+            self.text = desired_text  # made by the scratch's own listing: it lists as the scratch table did
+        elif result.payload:
+            self.text = None if state == "present" else ""  # a rewrite keeps the table's comment: read it back
+        else:
+            self.text = live_text
         if not self.module.check_mode:
             if state == "present":
                 created = result.created or bool(record and record["created"])
@@ -142,6 +161,7 @@ class NftTable:
                       created=result.created, deleted=result.deleted, adopted=adopted and state == "present",
                       removed=result.removed, replaced=result.replaced, applied=result.payload)
         if self.module._diff:
+            live_text = live_text or ""
             after = "" if state == "absent" else (desired_text if result.changed else live_text)
             header = "nft list table %s %s" % (self.family, self.name)
             output["diff"] = dict(before=live_text, after=after, before_header=header, after_header=header)

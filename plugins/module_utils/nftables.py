@@ -289,7 +289,10 @@ def plan(family, name, live, desired, desired_text):
             result.deleted = True
         return result
     if live is None:
-        result.payload = "add table %s\n%s" % (head, desired_text)
+        # The listing declares the table itself: created by it, the table gets its comment (a table's comment
+        # is set when the table is made; "add table" first would make it without one).
+        result.payload = desired_text if desired_text.startswith("table %s {" % head) else \
+            "add table %s\n%s" % (head, desired_text)
         result.created = True
         return result
     if live == desired:

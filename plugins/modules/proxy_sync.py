@@ -613,8 +613,9 @@ class ProxySync:
                 output["removed_backend"] = "iptables" if gone["changed"] else None
             live = None
             if not self.module.check_mode:
-                rc, out, dummy = self.runner.read([nft.nft, "-s", "list", "table", "ip", self.nft_name])
-                live = proxier.text_digest(proxier.nft_stable_text(out)) if rc == 0 else None
+                # The scratch load's listing of a rewritten table is what the table now lists.
+                out = nft.text if nft.text is not None else nft.read_text()
+                live = proxier.text_digest(proxier.nft_stable_text(out))
             if self.module._diff and "diff" in result:
                 output["diff"] = result["diff"]
         output.update(changed=result["changed"], in_sync=not result["changed"], applied=result["applied"])

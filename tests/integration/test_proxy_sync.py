@@ -120,6 +120,9 @@ def test_sync_serves_then_a_rerun_sends_only_the_digest(lab, layout, backend):
     assert set(hits) == {"adam", "eve"}, hits
     if backend == "nftables":
         assert "kube-proxy" in nft_tables(lab) and not [c for c in user_chains(lab) if c != "DOCKER"]
+        if layout == "kube-proxy":  # made with its comment, as kube-proxy makes it
+            listing = lab.run(["nft", "list", "table", "ip", "kube-proxy"]).stdout
+            assert 'comment "rules for kube-proxy"' in listing, listing[:300]
     else:
         assert "DOCKER" in user_chains(lab) and lab.run(["iptables", "-t", "nat", "-S", "DOCKER"]).stdout.count("-A") == 1
 

@@ -171,7 +171,17 @@ def test_comparison(what, change, equal):
 
 def test_plan_creates_a_missing_table():
     result = nftables.plan("ip", "t", None, state(), TEXT)
-    assert result.created and result.payload == "add table ip t\n" + TEXT
+    assert result.created and result.payload == TEXT
+    # content that does not start with its table's declaration still gets the table made first
+    result = nftables.plan("ip", "t", None, state(), "add chain ip t c\n")
+    assert result.payload == "add table ip t\nadd chain ip t c\n"
+
+
+def test_plan_creates_a_missing_table_from_its_own_listing_so_it_keeps_its_comment():
+    # "add table" first would make the table without its comment; a later "table ... { comment }" cannot add it.
+    listing = 'table ip t {\n\tcomment "rules for t"\n\tchain c {\n\t}\n}\n'
+    result = nftables.plan("ip", "t", None, state(), listing)
+    assert result.created and result.payload == listing
 
 
 def test_plan_nothing_to_do():
