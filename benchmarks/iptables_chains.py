@@ -247,13 +247,14 @@ class Runner:
     def module_only(self, args, model_file=False):
         """The module file run directly by Python, as AnsiballZ would run it, without ansible-playbook.
 
-        proxy_sync gets what its action plugin sends: the model's digest first, the model only when asked;
-        with model_file the digest the plugin makes of a model file (so both ways share the node's record).
+        proxy_sync gets what its action plugin sends: the model's digest first, the model (as one JSON text,
+        model_json) only when asked; with model_file the digest the plugin makes of a model file (so both ways
+        share the node's record).
         """
         if "table" in args:
             return self.module_file("iptables_chains", args)
         sys.path.insert(0, os.path.join(REPO, ".collections"))
-        from ansible_collections.k8slab.kube_proxy.plugins.action.proxy_sync import code_digest, file_digest_args
+        from ansible_collections.k8slab.kube_proxy.plugins.action.proxy_sync import code_digest, file_digest_args, packed
         from ansible_collections.k8slab.kube_proxy.plugins.module_utils import proxier
         digested = args
         if model_file:
@@ -264,7 +265,7 @@ class Runner:
         probe = dict((key, value) for key, value in args.items() if key not in proxier.MODEL_KEYS)
         seconds, result = self.module_file("proxy_sync", probe)
         if result.get("model_needed"):
-            more, result = self.module_file("proxy_sync", args)
+            more, result = self.module_file("proxy_sync", packed(args))
             seconds += more
         return seconds, result
 
