@@ -174,7 +174,7 @@ EXAMPLES = r"""
       - from_node.connections[0].dnat in ['10.0.0.11:8080', '10.0.0.21:8080']
 
 # A cluster: node 2 watches for the connections node 1 opens from pod adam to pod eve on node 2
-# test: skip - needs a cluster of two nodes (no test runs it yet: molecule cluster traces a NodePort only)
+# test: skip - needs a cluster of two nodes (molecule cluster's verify runs the same trace, adam on node 1 to eve on node 2)
 - name: Watch on node 2
   k8slab.kube_proxy.packet_trace:
     source: 10.0.1.11
@@ -189,13 +189,13 @@ EXAMPLES = r"""
   register: watch_job
   when: inventory_hostname == 'node-2'
 
-# test: skip - needs a cluster of two nodes (no test runs it yet: molecule cluster traces a NodePort only)
+# test: skip - needs a cluster of two nodes (molecule cluster's verify runs the same trace, adam on node 1 to eve on node 2)
 - name: Wait until node 2 marked the flow
   ansible.builtin.wait_for:
     path: /run/k8slab-trace-watch.ready
   when: inventory_hostname == 'node-2'
 
-# test: skip - needs a cluster of two nodes (no test runs it yet: molecule cluster traces a NodePort only)
+# test: skip - needs a cluster of two nodes (molecule cluster's verify runs the same trace, adam on node 1 to eve on node 2)
 - name: Open the connections on node 1
   k8slab.kube_proxy.packet_trace:
     source: netns_adam
@@ -205,7 +205,7 @@ EXAMPLES = r"""
   register: opened
   when: inventory_hostname == 'node-1'
 
-# test: skip - needs a cluster of two nodes (no test runs it yet: molecule cluster traces a NodePort only)
+# test: skip - needs a cluster of two nodes (molecule cluster's verify runs the same trace, adam on node 1 to eve on node 2)
 - name: Collect node 2's watch
   ansible.builtin.async_status:
     jid: "{{ watch_job.ansible_job_id }}"
@@ -215,7 +215,7 @@ EXAMPLES = r"""
   delay: 1
   when: inventory_hostname == 'node-2'
 
-# test: skip - needs a cluster of two nodes (no test runs it yet: molecule cluster traces a NodePort only)
+# test: skip - needs a cluster of two nodes (molecule cluster's verify runs the same trace, adam on node 1 to eve on node 2)
 - name: One path per connection, over both nodes
   ansible.builtin.debug:
     msg: "{{ [['node-1', hostvars['node-1'].opened.connections], ['node-2', hostvars['node-2'].watched.connections]]
