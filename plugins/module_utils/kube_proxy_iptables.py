@@ -17,7 +17,10 @@ no KUBE-PROXY-CANARY chains (nothing monitors them here); no ``-m nfacct``
 counters (they need nfacct objects outside the table); KUBE-FIREWALL always
 holds kubelet's anti-martian rule (kube-proxy only writes it with localhost
 NodePorts; kubelet writes it always, so a real node always shows it); no
-LoadBalancer, health check node ports or ``Local`` traffic policies.
+LoadBalancer, health check node ports or ``externalTrafficPolicy: Local``.
+``internalTrafficPolicy: Local`` is kube-proxy's: the cluster IP leads to
+KUBE-SVL-... (this node's endpoints), or is dropped in filter KUBE-SERVICES
+when this node has none.
 """
 
 from __future__ import annotations
@@ -114,20 +117,27 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
     for record in records:
         proto = record["protocol"].lower()
         key = record["key"]
-        endpoints = record["endpoints"]
-        has_endpoints = bool(endpoints)
+        policy = service_model.traffic_policy_endpoints(record)
+        endpoints = policy["cluster"]
+        has_endpoints = policy["any"]
         svc_chain = record["chains"]["svc"]
         ext_chain = record["chains"]["external"]
+        # Cluster IP traffic: KUBE-SVL-... (this node's endpoints) with internalTrafficPolicy Local.
+        internal_chain = record["chains"]["local"] if policy["internal_local"] else svc_chain
         externally = bool(record.get("node_port")) or bool(record.get("external_ips"))
         match = "-m %s -p %s" % (proto, proto)
         portal = "-d %s --dport %d" % (record["cluster_ip"], record["port"])
+        no_endpoints = _quoted(key + " has no endpoints")
         path = []
 
-        if has_endpoints:
-            nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(key + " cluster IP"), match, portal, "-j", svc_chain)
+        if policy["internal"]:
+            nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(key + " cluster IP"), match, portal, "-j", internal_chain)
             path.append("KUBE-SERVICES")
+        elif has_endpoints:
+            # internalTrafficPolicy Local without an endpoint on this node: dropped, not refused.
+            filt.add("KUBE-SERVICES", "-m comment --comment", _quoted(key + " has no local endpoints"), match, portal,
+                     "-j DROP")
         else:
-            no_endpoints = _quoted(key + " has no endpoints")
             filt.add("KUBE-SERVICES", "-m comment --comment", no_endpoints, match, portal, "-j REJECT")
         for external_ip in record.get("external_ips") or []:
             if has_endpoints:
@@ -147,13 +157,22 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
             paths[key] = path
             continue
 
-        # The service chain: masquerade what comes from outside the cluster, then pick an endpoint.
-        nat.chain(svc_chain)
-        if masquerade_all:
-            nat.add(svc_chain, "-m comment --comment", _quoted(key + " cluster IP"), match, portal, "-j KUBE-MARK-MASQ")
-        elif cluster_cidr:
-            nat.add(svc_chain, "-m comment --comment", _quoted(key + " cluster IP"), match, portal,
-                    "! -s %s" % cluster_cidr, "-j KUBE-MARK-MASQ")
+        # The policy chains (KUBE-SVC-... for Cluster, KUBE-SVL-... for Local): the one cluster IP traffic takes
+        # first masquerades what comes from outside the cluster; each then picks an endpoint.
+        policy_chains = []
+        if policy["uses_cluster"]:
+            policy_chains.append((svc_chain, endpoints))
+        if policy["uses_local"]:
+            policy_chains.append((record["chains"]["local"], policy["local"]))
+        for chain, dummy in policy_chains:
+            nat.chain(chain)
+        if policy["internal"]:
+            if masquerade_all:
+                nat.add(internal_chain, "-m comment --comment", _quoted(key + " cluster IP"), match, portal,
+                        "-j KUBE-MARK-MASQ")
+            elif cluster_cidr:
+                nat.add(internal_chain, "-m comment --comment", _quoted(key + " cluster IP"), match, portal,
+                        "! -s %s" % cluster_cidr, "-j KUBE-MARK-MASQ")
         if externally:
             nat.chain(ext_chain)
             nat.add(ext_chain, "-m comment --comment", _quoted("masquerade traffic for %s external destinations" % key),
@@ -161,19 +180,20 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
             nat.add(ext_chain, "-j", svc_chain)
             # After KUBE-SERVICES: its last rule leads to KUBE-NODEPORTS, an external IP rule to the EXT chain.
             path.extend(["KUBE-NODEPORTS", ext_chain] if record.get("node_port") else [ext_chain])
-        path.append(svc_chain)
+        path.extend(chain for chain, dummy in policy_chains)
         affinity = record.get("session_affinity") == "ClientIP"
-        if affinity:
-            for endpoint in endpoints:
-                nat.add(svc_chain, "-m comment --comment", _quoted("%s -> %s" % (key, endpoint["endpoint"])),
-                        "-m recent --name %s --rcheck --seconds %d --reap -j %s"
-                        % (endpoint["chain"], record["affinity_timeout"], endpoint["chain"]))
-        for index, endpoint in enumerate(endpoints):
-            remaining = len(endpoints) - index
-            nat.add(svc_chain, "-m comment --comment", _quoted("%s -> %s" % (key, endpoint["endpoint"])),
-                    "-m statistic --mode random --probability %s" % probability(remaining) if remaining > 1 else "",
-                    "-j", endpoint["chain"])
-        for endpoint in endpoints:
+        for chain, chosen in policy_chains:
+            if affinity:
+                for endpoint in chosen:
+                    nat.add(chain, "-m comment --comment", _quoted("%s -> %s" % (key, endpoint["endpoint"])),
+                            "-m recent --name %s --rcheck --seconds %d --reap -j %s"
+                            % (endpoint["chain"], record["affinity_timeout"], endpoint["chain"]))
+            for index, endpoint in enumerate(chosen):
+                remaining = len(chosen) - index
+                nat.add(chain, "-m comment --comment", _quoted("%s -> %s" % (key, endpoint["endpoint"])),
+                        "-m statistic --mode random --probability %s" % probability(remaining) if remaining > 1 else "",
+                        "-j", endpoint["chain"])
+        for endpoint in policy["reachable"]:
             chain = endpoint["chain"]
             nat.chain(chain)
             # Hairpin: a pod that reaches itself through the Service is masqueraded, so the answer comes back the same way.
