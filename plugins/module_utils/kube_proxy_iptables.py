@@ -234,9 +234,19 @@ def restore_text(table_name, table):
     return "\n".join(lines) + "\n"
 
 
+def _with_shares(endpoints):
+    """Endpoints as the plan shows them: pod (or address), the rule's probability, the expected share."""
+    count = len(endpoints)
+    return [dict(endpoint, pod=endpoint["pod"] or endpoint["address"],
+                 probability=probability(count - index) if count - index > 1 else None, share=1.0 / count)
+            for index, endpoint in enumerate(endpoints)]
+
+
 def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=None, random_fully=True,
-                           localhost_nodeports=False):
+                           localhost_nodeports=False, node=None):
     """Services, EndpointSlices and pods -> the plan: nat, filter, paths, services, endpoints, warnings.
+
+    node: this node's name, which tells the local endpoints (internalTrafficPolicy Local).
 
     Raises ValueError with a readable message on bad input.
     """
@@ -252,27 +262,28 @@ def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=No
             cluster_cidr = str(ipaddress.ip_network(str(cluster_cidr), strict=False))
         except ValueError:
             raise ValueError("cluster_cidr %r is not a CIDR" % (cluster_cidr,))
-    records = service_model.service_ports(service_manifests, slice_manifests, pods)
+    records = service_model.service_ports(service_manifests, slice_manifests, pods, node=node)
     rendered = render(records, cluster_cidr=cluster_cidr, random_fully=random_fully,
                       localhost_nodeports=localhost_nodeports)
     warnings = []
     services_out = []
     for record in records:
-        endpoints = []
-        count = len(record["endpoints"])
-        for index, endpoint in enumerate(record["endpoints"]):
-            remaining = count - index
-            endpoints.append(dict(endpoint, pod=endpoint["pod"] or endpoint["address"],
-                                  probability=probability(remaining) if remaining > 1 else None,
-                                  share=1.0 / count))
-        out = dict(record, endpoints=endpoints, chain=record["chains"]["svc"] if endpoints else None)
+        policy = service_model.traffic_policy_endpoints(record)
+        endpoints = _with_shares(record["endpoints"])
+        # What the cluster IP reaches (verify probes it): this node's endpoints with internalTrafficPolicy Local.
+        internal = _with_shares(policy["local"]) if policy["internal_local"] else endpoints
+        chain = record["chains"]["local" if policy["internal_local"] else "svc"] if internal else None
+        out = dict(record, endpoints=endpoints, internal_endpoints=internal, chain=chain)
         services_out.append(out)
+        where = "Service port %s (%s:%d/%s)" % (record["key"], record["cluster_ip"], record["port"], record["protocol"])
         if not endpoints:
             why = {"endpointslices": "its EndpointSlices have no ready endpoint for this port",
                    "selector": "selector %r matches no pod" % (record["selector"],),
                    "none": "it has no selector and no EndpointSlice"}[record["source"]]
-            warnings.append("Service port %s (%s:%d/%s): %s; connections are rejected"
-                            % (record["key"], record["cluster_ip"], record["port"], record["protocol"], why))
+            warnings.append("%s: %s; connections are rejected" % (where, why))
+        elif not internal:
+            warnings.append("%s: internalTrafficPolicy Local and no endpoint on this node (%s); connections to the "
+                            "cluster IP are dropped" % (where, "node %s" % node if node else "no node named"))
     return {
         "nat": rendered["nat"],
         "filter": rendered["filter"],

@@ -297,6 +297,11 @@ def normalise_endpoint_slice(manifest, index=0):
             "ports": ports, "endpoints": endpoints}
 
 
+def pod_is_local(pod, node):
+    """Whether a pod runs on this node: it names this node, or no node at all (the one-node lab)."""
+    return not pod.get("node") or pod.get("node") == node
+
+
 def selects(selector, pod):
     """True when every label of a non-empty selector is on the pod with the same value."""
     labels = pod.get("labels") or {}
@@ -405,7 +410,7 @@ def service_ports(services, endpoint_slices=(), pods=(), node=None):
                     text = "%s:%d" % (pod["address"], port["target_port"])
                     candidates[text] = {"address": pod["address"], "port": port["target_port"], "ready": True,
                                         "serving": True, "terminating": False, "pod_name": pod.get("name"),
-                                        "node": pod.get("node"), "local": not pod.get("node") or pod.get("node") == node}
+                                        "node": pod.get("node"), "local": pod_is_local(pod, node)}
             else:
                 source = "none"
             endpoints = []
