@@ -150,13 +150,13 @@ def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addres
             maps["service-nodeports"].append("%s . %d : goto %s" % (proto, record["node_port"], external_chain))
         affinity = record.get("session_affinity") == "ClientIP"
         endpoint_chains = []
-        chain_of = {}
+        chain_of, affinity_of = {}, {}
         for endpoint in policy["reachable"]:
             ep_base = endpoint_chain_base(namespace, name, proto, port_name, endpoint["address"], endpoint["port"])
             ep_chain = chain_of[endpoint["endpoint"]] = "endpoint-" + ep_base
             ep_rules = ["ip saddr %s jump mark-for-masquerade" % endpoint["address"]]
             if affinity:
-                affinity_set = "affinity-" + ep_base
+                affinity_set = affinity_of[endpoint["endpoint"]] = "affinity-" + ep_base
                 affinity_sets.append((affinity_set, record["affinity_timeout"]))
                 ep_rules.append("update @%s { ip saddr }" % affinity_set)
             dnat = "meta l4proto %s dnat to %s:%d" % (proto, endpoint["address"], endpoint["port"])
@@ -175,8 +175,7 @@ def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addres
             if chain == internal_chain:
                 rules.append("ip daddr %s ip saddr != %s jump mark-for-masquerade" % (record["cluster_ip"], cluster_cidr))
             if affinity:
-                rules.extend("ip saddr @affinity-%s goto %s" % (chain_of[e["endpoint"]][len("endpoint-"):],
-                                                                 chain_of[e["endpoint"]]) for e in chosen)
+                rules.extend("ip saddr @%s goto %s" % (affinity_of[e["endpoint"]], chain_of[e["endpoint"]]) for e in chosen)
             rules.append(_vmap_pick([chain_of[e["endpoint"]] for e in chosen]))
             service_chains.append((chain, rules))
         if external:
