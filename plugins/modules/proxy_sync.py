@@ -109,9 +109,9 @@ options:
     description:
       - This node's name in a cluster (the inventory hostname); pods naming another node are that node's, and
         O(drain) keeps them. Pods without C(node) are this node's.
-      - With O(layout=kube-proxy), a Service with C(internalTrafficPolicy: Local) sends cluster IP traffic only to
-        this node's endpoints - EndpointSlice endpoints whose C(nodeName) is this name, pods matched by selector
-        that name it or no node - and drops it when there is none, as kube-proxy does.
+      - With O(layout=kube-proxy), a Service whose C(spec.internalTrafficPolicy) is C(Local) sends cluster IP traffic
+        only to this node's endpoints - EndpointSlice endpoints whose C(nodeName) is this name, pods matched by
+        selector that name it or no node - and drops it when there is none, as kube-proxy does.
     type: str
   drain:
     description:
