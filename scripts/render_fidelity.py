@@ -32,7 +32,6 @@ END = '.. fidelity-table-end'
 DIFFERENCE_FEATURES = {
     'loadbalancer': ['loadbalancer', 'load-balancer-source-ranges'],
     'etp-local': ['etp-local', 'health-check-node-port'],
-    'itp-local': ['itp-local'],
     'nfacct-invalid-drop': ['conntrack-invalid-drop', 'nfacct'],
     'nfacct-localhost-nodeports': ['localhost-nodeports', 'nfacct'],
     'kubelet-firewall-always': [],

@@ -17,7 +17,10 @@ no KUBE-PROXY-CANARY chains (nothing monitors them here); no ``-m nfacct``
 counters (they need nfacct objects outside the table); KUBE-FIREWALL always
 holds kubelet's anti-martian rule (kube-proxy only writes it with localhost
 NodePorts; kubelet writes it always, so a real node always shows it); no
-LoadBalancer, health check node ports or ``Local`` traffic policies.
+LoadBalancer, health check node ports or ``externalTrafficPolicy: Local``.
+``internalTrafficPolicy: Local`` is kube-proxy's: the cluster IP leads to
+KUBE-SVL-... (this node's endpoints), or is dropped in filter KUBE-SERVICES
+when this node has none.
 """
 
 from __future__ import annotations
@@ -114,20 +117,27 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
     for record in records:
         proto = record["protocol"].lower()
         key = record["key"]
-        endpoints = record["endpoints"]
-        has_endpoints = bool(endpoints)
+        policy = service_model.traffic_policy_endpoints(record)
+        endpoints = policy["cluster"]
+        has_endpoints = policy["any"]
         svc_chain = record["chains"]["svc"]
         ext_chain = record["chains"]["external"]
+        # Cluster IP traffic: KUBE-SVL-... (this node's endpoints) with internalTrafficPolicy Local.
+        internal_chain = record["chains"]["local"] if policy["internal_local"] else svc_chain
         externally = bool(record.get("node_port")) or bool(record.get("external_ips"))
         match = "-m %s -p %s" % (proto, proto)
         portal = "-d %s --dport %d" % (record["cluster_ip"], record["port"])
+        no_endpoints = _quoted(key + " has no endpoints")
         path = []
 
-        if has_endpoints:
-            nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(key + " cluster IP"), match, portal, "-j", svc_chain)
+        if policy["internal"]:
+            nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(key + " cluster IP"), match, portal, "-j", internal_chain)
             path.append("KUBE-SERVICES")
+        elif has_endpoints:
+            # internalTrafficPolicy Local without an endpoint on this node: dropped, not refused.
+            filt.add("KUBE-SERVICES", "-m comment --comment", _quoted(key + " has no local endpoints"), match, portal,
+                     "-j DROP")
         else:
-            no_endpoints = _quoted(key + " has no endpoints")
             filt.add("KUBE-SERVICES", "-m comment --comment", no_endpoints, match, portal, "-j REJECT")
         for external_ip in record.get("external_ips") or []:
             if has_endpoints:
@@ -147,13 +157,22 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
             paths[key] = path
             continue
 
-        # The service chain: masquerade what comes from outside the cluster, then pick an endpoint.
-        nat.chain(svc_chain)
-        if masquerade_all:
-            nat.add(svc_chain, "-m comment --comment", _quoted(key + " cluster IP"), match, portal, "-j KUBE-MARK-MASQ")
-        elif cluster_cidr:
-            nat.add(svc_chain, "-m comment --comment", _quoted(key + " cluster IP"), match, portal,
-                    "! -s %s" % cluster_cidr, "-j KUBE-MARK-MASQ")
+        # The policy chains (KUBE-SVC-... for Cluster, KUBE-SVL-... for Local): the one cluster IP traffic takes
+        # first masquerades what comes from outside the cluster; each then picks an endpoint.
+        policy_chains = []
+        if policy["uses_cluster"]:
+            policy_chains.append((svc_chain, endpoints))
+        if policy["uses_local"]:
+            policy_chains.append((record["chains"]["local"], policy["local"]))
+        for chain, dummy in policy_chains:
+            nat.chain(chain)
+        if policy["internal"]:
+            if masquerade_all:
+                nat.add(internal_chain, "-m comment --comment", _quoted(key + " cluster IP"), match, portal,
+                        "-j KUBE-MARK-MASQ")
+            elif cluster_cidr:
+                nat.add(internal_chain, "-m comment --comment", _quoted(key + " cluster IP"), match, portal,
+                        "! -s %s" % cluster_cidr, "-j KUBE-MARK-MASQ")
         if externally:
             nat.chain(ext_chain)
             nat.add(ext_chain, "-m comment --comment", _quoted("masquerade traffic for %s external destinations" % key),
@@ -161,19 +180,20 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
             nat.add(ext_chain, "-j", svc_chain)
             # After KUBE-SERVICES: its last rule leads to KUBE-NODEPORTS, an external IP rule to the EXT chain.
             path.extend(["KUBE-NODEPORTS", ext_chain] if record.get("node_port") else [ext_chain])
-        path.append(svc_chain)
+        path.extend(chain for chain, dummy in policy_chains)
         affinity = record.get("session_affinity") == "ClientIP"
-        if affinity:
-            for endpoint in endpoints:
-                nat.add(svc_chain, "-m comment --comment", _quoted("%s -> %s" % (key, endpoint["endpoint"])),
-                        "-m recent --name %s --rcheck --seconds %d --reap -j %s"
-                        % (endpoint["chain"], record["affinity_timeout"], endpoint["chain"]))
-        for index, endpoint in enumerate(endpoints):
-            remaining = len(endpoints) - index
-            nat.add(svc_chain, "-m comment --comment", _quoted("%s -> %s" % (key, endpoint["endpoint"])),
-                    "-m statistic --mode random --probability %s" % probability(remaining) if remaining > 1 else "",
-                    "-j", endpoint["chain"])
-        for endpoint in endpoints:
+        for chain, chosen in policy_chains:
+            if affinity:
+                for endpoint in chosen:
+                    nat.add(chain, "-m comment --comment", _quoted("%s -> %s" % (key, endpoint["endpoint"])),
+                            "-m recent --name %s --rcheck --seconds %d --reap -j %s"
+                            % (endpoint["chain"], record["affinity_timeout"], endpoint["chain"]))
+            for index, endpoint in enumerate(chosen):
+                remaining = len(chosen) - index
+                nat.add(chain, "-m comment --comment", _quoted("%s -> %s" % (key, endpoint["endpoint"])),
+                        "-m statistic --mode random --probability %s" % probability(remaining) if remaining > 1 else "",
+                        "-j", endpoint["chain"])
+        for endpoint in policy["reachable"]:
             chain = endpoint["chain"]
             nat.chain(chain)
             # Hairpin: a pod that reaches itself through the Service is masqueraded, so the answer comes back the same way.
@@ -214,9 +234,19 @@ def restore_text(table_name, table):
     return "\n".join(lines) + "\n"
 
 
+def _with_shares(endpoints):
+    """Endpoints as the plan shows them: pod (or address), the rule's probability, the expected share."""
+    count = len(endpoints)
+    return [dict(endpoint, pod=endpoint["pod"] or endpoint["address"],
+                 probability=probability(count - index) if count - index > 1 else None, share=1.0 / count)
+            for index, endpoint in enumerate(endpoints)]
+
+
 def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=None, random_fully=True,
-                           localhost_nodeports=False):
+                           localhost_nodeports=False, node=None):
     """Services, EndpointSlices and pods -> the plan: nat, filter, paths, services, endpoints, warnings.
+
+    node: this node's name, which tells the local endpoints (internalTrafficPolicy Local).
 
     Raises ValueError with a readable message on bad input.
     """
@@ -232,27 +262,28 @@ def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=No
             cluster_cidr = str(ipaddress.ip_network(str(cluster_cidr), strict=False))
         except ValueError:
             raise ValueError("cluster_cidr %r is not a CIDR" % (cluster_cidr,))
-    records = service_model.service_ports(service_manifests, slice_manifests, pods)
+    records = service_model.service_ports(service_manifests, slice_manifests, pods, node=node)
     rendered = render(records, cluster_cidr=cluster_cidr, random_fully=random_fully,
                       localhost_nodeports=localhost_nodeports)
     warnings = []
     services_out = []
     for record in records:
-        endpoints = []
-        count = len(record["endpoints"])
-        for index, endpoint in enumerate(record["endpoints"]):
-            remaining = count - index
-            endpoints.append(dict(endpoint, pod=endpoint["pod"] or endpoint["address"],
-                                  probability=probability(remaining) if remaining > 1 else None,
-                                  share=1.0 / count))
-        out = dict(record, endpoints=endpoints, chain=record["chains"]["svc"] if endpoints else None)
+        policy = service_model.traffic_policy_endpoints(record)
+        endpoints = _with_shares(record["endpoints"])
+        # What the cluster IP reaches (verify probes it): this node's endpoints with internalTrafficPolicy Local.
+        internal = _with_shares(policy["local"]) if policy["internal_local"] else endpoints
+        chain = record["chains"]["local" if policy["internal_local"] else "svc"] if internal else None
+        out = dict(record, endpoints=endpoints, internal_endpoints=internal, chain=chain)
         services_out.append(out)
+        where = "Service port %s (%s:%d/%s)" % (record["key"], record["cluster_ip"], record["port"], record["protocol"])
         if not endpoints:
             why = {"endpointslices": "its EndpointSlices have no ready endpoint for this port",
                    "selector": "selector %r matches no pod" % (record["selector"],),
                    "none": "it has no selector and no EndpointSlice"}[record["source"]]
-            warnings.append("Service port %s (%s:%d/%s): %s; connections are rejected"
-                            % (record["key"], record["cluster_ip"], record["port"], record["protocol"], why))
+            warnings.append("%s: %s; connections are rejected" % (where, why))
+        elif not internal:
+            warnings.append("%s: internalTrafficPolicy Local and no endpoint on this node (%s); connections to the "
+                            "cluster IP are dropped" % (where, "node %s" % node if node else "no node named"))
     return {
         "nat": rendered["nat"],
         "filter": rendered["filter"],

@@ -22,13 +22,17 @@ Two layouts, both the body of ``table ip kube-proxy``:
 Optionally every endpoint chain counts its packets in a named counter of the
 same name, which is what playbooks/verify_services.yml reads (``nft -j list
 counters``). Left out from kube-proxy on purpose: LoadBalancer (firewall-ips
-stays empty), ``Local`` traffic policies, IPv6.
+stays empty), ``externalTrafficPolicy: Local``, IPv6. ``internalTrafficPolicy:
+Local`` is kube-proxy's: the cluster IP goes to ``local-<hash>-...`` (this node's
+endpoints), or is dropped in ``no-endpoint-services`` when this node has none.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model
 
 MASQUERADE_MARK = "0x4000"
 CHAIN_NAME_BASE_MAX = 240
@@ -119,36 +123,41 @@ def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addres
         key = record["key"]
         base = service_chain_base(namespace, name, proto, port_name)
         service_chain = "service-" + base
+        local_chain = "local-" + base
         external_chain = "external-" + base
-        endpoints = record["endpoints"]
+        policy = service_model.traffic_policy_endpoints(record)
+        # Cluster IP traffic: local-... (this node's endpoints) with internalTrafficPolicy Local.
+        internal_chain = local_chain if policy["internal_local"] else service_chain
         external = bool(record.get("node_port") or record.get("external_ips"))
         sets["cluster-ips"].append(record["cluster_ip"])
-        if not endpoints:
-            verdict = "goto reject-chain"
-            maps["no-endpoint-services"].append('%s . %s . %d comment "%s" : %s'
-                                                % (record["cluster_ip"], proto, record["port"], key, verdict))
+        verdict = "goto reject-chain"
+        if policy["internal"]:
+            maps["service-ips"].append("%s . %s . %d : goto %s" % (record["cluster_ip"], proto, record["port"], internal_chain))
+        else:
+            # No endpoint anywhere: rejected; internalTrafficPolicy Local without one on this node: dropped.
+            maps["no-endpoint-services"].append('%s . %s . %d comment "%s" : %s' % (
+                record["cluster_ip"], proto, record["port"], key, "drop" if policy["any"] else verdict))
+        if not policy["any"]:
             for address in record.get("external_ips") or []:
                 maps["no-endpoint-services"].append('%s . %s . %d comment "%s" : %s'
                                                     % (address, proto, record["port"], key, verdict))
             if record.get("node_port"):
                 maps["no-endpoint-nodeports"].append('%s . %d comment "%s" : %s' % (proto, record["node_port"], key, verdict))
             continue
-        maps["service-ips"].append("%s . %s . %d : goto %s" % (record["cluster_ip"], proto, record["port"], service_chain))
         for address in record.get("external_ips") or []:
             maps["service-ips"].append("%s . %s . %d : goto %s" % (address, proto, record["port"], external_chain))
         if record.get("node_port"):
             maps["service-nodeports"].append("%s . %d : goto %s" % (proto, record["node_port"], external_chain))
-        endpoint_chains = []
-        rules = ["ip daddr %s ip saddr != %s jump mark-for-masquerade" % (record["cluster_ip"], cluster_cidr)]
         affinity = record.get("session_affinity") == "ClientIP"
-        for endpoint in endpoints:
+        endpoint_chains = []
+        chain_of, affinity_of = {}, {}
+        for endpoint in policy["reachable"]:
             ep_base = endpoint_chain_base(namespace, name, proto, port_name, endpoint["address"], endpoint["port"])
-            ep_chain = "endpoint-" + ep_base
+            ep_chain = chain_of[endpoint["endpoint"]] = "endpoint-" + ep_base
             ep_rules = ["ip saddr %s jump mark-for-masquerade" % endpoint["address"]]
             if affinity:
-                affinity_set = "affinity-" + ep_base
+                affinity_set = affinity_of[endpoint["endpoint"]] = "affinity-" + ep_base
                 affinity_sets.append((affinity_set, record["affinity_timeout"]))
-                rules.append("ip saddr @%s goto %s" % (affinity_set, ep_chain))
                 ep_rules.append("update @%s { ip saddr }" % affinity_set)
             dnat = "meta l4proto %s dnat to %s:%d" % (proto, endpoint["address"], endpoint["port"])
             if counters:
@@ -156,8 +165,19 @@ def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addres
                 dnat = "counter name %s %s" % (ep_chain, dnat)
             ep_rules.append(dnat)
             endpoint_chains.append((ep_chain, ep_rules))
-        rules.append(_vmap_pick([chain for chain, dummy in endpoint_chains]))
-        service_chains.append((service_chain, rules))
+        # The policy chains: the one cluster IP traffic takes first masquerades what comes from outside the
+        # cluster; each then picks one of its endpoints.
+        for chain, used, chosen in ((service_chain, policy["uses_cluster"], policy["cluster"]),
+                                    (local_chain, policy["uses_local"], policy["local"])):
+            if not used:
+                continue
+            rules = []
+            if chain == internal_chain:
+                rules.append("ip daddr %s ip saddr != %s jump mark-for-masquerade" % (record["cluster_ip"], cluster_cidr))
+            if affinity:
+                rules.extend("ip saddr @%s goto %s" % (affinity_of[e["endpoint"]], chain_of[e["endpoint"]]) for e in chosen)
+            rules.append(_vmap_pick([chain_of[e["endpoint"]] for e in chosen]))
+            service_chains.append((chain, rules))
         if external:
             service_chains.append((external_chain, ["jump mark-for-masquerade", "goto %s" % service_chain]))
         service_chains.extend(endpoint_chains)

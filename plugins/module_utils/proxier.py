@@ -78,7 +78,7 @@ def model_digest(args, code=""):
 
 def local_pods(pods, node=None):
     """The pods that run on this node: those without a node (one-node lab) or naming ``node``."""
-    return [pod for pod in pods if isinstance(pod, dict) and (not pod.get("node") or pod.get("node") == node)]
+    return [pod for pod in pods if isinstance(pod, dict) and service_model.pod_is_local(pod, node)]
 
 
 def local_netns(pods, node=None):
@@ -94,8 +94,7 @@ def drained_pods(pods, node, running_netns):
     running = set(running_netns)
     kept, waiting = [], []
     for pod in pods:
-        local = not pod.get("node") or pod.get("node") == node
-        if local and pod.get("netns") not in running:
+        if service_model.pod_is_local(pod, node) and pod.get("netns") not in running:
             waiting.append(pod.get("name"))
         else:
             kept.append(pod)
@@ -144,8 +143,12 @@ def check_pods(pods):
     return pods
 
 
-def plan_layout(layout, services, endpoint_slices, pods, options):
-    """The renderer's plan of ``layout``: nat (and filter) chains, services records, warnings."""
+def plan_layout(layout, services, endpoint_slices, pods, options, node=None):
+    """The renderer's plan of ``layout``: nat (and filter) chains, services records, warnings.
+
+    node (this node's name) tells the kube-proxy layout which endpoints are local
+    (internalTrafficPolicy Local).
+    """
     try:
         if layout == "tutorial":
             # The tutorial layout matches selectors only; EndpointSlices are still checked.
@@ -163,7 +166,7 @@ def plan_layout(layout, services, endpoint_slices, pods, options):
         else:
             plan = plan_kube_proxy_chains(services, pods, endpoint_slices=endpoint_slices,
                                           cluster_cidr=options["cluster_cidr"],
-                                          random_fully=bool(options["masquerade_random_fully"]))
+                                          random_fully=bool(options["masquerade_random_fully"]), node=node)
             plan["dispatch_chain"] = "KUBE-SERVICES"
     except ValueError as exc:
         raise ModelError(str(exc))
@@ -188,7 +191,7 @@ def split(services, endpoint_slices):
         raise ModelError(str(exc))
 
 
-def render(layout, backend, services, endpoint_slices, pods, options, fail_on_no_endpoints=False):
+def render(layout, backend, services, endpoint_slices, pods, options, fail_on_no_endpoints=False, node=None):
     """Everything one sync writes: dict with plan (the renderer's), iptables (table -> (chains, builtin_rules))
     for the iptables backend, nft (content) for the nftables backend, and warnings.
 
@@ -196,7 +199,7 @@ def render(layout, backend, services, endpoint_slices, pods, options, fail_on_no
     endpoints and ``fail_on_no_endpoints`` is set).
     """
     check_pods(pods)
-    plan = plan_layout(layout, services, endpoint_slices, pods, options)
+    plan = plan_layout(layout, services, endpoint_slices, pods, options, node)
     if fail_on_no_endpoints and plan["warnings"]:
         raise ModelError("%s (fail_on_no_endpoints is true)" % "; ".join(plan["warnings"]))
     result = {"plan": plan, "warnings": plan["warnings"], "iptables": None, "nft": None}
@@ -209,7 +212,7 @@ def render(layout, backend, services, endpoint_slices, pods, options, fail_on_no
 
 
 _SUMMARY_KEYS = ("key", "namespace", "name", "port_name", "cluster_ip", "port", "protocol", "target_port", "node_port",
-                 "type", "external_ips", "session_affinity", "chain")
+                 "type", "external_ips", "internal_traffic_policy", "session_affinity", "chain")
 _ENDPOINT_KEYS = ("pod", "netns", "address", "port", "chain", "probability", "share")
 
 
@@ -219,7 +222,9 @@ def plan_summary(rendered, layout, backend, pods, options, waiting=()):
     services = []
     for record in plan["services"]:
         item = dict((key, record[key]) for key in _SUMMARY_KEYS if key in record)
-        item["endpoints"] = [dict((key, endpoint.get(key)) for key in _ENDPOINT_KEYS) for endpoint in record["endpoints"]]
+        # The endpoints the cluster IP reaches (internalTrafficPolicy Local: this node's), which verify probes.
+        reached = record.get("internal_endpoints", record["endpoints"])
+        item["endpoints"] = [dict((key, endpoint.get(key)) for key in _ENDPOINT_KEYS) for endpoint in reached]
         services.append(item)
     summary = {
         "layout": layout, "backend": backend, "dispatch_chain": plan["dispatch_chain"],

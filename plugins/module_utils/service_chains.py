@@ -9,8 +9,9 @@ proxy_sync module runs it on the node (through :mod:`proxier`), the lab_model
 filter runs its first half, :func:`check_service_chains`, on the controller to
 validate without rendering. Services are parsed by
 :mod:`service_model` (the one parser of Service manifests), plus what this
-layout cannot express: headless Services, named target ports and two ports of
-one Service on the same port number and protocol.
+layout cannot express: headless Services, named target ports, two ports of
+one Service on the same port number and protocol, and ``internalTrafficPolicy:
+Local`` (the kube-proxy layout's).
 """
 
 from __future__ import annotations
@@ -77,6 +78,10 @@ def normalise_service(manifest, index):
     where = "Service %s/%s" % (service["namespace"], service["name"])
     if service["cluster_ip"] is None:
         _fail(where, "headless Services (clusterIP: None) have no cluster IP to proxy")
+    if service["internal_traffic_policy"] != "Cluster":
+        # The tutorial's node knows no other node, so "this node's endpoints" would mean every one: refused, not ignored.
+        _fail(where, "spec.internalTrafficPolicy Local is modelled by the kube-proxy layout only "
+                     "(layout: kube-proxy); the tutorial layout sends cluster IP traffic to every endpoint")
     seen = set()
     ports = []
     for index_, port in enumerate(service["ports"]):

@@ -21,7 +21,9 @@ Where the endpoints come from: a Service named by at least one EndpointSlice (la
 kube-proxy does; any other Service gets the pods its selector matches, as the
 EndpointSlice controller would give it. kube-proxy uses the ready endpoints and,
 only when none is ready, the serving and terminating ones; ``ready: false``
-endpoints are otherwise left out.
+endpoints are otherwise left out. With ``internalTrafficPolicy: Local`` the cluster IP
+leads only to this node's endpoints (``local_endpoints``); the renderers decide what
+that means for the rules.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import re
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 SERVICE_TYPES = ("ClusterIP", "NodePort")
+TRAFFIC_POLICIES = ("Cluster", "Local")
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 DEFAULT_AFFINITY_TIMEOUT = 10800  # v1.DefaultClientIPServiceAffinitySeconds
 MAX_AFFINITY_TIMEOUT = 86400
@@ -148,7 +151,8 @@ def normalise_service(manifest, index=0):
     """One Service manifest -> a record; ValueError on anything this lab cannot proxy.
 
     Record: namespace, name, type, cluster_ip (None for a headless Service, which
-    kube-proxy ignores), selector, session_affinity (None or ClientIP),
+    kube-proxy ignores), internal_traffic_policy (Cluster or Local), selector,
+    session_affinity (None or ClientIP),
     affinity_timeout, external_ips, ports (port_name, protocol, port, target_port
     (a number, or a name), node_port (0 when none)).
     """
@@ -177,9 +181,11 @@ def normalise_service(manifest, index=0):
     if not isinstance(selector, dict):
         _fail(where, "spec.selector must be a mapping of label to value")
     selector = dict((_text(k), _text(v)) for k, v in selector.items())
-    for field in ("internalTrafficPolicy", "externalTrafficPolicy"):
-        if spec.get(field) not in (None, "", "Cluster"):
-            _fail(where, "spec.%s %r is not supported; only Cluster" % (field, spec.get(field)))
+    internal_policy = spec.get("internalTrafficPolicy") or "Cluster"
+    if internal_policy not in TRAFFIC_POLICIES:
+        _fail(where, "spec.internalTrafficPolicy %r must be Cluster or Local" % (internal_policy,))
+    if spec.get("externalTrafficPolicy") not in (None, "", "Cluster"):
+        _fail(where, "spec.externalTrafficPolicy %r is not supported; only Cluster" % (spec.get("externalTrafficPolicy"),))
     affinity = spec.get("sessionAffinity") or "None"
     if affinity not in ("None", "ClientIP"):
         _fail(where, "spec.sessionAffinity %r must be None or ClientIP" % (affinity,))
@@ -228,7 +234,8 @@ def normalise_service(manifest, index=0):
         result.append({"port_name": port_name, "protocol": protocol, "port": number, "target_port": target,
                        "node_port": node_port})
     return {"namespace": namespace, "name": name, "type": service_type, "cluster_ip": cluster_ip,
-            "selector": selector, "session_affinity": "ClientIP" if affinity == "ClientIP" else None,
+            "internal_traffic_policy": internal_policy, "selector": selector,
+            "session_affinity": "ClientIP" if affinity == "ClientIP" else None,
             "affinity_timeout": timeout, "external_ips": external_ips, "ports": result}
 
 
@@ -290,6 +297,11 @@ def normalise_endpoint_slice(manifest, index=0):
             "ports": ports, "endpoints": endpoints}
 
 
+def pod_is_local(pod, node):
+    """Whether a pod runs on this node: it names this node, or no node at all (the one-node lab)."""
+    return not pod.get("node") or pod.get("node") == node
+
+
 def selects(selector, pod):
     """True when every label of a non-empty selector is on the pod with the same value."""
     labels = pod.get("labels") or {}
@@ -301,21 +313,32 @@ def _endpoint_sort_key(endpoint):
     return endpoint["endpoint"]
 
 
-def service_ports(services, endpoint_slices=(), pods=()):
+def _usable(endpoints):
+    """kube-proxy's choice: the ready endpoints; only when none is ready, those still serving while terminating."""
+    ready = [e for e in endpoints if e["ready"]]
+    return ready or [e for e in endpoints if e["serving"] and e["terminating"]]
+
+
+def service_ports(services, endpoint_slices=(), pods=(), node=None):
     """One record per Service port (in the order declared), with its usable endpoints.
 
     services and endpoint_slices are manifests (see :func:`split_manifests`); pods are
     complete pod records (name, address, netns, labels), as the pods filter makes them.
-    Headless Services are left out, as kube-proxy leaves them out.
+    node is this node's name (kube-proxy's hostname): an EndpointSlice endpoint is local
+    when its nodeName is this node, a pod matched by selector when it names this node or
+    no node at all (the one-node lab). Headless Services are left out, as kube-proxy
+    leaves them out.
 
     Record: key (kube-proxy's service port name, ``ns/name:port``), namespace, name,
     port_name, protocol, cluster_ip, port, node_port, target_port, type, external_ips,
-    session_affinity, affinity_timeout, selector, source (``endpointslices``,
-    ``selector`` or ``none``), chains (see :func:`service_chain_names`), endpoints and
-    not_ready. An endpoint: endpoint (``ip:port``), address, port, pod and netns (the
-    pod record with that address, else None), ready, serving, terminating, chain
-    (KUBE-SEP-...). Endpoints are sorted by their ``ip:port`` text, as kube-proxy
-    sorts them.
+    internal_traffic_policy, session_affinity, affinity_timeout, selector, source
+    (``endpointslices``, ``selector`` or ``none``), chains (see
+    :func:`service_chain_names`), endpoints (kube-proxy's cluster endpoints, on any
+    node), local_endpoints (its Local policy's: this node's ready endpoints, or only
+    when none is ready its serving and terminating ones) and not_ready. An endpoint:
+    endpoint (``ip:port``), address, port, pod and netns (the pod record with that
+    address, else None), ready, serving, terminating, local, chain (KUBE-SEP-...).
+    Endpoints are sorted by their ``ip:port`` text, as kube-proxy sorts them.
     """
     pods = list(pods or [])
     by_address = dict((pod.get("address"), pod) for pod in pods)
@@ -336,11 +359,11 @@ def service_ports(services, endpoint_slices=(), pods=()):
                                  % ((frontends[frontend],) + key + frontend))
             frontends[frontend] = "%s/%s" % key
             if port["node_port"]:
-                node = ("nodePort", port["node_port"], port["protocol"])
-                if node in frontends:
+                node_port = ("nodePort", port["node_port"], port["protocol"])
+                if node_port in frontends:
                     raise ValueError("Services %s and %s/%s both claim nodePort %d/%s"
-                                     % ((frontends[node],) + key + (port["node_port"], port["protocol"])))
-                frontends[node] = "%s/%s" % key
+                                     % ((frontends[node_port],) + key + (port["node_port"], port["protocol"])))
+                frontends[node_port] = "%s/%s" % key
     slices_by_service = {}
     seen_slices = set()
     for index, manifest in enumerate(endpoint_slices or []):
@@ -372,8 +395,10 @@ def service_ports(services, endpoint_slices=(), pods=()):
                             text = "%s:%d" % (address, slice_port["port"])
                             # One IP:port seen in two slices counts once; a ready copy wins.
                             if text not in candidates or endpoint["ready"]:
+                                # kube-proxy: local when the endpoint names this node (an endpoint without nodeName is not).
+                                local = endpoint["node"] is not None and endpoint["node"] == node
                                 candidates[text] = dict(endpoint, address=address, port=slice_port["port"],
-                                                        pod_name=endpoint["pod"])
+                                                        pod_name=endpoint["pod"], local=local)
             elif service["selector"]:
                 source = "selector"
                 matched = [pod for pod in pods if selects(service["selector"], pod)]
@@ -385,7 +410,7 @@ def service_ports(services, endpoint_slices=(), pods=()):
                     text = "%s:%d" % (pod["address"], port["target_port"])
                     candidates[text] = {"address": pod["address"], "port": port["target_port"], "ready": True,
                                         "serving": True, "terminating": False, "pod_name": pod.get("name"),
-                                        "node": None}
+                                        "node": pod.get("node"), "local": pod_is_local(pod, node)}
             else:
                 source = "none"
             endpoints = []
@@ -396,24 +421,47 @@ def service_ports(services, endpoint_slices=(), pods=()):
                     "pod": pod.get("name") if pod else candidate.get("pod_name"),
                     "netns": pod.get("netns") if pod else None,
                     "ready": candidate["ready"], "serving": candidate["serving"],
-                    "terminating": candidate["terminating"],
+                    "terminating": candidate["terminating"], "local": candidate["local"],
                     "chain": endpoint_chain_name(name, port["protocol"], text),
                 })
             endpoints.sort(key=_endpoint_sort_key)
-            usable = [e for e in endpoints if e["ready"]]
-            if not usable:
-                # kube-proxy falls back to endpoints that still serve while terminating.
-                usable = [e for e in endpoints if e["serving"] and e["terminating"]]
+            usable = _usable(endpoints)
+            # The Local policy falls back to terminating endpoints on its own: among this node's only.
+            local = _usable([e for e in endpoints if e["local"]])
             records.append({
                 "key": name, "namespace": service["namespace"], "name": service["name"],
                 "port_name": port["port_name"], "protocol": port["protocol"],
                 "cluster_ip": service["cluster_ip"], "port": port["port"], "node_port": port["node_port"],
                 "target_port": port["target_port"], "type": service["type"],
                 "external_ips": list(service["external_ips"]),
+                "internal_traffic_policy": service["internal_traffic_policy"],
                 "session_affinity": service["session_affinity"], "affinity_timeout": service["affinity_timeout"],
                 "selector": dict(service["selector"]), "source": source,
                 "chains": service_chain_names(name, port["protocol"]),
                 "endpoints": usable,
-                "not_ready": [e for e in endpoints if e not in usable],
+                "local_endpoints": local,
+                "not_ready": [e for e in endpoints if e not in usable and e not in local],
             })
     return records
+
+
+def traffic_policy_endpoints(record):
+    """What kube-proxy's proxiers derive from a Service port's traffic policy, for both renderers.
+
+    Returns dict: any (some endpoint is usable on some node), cluster and local (the
+    record's endpoints and local_endpoints), internal_local (internalTrafficPolicy
+    Local), internal (cluster IP traffic has endpoints: else it is rejected without any
+    endpoint, dropped without a local one), uses_cluster and uses_local (whether the
+    Cluster and the Local policy chain are written: the cluster one for Cluster internal
+    traffic or any external destination, which keeps policy Cluster here), reachable (the
+    endpoints either chain leads to, each once, in ``ip:port`` order).
+    """
+    cluster, local = record["endpoints"], record.get("local_endpoints") or []
+    internal_local = record.get("internal_traffic_policy") == "Local"
+    externally = bool(record.get("node_port") or record.get("external_ips"))
+    uses_cluster = bool(cluster) and (not internal_local or externally)
+    uses_local = bool(local) and internal_local
+    reachable = dict((e["endpoint"], e) for e in (cluster if uses_cluster else []) + (local if uses_local else []))
+    return {"any": bool(cluster), "cluster": cluster, "local": local, "internal_local": internal_local,
+            "internal": bool(local) if internal_local else bool(cluster), "uses_cluster": uses_cluster,
+            "uses_local": uses_local, "reachable": [reachable[text] for text in sorted(reachable)]}

@@ -64,6 +64,8 @@ options:
     description:
       - Service manifests (metadata.name, optional metadata.namespace, spec.clusterIP, spec.selector, spec.ports).
         Items may also be EndpointSlices or C(kind=List) objects of both.
+      - C(spec.internalTrafficPolicy) may be C(Local) with O(layout=kube-proxy) (see O(node)); the tutorial layout
+        refuses it. C(spec.externalTrafficPolicy) must be C(Cluster), C(spec.type) C(ClusterIP) or C(NodePort).
       - Omitted only by the action plugin when it sends the digest instead of the model.
       - Mutually exclusive with a O(model_file) that holds C(services).
     type: list
@@ -107,6 +109,9 @@ options:
     description:
       - This node's name in a cluster (the inventory hostname); pods naming another node are that node's, and
         O(drain) keeps them. Pods without C(node) are this node's.
+      - With O(layout=kube-proxy), a Service whose C(spec.internalTrafficPolicy) is C(Local) sends cluster IP traffic
+        only to this node's endpoints - EndpointSlice endpoints whose C(nodeName) is this name, pods matched by
+        selector that name it or no node - and drops it when there is none, as kube-proxy does.
     type: str
   drain:
     description:
@@ -556,14 +561,15 @@ class ProxySync:
             options = proxier.check_options(layout, backend, dict((key, params[key]) for key in proxier.LAYOUT_OPTIONS))
             services, slices = proxier.split(params["services"] or [], params["endpoint_slices"] or [])
             pods = proxier.check_pods(params["pods"] or [])
-            full = proxier.render(layout, backend, services, slices, pods, options, params["fail_on_no_endpoints"])
+            full = proxier.render(layout, backend, services, slices, pods, options, params["fail_on_no_endpoints"],
+                                  params["node"])
             waiting = []
             rendered = full
             if params["drain"]:
                 running = os.listdir(NETNS_DIR) if os.path.isdir(NETNS_DIR) else []
                 kept, waiting = proxier.drained_pods(pods, params["node"], running)
                 if waiting:
-                    rendered = proxier.render(layout, backend, services, slices, kept, options)
+                    rendered = proxier.render(layout, backend, services, slices, kept, options, node=params["node"])
             declared_full = self.declared(full) if backend == "iptables" else None
             declared = self.declared(rendered) if rendered is not full and backend == "iptables" else declared_full
         except (proxier.ModelError, ValidationError) as exc:

@@ -119,7 +119,6 @@ def _policy_as_cluster(field):
 ADAPTERS = {
     "loadbalancer-as-nodeport": _loadbalancer_as_nodeport,
     "etp-local-as-cluster": _policy_as_cluster("externalTrafficPolicy"),
-    "itp-local-as-cluster": _policy_as_cluster("internalTrafficPolicy"),
 }
 
 
@@ -144,9 +143,10 @@ def adapt(case_name, manifests, used=None):
     return manifests
 
 
-def records(case_name, manifests, used=None):
-    services, slices = model.split_manifests(adapt(case_name, manifests, used))
-    return model.service_ports(services, slices, [])
+def records(case, manifests, used=None):
+    """The model's Service port records for a case, on the case's node."""
+    services, slices = model.split_manifests(adapt(case["name"], manifests, used))
+    return model.service_ports(services, slices, [], node=case["node"]["name"])
 
 
 # -- rendering ------------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def render_iptables(case, manifests, used=None):
     """Our iptables-restore text for a case (filter then nat), with the case's flags."""
     opts = options(case, "iptables")
     cluster_cidr = opts["cluster_cidr"] if "cluster_cidr" in opts else case["cluster_cidr"]
-    result = kpi.render(records(case["name"], manifests, used), cluster_cidr=cluster_cidr,
+    result = kpi.render(records(case, manifests, used), cluster_cidr=cluster_cidr,
                         random_fully=opts["random_fully"], masquerade_all=opts["masquerade_all"],
                         localhost_nodeports=opts["localhost_nodeports"],
                         conntrack_tcp_liberal=opts.get("conntrack_tcp_liberal", False))
@@ -174,7 +174,7 @@ def nodeport_ips(case):
 
 def render_nftables(case, manifests, used=None):
     """Our body of ``table ip kube-proxy`` for a case."""
-    body, dummy = kpn.render_kube_proxy(records(case["name"], manifests, used), case["cluster_cidr"],
+    body, dummy = kpn.render_kube_proxy(records(case, manifests, used), case["cluster_cidr"],
                                         case["service_cidr"], nodeport_ips(case))
     return body
 
@@ -444,14 +444,6 @@ def _external_of_etp_local(case, manifests, flow):
     return False
 
 
-def _cluster_ip_of_itp_local(case, manifests, flow):
-    address, port = destination(flow)
-    return any((service.get("spec") or {}).get("internalTrafficPolicy") == "Local"
-               and address == service["spec"].get("clusterIP")
-               and port in [p.get("port") for p in service["spec"].get("ports") or []]
-               for service in _services(manifests))
-
-
 def _outside_nodeport_addresses(case, manifests, flow):
     selected = (case.get("options") or {}).get("nodeport_addresses")
     if not selected:
@@ -481,7 +473,6 @@ FLOW_SELECTORS = {
     "to-cluster-ip-without-local-detector": _to_cluster_ip_without_local_detector,
     "to-loadbalancer-ip-or-health-check-port": _to_loadbalancer,
     "to-external-destination-of-etp-local": _external_of_etp_local,
-    "to-cluster-ip-of-itp-local": _cluster_ip_of_itp_local,
     "to-nodeport-outside-nodeport-addresses": _outside_nodeport_addresses,
 }
 

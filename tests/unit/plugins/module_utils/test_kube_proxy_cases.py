@@ -98,7 +98,7 @@ def test_case_is_well_formed(case):
         assert source["version"] in kc.INDEX["versions"]
     assert case.get("expected") or case.get("flows") or any(step.get("flows") for step in case.get("steps") or [])
     for dummy, manifests, flows, dummy2 in kc.steps(case):
-        kc.records(case["name"], manifests)  # our model takes every case once adapted
+        kc.records(case, manifests)  # our model takes every case once adapted
         for flow in flows:
             ipaddress.ip_address(flow["source"])
             address, port = flow["destination"].rsplit(":", 1)

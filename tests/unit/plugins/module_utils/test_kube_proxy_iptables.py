@@ -6,7 +6,9 @@
 The whole-ruleset comparisons against kube-proxy's own tests (TestOverallIPTablesRules and the
 others), with the one DIFFERENCES list, are in test_kube_proxy_cases.py over
 tests/data/kube_proxy_cases. The Services here are those of its TestOverallRules case, as our
-model takes them (differences.yml adapts the LoadBalancer and Local-policy ones).
+model takes them (differences.yml adapts the LoadBalancer and externalTrafficPolicy Local ones).
+kube-proxy's cases with internalTrafficPolicy Local hold packet flows only, no ruleset, so the
+rules for it are held here against the text proxier.go writes.
 """
 
 from __future__ import annotations
@@ -125,3 +127,45 @@ def test_paths_list_the_chains_a_packet_passes():
     assert paths["ns3/svc3:p80"] == ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-EXT-X27LE4BHSL4DOUIK",
                                      "KUBE-SVC-X27LE4BHSL4DOUIK", "KUBE-SEP-OYPFS5VJICHGATKP"]
     assert paths["ns6/svc6:p80"] == []
+
+
+def case_chains(name, step="initial"):
+    """{table/chain: rules} of our rendering of a kube-proxy case's step."""
+    case = next(c for c in kc.CASES if c["name"] == name)
+    manifests = dict((label, m) for label, m, dummy, dummy2 in kc.steps(case))[step]
+    result = kpi.render(kc.records(case, manifests), cluster_cidr=case["cluster_cidr"], random_fully=False)
+    return dict(("%s/%s" % (table, c["name"]), c["rules"]) for table in ("nat", "filter") for c in result[table]["chains"])
+
+
+def test_internal_local_policy_sends_the_cluster_ip_to_this_nodes_endpoints():
+    """kube-proxy: the cluster IP jumps to KUBE-SVL-..., which masquerades; NodePort traffic still takes KUBE-SVC-..."""
+    chains = case_chains("TestInternalExternalMasquerade/base")
+    svl, svc = "KUBE-SVL-X27LE4BHSL4DOUIK", "KUBE-SVC-X27LE4BHSL4DOUIK"
+    assert ('-m comment --comment "ns3/svc3:p80 cluster IP" -m tcp -p tcp -d 172.30.0.43 --dport 80 -j ' + svl
+            in chains["nat/KUBE-SERVICES"])
+    assert chains["nat/" + svl] == [
+        '-m comment --comment "ns3/svc3:p80 cluster IP" -m tcp -p tcp -d 172.30.0.43 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ',
+        '-m comment --comment "ns3/svc3:p80 -> 10.180.0.3:80" -j KUBE-SEP-OYPFS5VJICHGATKP']
+    assert chains["nat/" + svc] == [
+        '-m comment --comment "ns3/svc3:p80 -> 10.180.0.3:80" -m statistic --mode random --probability 0.5000000000 '
+        "-j KUBE-SEP-OYPFS5VJICHGATKP",
+        '-m comment --comment "ns3/svc3:p80 -> 10.180.1.3:80" -j KUBE-SEP-3PCRBPAMK2XLAIHQ']
+    assert chains["nat/KUBE-EXT-X27LE4BHSL4DOUIK"][-1] == "-j " + svc
+
+
+def test_internal_local_policy_without_a_local_endpoint_drops():
+    """kube-proxy: no KUBE-SVL-... and no KUBE-SVC-... (nothing external); filter KUBE-SERVICES drops, as it says."""
+    chains = case_chains("TestInternalTrafficPolicy/internalTrafficPolicy is local and there are no local endpoints")
+    assert chains["filter/KUBE-SERVICES"] == [
+        '-m comment --comment "ns1/svc1 has no local endpoints" -m tcp -p tcp -d 172.30.1.1 --dport 80 -j DROP']
+    assert not [name for name in chains if name.startswith("nat/KUBE-S") and name != "nat/KUBE-SERVICES"]
+    chains = case_chains("TestInternalTrafficPolicy/internalTrafficPolicy is local and there are no local endpoints",
+                         "endpoints deleted")
+    assert chains["filter/KUBE-SERVICES"] == [
+        '-m comment --comment "ns1/svc1 has no endpoints" -m tcp -p tcp -d 172.30.1.1 --dport 80 -j REJECT']
+
+
+def test_internal_local_policy_alone_writes_no_cluster_chain():
+    chains = case_chains("TestInternalTrafficPolicy/internalTrafficPolicy is local and there are multiple local endpoints")
+    assert [name for name in chains if "KUBE-SV" in name] == ["nat/KUBE-SVL-AQI2S6QIMU7PVVRP"]
+    assert len([name for name in chains if name.startswith("nat/KUBE-SEP-")]) == 2

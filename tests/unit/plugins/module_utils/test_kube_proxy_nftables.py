@@ -99,3 +99,34 @@ def test_numgen_has_one_slot_per_endpoint(count):
     text = kpn._vmap_pick(targets)  # pylint: disable=protected-access
     assert text.startswith("numgen random mod %d vmap {" % count)
     assert text.count("goto") == count
+
+
+def case_lines(name, step="initial"):
+    """Our normalised nft lines for a kube-proxy case's step."""
+    case = next(c for c in kc.CASES if c["name"] == name)
+    manifests = dict((label, m) for label, m, dummy, dummy2 in kc.steps(case))[step]
+    return kc.nft_from_body(kc.render_nftables(case, manifests))
+
+
+def test_internal_local_policy_sends_the_cluster_ip_to_the_local_chain():
+    """kube-proxy's nftables proxier: service-ips leads to local-..., which masquerades; the NodePort to service-..."""
+    lines = case_lines("TestInternalExternalMasquerade/base")
+    local, cluster = "local-4AT6LBPK-ns3/svc3/tcp/p80", "service-4AT6LBPK-ns3/svc3/tcp/p80"
+    here = "endpoint-UEIP74TE-ns3/svc3/tcp/p80__10.180.0.3/80"
+    there = "endpoint-R4LU7R2F-ns3/svc3/tcp/p80__10.180.1.3/80"
+    assert "element service-ips 172.30.0.43 . tcp . 80 : goto %s" % local in lines
+    assert [line for line in lines if line.startswith("rule %s " % local)] == [
+        "rule %s ip daddr 172.30.0.43 ip saddr != 10.0.0.0/8 jump mark-for-masquerade" % local,
+        "rule %s numgen random mod 1 vmap { 0 : goto %s }" % (local, here)]
+    assert [line for line in lines if line.startswith("rule %s " % cluster)] == [
+        "rule %s numgen random mod 2 vmap { 0 : goto %s, 1 : goto %s }" % (cluster, here, there)]
+    assert "rule external-4AT6LBPK-ns3/svc3/tcp/p80 goto %s" % cluster in lines
+
+
+def test_internal_local_policy_without_a_local_endpoint_drops():
+    name = "TestInternalTrafficPolicy/internalTrafficPolicy is local and there are no local endpoints"
+    lines = case_lines(name)
+    assert 'element no-endpoint-services 172.30.1.1 . tcp . 80 comment "ns1/svc1" : drop' in lines
+    assert not [line for line in lines if line.startswith("chain ") and "ns1/svc1" in line]
+    assert 'element no-endpoint-services 172.30.1.1 . tcp . 80 comment "ns1/svc1" : goto reject-chain' in \
+        case_lines(name, "endpoints deleted")

@@ -116,6 +116,7 @@ def test_nodeport_and_affinity_are_read():
 @pytest.mark.parametrize("spec, message", [
     ({"type": "LoadBalancer", "clusterIP": "10.96.0.5", "ports": [{"port": 80}]}, "not supported"),
     ({"clusterIP": "10.96.0.5", "externalTrafficPolicy": "Local", "ports": [{"port": 80}]}, "only Cluster"),
+    ({"clusterIP": "10.96.0.5", "internalTrafficPolicy": "Nearby", "ports": [{"port": 80}]}, "Cluster or Local"),
     ({"clusterIP": "10.96.0.5", "sessionAffinity": "Cookie", "ports": [{"port": 80}]}, "None or ClientIP"),
     ({"clusterIP": "fd00::1", "ports": [{"port": 80}]}, "IPv4"),
 ])
@@ -152,3 +153,47 @@ def test_messages_name_the_yaml_kind_not_ansibles_str_subclass(call):
     with pytest.raises(ValueError) as error:
         call(_TaggedStr("app-service"))
     assert "got str" in str(error.value) and "_TaggedStr" not in str(error.value)
+
+
+def local_policy_app():
+    return dict(APP, spec=dict(APP["spec"], internalTrafficPolicy="Local"))
+
+
+def test_local_endpoints_are_this_nodes_by_node_name():
+    """kube-proxy's IsLocal: the endpoint's nodeName is this node; one without nodeName is no node's."""
+    slices = [slice_for("app-service", [{"addresses": ["10.0.0.11"], "nodeName": "node1"},
+                                        {"addresses": ["10.0.0.21"], "nodeName": "node2"},
+                                        {"addresses": ["10.0.0.31"]}])]
+    [record] = model.service_ports([local_policy_app()], slices, PODS, node="node1")
+    assert record["internal_traffic_policy"] == "Local"
+    assert [e["endpoint"] for e in record["endpoints"]] == ["10.0.0.11:8080", "10.0.0.21:8080", "10.0.0.31:8080"]
+    assert [e["endpoint"] for e in record["local_endpoints"]] == ["10.0.0.11:8080"]
+    [record] = model.service_ports([local_policy_app()], slices, PODS)
+    assert record["local_endpoints"] == []
+
+
+def test_selected_pods_are_local_on_their_node_or_without_one():
+    pods = [dict(PODS[0], node="node1"), dict(PODS[1], node="node2")]
+    [record] = model.service_ports([local_policy_app()], [], pods, node="node2")
+    assert [e["pod"] for e in record["local_endpoints"]] == ["eve"]
+    [record] = model.service_ports([local_policy_app()], [], PODS, node="node2")  # the one-node lab: no node named
+    assert [e["pod"] for e in record["local_endpoints"]] == ["adam", "eve"]
+
+
+def test_local_policy_falls_back_to_this_nodes_terminating_endpoints():
+    """kube-proxy's CategorizeEndpoints: a ready endpoint elsewhere does not stop the local fallback."""
+    terminating = {"ready": False, "serving": True, "terminating": True}
+    slices = [slice_for("app-service", [{"addresses": ["10.0.0.11"], "nodeName": "node1", "conditions": terminating},
+                                        {"addresses": ["10.0.0.21"], "nodeName": "node2"}])]
+    [record] = model.service_ports([local_policy_app()], slices, PODS, node="node1")
+    assert [e["endpoint"] for e in record["endpoints"]] == ["10.0.0.21:8080"]
+    assert [e["endpoint"] for e in record["local_endpoints"]] == ["10.0.0.11:8080"]
+    assert record["not_ready"] == []
+    policy = model.traffic_policy_endpoints(record)
+    assert (policy["internal"], policy["uses_cluster"], policy["uses_local"]) == (True, False, True)
+    assert [e["endpoint"] for e in policy["reachable"]] == ["10.0.0.11:8080"]
+
+
+def test_the_tutorial_layout_refuses_the_local_policy():
+    with pytest.raises(ValueError, match="internalTrafficPolicy Local.*kube-proxy layout"):
+        service_chains.plan_service_chains([local_policy_app()], PODS)

@@ -358,3 +358,17 @@ def test_nft_stable_text_leaves_out_what_rules_add_at_run_time():
     stable = proxier.nft_stable_text(table)
     assert "10.0.0.5" not in stable and "10.0.0.6" not in stable and "10.96.0.1 : goto x" in stable
     assert proxier.nft_stable_text(table.replace("10.0.0.5", "10.0.0.9")) == stable
+
+
+def test_internal_local_policy_uses_the_nodes_own_pods(node):
+    """The task's node decides the local endpoints: the cluster IP reaches eve (node2) only, and the plan says so."""
+    local = [dict(SERVICES[0], spec=dict(SERVICES[0]["spec"], internalTrafficPolicy="Local"))]
+    pods = [dict(PODS[0], node="node1"), dict(PODS[1], node="node2")]
+    result = node.run(check=True, return_plan=True, layout="kube-proxy", services=local, pods=pods, node="node2")
+    [service] = result["services"]
+    assert service["internal_traffic_policy"] == "Local" and service["chain"].startswith("KUBE-SVL-")
+    assert [(e["pod"], e["share"]) for e in service["endpoints"]] == [("eve", 1.0)]
+    result = node.run(check=True, return_plan=True, layout="kube-proxy", services=local, pods=pods, node="node3")
+    assert result["services"][0]["endpoints"] == [] and "connections to the cluster IP are dropped" in result["no_endpoints"][0]
+    result = node.run(services=local, pods=pods, node="node2")
+    assert result["failed"] is True and "kube-proxy layout" in result["msg"]
