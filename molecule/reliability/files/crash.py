@@ -53,16 +53,21 @@ POINTS = [
     ("pod_sync, veth pairs half made", "Converge every pod's namespace, veth pair and routes"),
     ("last sync: records, then apply", "Write the Service chains"),
 ]
+# (what the kill aims at, the replayed step or None for a random moment, words of a command that step runs:
+# the kill comes as soon as it starts that command, so the module dies with its apply under way)
 MODULE_POINTS = [
-    ("random moment", None),
-    ("random moment", None),
-    ("random moment", None),
-    ("drain sync: records, then apply", "proxy_sync drain"),
-    ("between drain and app stop", "sysctl"),
-    ("app stop", "app_instances pruned"),
-    ("pod_sync, veth pairs half made", "pod_sync"),
-    ("app start", "app_instances present"),
-    ("last sync: records, then apply", "proxy_sync"),
+    ("random moment", None, None),
+    ("random moment", None, None),
+    ("random moment", None, None),
+    ("drain sync: records, then apply", "proxy_sync drain", None),
+    ("drain sync: during its apply", "proxy_sync drain", "--noflush,nft -f"),
+    ("between drain and app stop", "sysctl", None),
+    ("app stop", "app_instances pruned", None),
+    ("pod_sync, veth pairs half made", "pod_sync", None),
+    ("pod_sync: during a netns or veth add", "pod_sync", "netns add,link add"),
+    ("app start", "app_instances present", None),
+    ("last sync: records, then apply", "proxy_sync", None),
+    ("last sync: during its apply", "proxy_sync", "--noflush,nft -f"),
 ]
 
 
@@ -120,6 +125,8 @@ def target(pods, shape):
     return {"k8slab_pods": [{"name": name, "address": address, "labels": {"component": "app"}}
                             for name, address in chosen] + [CLIENT],
             "service_proxy_layout": shape[0], "service_proxy_backend": shape[1], "k8slab_lock_lease": 3,
+            # a lock that never lapses fails the round in a minute, not in ten
+            "k8slab_lock_timeout": 60,
             # no digest-only proxy_sync payload: a replayed set must converge from any state
             "service_proxy_return_plan": True}
 
@@ -188,27 +195,29 @@ def kill(rng, node, play, how, point, budget):
 
 
 def load_figures(node, start, end):
-    """Failed new connections and the longest gap between two answers among the requests started in [start, end)."""
-    failed, gap, last = 0, 0.0, None
+    """Requests, failed new connections and the longest gap between two answers among the requests started in
+    [start, end)."""
+    failed, gap, last, count = 0, 0.0, None, 0
     log = subprocess.run(["docker", "exec", node.container, "cat", "/root/crash/load.log"], check=False,
                          stdout=subprocess.PIPE, universal_newlines=True).stdout
     for line in log.splitlines():
         parts = line.split()
         if len(parts) != 4 or not start <= float(parts[0]) < end:
             continue
+        count += 1
         if parts[2] != "200":
             failed += 1
             continue
         if last is not None:
             gap = max(gap, float(parts[1]) - last)
         last = float(parts[1])
-    return failed, gap
+    return count, failed, gap
 
 
 def moment(rng, steps, point):
     """(step index, seconds after it starts) for a kill at ``point`` of a replay whose steps took ``steps``
     ([label, seconds], from the last recovery of the set; the final unlock is never a target)."""
-    label, marker = point
+    label, marker = point[:2]
     steps = steps[:-1]
     if marker:
         number = [step[0] for step in steps].index(marker)
@@ -294,7 +303,7 @@ class Harness:
         mode = self.rng.choice(["release", "die"])
         steps = steps or [[label, 0.6] for label in self.node.run("steps", name).stdout.split(" / ")]
         number, at = moment(self.rng, steps, point)
-        replay = self.node.run("round", name, str(number), "%.3f" % at, mode)
+        replay = self.node.run("round", name, str(number), "%.3f" % at, mode, point[2] or "")
         with open(os.path.join(self.workdir, "round-%d.json" % self.number), "w") as handle:
             handle.write(replay.stdout)
         try:
@@ -339,7 +348,9 @@ class Harness:
         self.current = model
         last = self.landed() + row["killed"] >= self.kills
         failed += self.check(model, varfile, last)
-        connections, gap = load_figures(self.node, round_start, time.time())
+        requests, connections, gap = load_figures(self.node, round_start, time.time())
+        if not requests:
+            failed.append("the client in pod client sent no request in this round")
         stay = app_pods(before) & app_pods(model)
         if connections and stay:
             failed.append("%d new connections failed while %s stayed listed" % (connections, ",".join(sorted(stay))))

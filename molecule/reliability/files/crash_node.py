@@ -3,7 +3,7 @@
 """The node side of the crash harness (crash.py): what it reads and plants on the node.
 
 Usage: crash_node.py plant | unplant | foreign | modules | lock | state PODS... | capture SET | steps SET
-       | round SET STEP AT MODE
+       | round SET STEP AT MODE [WORDS]
 
 plant: a foreign nat chain, a namespace with an /etc/netns folder and a file in /var/lib/k8slab, none of
 the lab's (unplant removes them); foreign: their snapshot (and the foreign rules prepare.yml wrote), which must never change;
@@ -16,7 +16,8 @@ AnsiballZ files, each holding the module and its arguments, in the order they ra
 SET: the labels of its steps; round
 SET STEP AT MODE: replay that converge module by module without the controller, SIGKILL the module
 process of step STEP (0 based; AT seconds after it started, carried on to the next steps when it ended
-first; STEP -1 kills nothing), then, as site.yml's `always` would, release the lock (MODE release) or
+first; STEP -1 kills nothing; given WORDS, comma-separated, as soon as step STEP runs a command whose
+argv holds one of them, such as its iptables-restore), then, as site.yml's `always` would, release the lock (MODE release) or
 leave it to lapse (MODE die, as when the controller died too), and replay the whole set again: that
 recovery must succeed. Prints one JSON line: the kill, each recovery step's seconds and result, and how
 soon after the kill the recovery held the lock.
@@ -203,15 +204,23 @@ class Replay:
                 "msg": str(result.get("msg") or text[-300:] if result.get("failed") or process.returncode else ""),
                 "took_over": (result.get("took_over") or {}).get("token", "")}
 
-    def run(self, kill_step=-1, kill_at=0.0):
-        """Run the steps; kill the one running ``kill_at`` s after step ``kill_step`` started. Returns (steps, kill)."""
+    def run(self, kill_step=-1, kill_at=0.0, kill_on=()):
+        """Run the steps; kill the one running ``kill_at`` s after step ``kill_step`` started, or, given ``kill_on``,
+        step ``kill_step`` as soon as it runs a command whose argv holds one of those words (the command itself
+        goes on: the module dies between starting its apply and what it meant to do after). Returns (steps, kill)."""
         done, kill, deadline = [], None, None
         for number, step in enumerate(self.steps):
             started = time.time()
-            if number == kill_step:
+            if number == kill_step and not kill_on:
                 deadline = started + kill_at
             process, log = self.start(step)
-            if deadline is not None and step["label"] != "node_lock unlocked":
+            if number == kill_step and kill_on:
+                command = wait_for_child(process, kill_on)
+                if command:
+                    process.send_signal(signal.SIGKILL)
+                    kill = {"step": "%s, running %s" % (step["label"], command), "at": round(time.time() - started, 2),
+                            "time": time.time()}
+            elif deadline is not None and step["label"] != "node_lock unlocked":
                 try:
                     process.wait(timeout=max(0.0, deadline - time.time()))
                 except subprocess.TimeoutExpired:
@@ -230,6 +239,28 @@ class Replay:
         return self.finish(step, process, log, started)
 
 
+def wait_for_child(process, words):
+    """Poll ``process``'s children until one runs a command holding one of ``words``; its argv, or None when the
+    process ended first."""
+    children = "/proc/%d/task/%d/children" % (process.pid, process.pid)
+    while process.poll() is None:
+        try:
+            with open(children) as handle:
+                pids = handle.read().split()
+        except OSError:
+            pids = []
+        for pid in pids:
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as handle:
+                    argv = handle.read().decode("utf-8", "replace").replace("\0", " ").strip()
+            except OSError:
+                continue
+            if any(word in argv for word in words):
+                return argv[:80]
+        time.sleep(0.001)
+    return None
+
+
 def output_text(text):
     """The module's JSON result in ``text`` ({} when it wrote none, as when it was killed)."""
     try:
@@ -238,11 +269,11 @@ def output_text(text):
         return {}
 
 
-def replay(name, kill_step, kill_at, mode):
+def replay(name, kill_step, kill_at, mode, kill_on=""):
     with open(os.path.join(SETS, name + ".json")) as handle:
         steps = json.load(handle)
     killed = Replay(steps)
-    done, kill = killed.run(int(kill_step), float(kill_at))
+    done, kill = killed.run(int(kill_step), float(kill_at), [word for word in kill_on.split(",") if word])
     if kill and mode == "release" and killed.token:
         done.append(killed.release())
     recovery = Replay(steps)
@@ -277,4 +308,4 @@ if __name__ == "__main__":
         with open(os.path.join(SETS, sys.argv[2] + ".json")) as handle:
             print(" / ".join(step["label"] for step in json.load(handle)))
     elif command == "round":
-        sys.exit(replay(*sys.argv[2:6]))
+        sys.exit(replay(*sys.argv[2:7]))
