@@ -284,7 +284,7 @@ class Harness:
             failed.append("converge after the kill failed (see recover-%d.log)" % self.number)
         self.budget = max(4.0, time.time() - recovery.started)
         name = "set%d" % self.number
-        captured = self.node.run("capture", name)
+        captured = self.node.run("capture", name, "%.3f" % recovery.started)
         if captured.returncode != 0:
             failed.append("the converge left no whole set of module payloads: %s" % captured.stdout.strip())
         else:

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The node side of the crash harness (crash.py): what it reads and plants on the node.
 
-Usage: crash_node.py plant | unplant | foreign | modules | lock | state PODS... | capture SET | steps SET
+Usage: crash_node.py plant | unplant | foreign | modules | lock | state PODS... | capture SET SINCE | steps SET
        | round SET STEP AT MODE [WORDS]
 
 plant: a foreign nat chain, a namespace with an /etc/netns folder and a file in /var/lib/k8slab, none of
@@ -11,16 +11,17 @@ modules: the PIDs of the module processes of a run now on the node (python3 run 
 lock's holder); lock: the lock file; state: the pods the records, the namespaces and the units name,
 checked against PODS (exit 1 when they disagree).
 
-capture SET: claim the module payloads a converge run with ANSIBLE_KEEP_REMOTE_FILES left on the node (its
-AnsiballZ files, each holding the module and its arguments, in the order they ran) as the set SET; steps
-SET: the labels of its steps; round
-SET STEP AT MODE: replay that converge module by module without the controller, SIGKILL the module
-process of step STEP (0 based; AT seconds after it started, carried on to the next steps when it ended
-first; STEP -1 kills nothing; given WORDS, comma-separated, as soon as step STEP runs a command whose
-argv holds one of them, such as its iptables-restore), then, as site.yml's `always` would, release the lock (MODE release) or
-leave it to lapse (MODE die, as when the controller died too), and replay the whole set again: that
-recovery must succeed. Prints one JSON line: the kill, each recovery step's seconds and result, and how
-soon after the kill the recovery held the lock.
+capture SET SINCE: claim the module payloads a converge run with ANSIBLE_KEEP_REMOTE_FILES left on the node
+since SINCE (epoch seconds; its AnsiballZ files, each holding the module and its arguments, in the order they
+ran) as the set SET. steps SET: the labels of its steps.
+
+round SET STEP AT MODE [WORDS]: replay that converge module by module without the controller, SIGKILL the
+module process of step STEP (0 based; AT seconds after it started, carried on to the next steps when it
+ended first; given WORDS, comma-separated, as soon as step STEP runs a command whose argv holds one of them,
+such as its iptables-restore; STEP -1 kills nothing), then, as site.yml's `always` would, release the lock
+(MODE release) or leave it to lapse (MODE die, as when the controller died too), and replay the whole set
+again: that recovery must succeed. Prints one JSON line: the kill, each recovery step's seconds and result,
+and how soon after the kill the recovery held the lock.
 """
 import ast
 import glob
@@ -142,15 +143,16 @@ def label(module, args):
     return module
 
 
-def capture(name):
-    """Claim the payloads no set holds yet as set ``name``; exit 1 unless they are one whole converge."""
-    claimed = set()
-    for manifest in glob.glob(os.path.join(SETS, "*.json")):
-        with open(manifest) as handle:
-            claimed.update(step["path"] for step in json.load(handle))
-    found = [path for path in glob.glob(os.path.join(KEPT, "ansible-tmp-*", "AnsiballZ_*.py")) if path not in claimed]
-    # ansible-tmp-<epoch seconds>-<pid>-<random>: the order the tasks ran in
-    found.sort(key=lambda path: float(os.path.basename(os.path.dirname(path)).split("-")[2]))
+def capture(name, since):
+    """Claim the payloads left since ``since`` (epoch seconds) as set ``name``; exit 1 unless they are one whole
+    converge."""
+    found = []
+    for path in glob.glob(os.path.join(KEPT, "ansible-tmp-*", "AnsiballZ_*.py")):
+        # ansible-tmp-<epoch seconds>-<pid>-<random>: when the task ran
+        made = float(os.path.basename(os.path.dirname(path)).split("-")[2])
+        if made >= float(since):
+            found.append((made, path))
+    found = [path for made, path in sorted(found)]
     steps = []
     for path in found:
         module = os.path.basename(path)[len("AnsiballZ_"):-len(".py")]
@@ -257,7 +259,7 @@ def wait_for_child(process, words):
                 continue
             if any(word in argv for word in words):
                 return argv[:80]
-        time.sleep(0.001)
+        time.sleep(0.0002)  # ip netns add takes a few milliseconds
     return None
 
 
@@ -303,7 +305,7 @@ if __name__ == "__main__":
     elif command == "state":
         sys.exit(state(sys.argv[2:]))
     elif command == "capture":
-        sys.exit(capture(sys.argv[2]))
+        sys.exit(capture(sys.argv[2], sys.argv[3]))
     elif command == "steps":
         with open(os.path.join(SETS, sys.argv[2] + ".json")) as handle:
             print(" / ".join(step["label"] for step in json.load(handle)))
