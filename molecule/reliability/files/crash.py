@@ -389,7 +389,7 @@ class Harness:
         return 1 if self.problems else 0
 
 
-def main(seed, kills, container, project, workdir, verify_every=10):
+def main(seed, kills, container, project, workdir, verify_every=15):
     seed, kills = int(seed), int(kills)
     controller_kills = min(kills, int(os.environ.get("K8SLAB_CRASH_CONTROLLER_KILLS") or 3))
     print("crash harness: seed %d, %d kills, %d of them in full converges (rerun with this seed to repeat them)"

@@ -281,6 +281,8 @@ def replay(name, kill_step, kill_at, mode, kill_on=""):
     recovery = Replay(steps)
     started = time.time()
     steps_done, _none = recovery.run()
+    if len(steps_done) < len(steps) and recovery.token:
+        recovery.release()  # a failed step: site.yml's always releases the lock
     lock = steps_done[0]
     takeover = started + lock["seconds"] - kill["time"] if kill else None
     report = {"kill": kill, "killed_run": done, "recovery": steps_done, "takeover": takeover,
