@@ -23,7 +23,7 @@ description:
     wins, so a switch never leaves a moment without a working Service).
   - O(drain=true) is the first step of removing pods, as Kubernetes does it - the endpoints are only the listed
     pods whose namespace already exists on this node and that the last sync served (a drain takes endpoints
-    away, it never adds one: a namespace a killed converge made before the app answered waits for the next
+    away, it never adds one; a namespace a killed converge made before the app answered waits for the next
     full sync), plus the pods of other nodes. It is the same render with
     another endpoint set, not a second path. The B(full) model is still checked, against the live tables too, so
     a chain name the model derives that another owner already has (a pod C(kube) with a port named C(services)
