@@ -120,11 +120,11 @@ class Playbook:
         return rc
 
 
-def target(pods, shape):
+def target(pods, layout_backend):
     chosen = [(name, address) for name, address in APP if name in pods]
     return {"k8slab_pods": [{"name": name, "address": address, "labels": {"component": "app"}}
                             for name, address in chosen] + [CLIENT],
-            "service_proxy_layout": shape[0], "service_proxy_backend": shape[1], "k8slab_lock_lease": 3,
+            "service_proxy_layout": layout_backend[0], "service_proxy_backend": layout_backend[1], "k8slab_lock_lease": 3,
             # a lock that never lapses fails the round in a minute, not in ten
             "k8slab_lock_timeout": 60,
             # no digest-only proxy_sync payload: a replayed set must converge from any state
@@ -135,10 +135,13 @@ def app_pods(model):
     return set(pod["name"] for pod in model["k8slab_pods"] if pod.get("labels", {}).get("component"))
 
 
+def shape(model):
+    return model["service_proxy_layout"], model["service_proxy_backend"]
+
+
 def reachable(old, new):
     """Whether a converge from ``old`` to ``new`` is a fair test: something changes, and a new layout or backend
     comes only with pods added, none removed (churn.yml: a backend switch does not drain the old backend)."""
-    shape = lambda model: (model["service_proxy_layout"], model["service_proxy_backend"])  # noqa: E731
     if shape(old) == shape(new):
         return app_pods(old) != app_pods(new)
     return app_pods(old) <= app_pods(new)
@@ -289,9 +292,10 @@ class Harness:
             failed.append("the converge left no whole set of module payloads: %s" % captured.stdout.strip())
         else:
             self.sets[name] = (model, varfile, None)
-        return model, {"killed": bool(killed), "how": killed[0] if killed else how, "point": point[0],
-                "at": "%.1f" % killed[1] if killed else "ended", "rc": rc, "takeover": takeover,
-                "took_over": recovery.saw("took over the node lock")}, failed, varfile
+        row = {"killed": bool(killed), "how": killed[0] if killed else how, "point": point[0],
+               "at": "%.1f" % killed[1] if killed else "ended", "rc": rc, "takeover": takeover,
+               "took_over": recovery.saw("took over the node lock")}
+        return model, row, failed, varfile
 
     def module_round(self):
         """A converge replayed on the node from a set reachable from the current state, one module killed."""
