@@ -137,9 +137,16 @@ class NftTable:
         else:
             desired, desired_text = None, ""
         result = plan(self.family, self.name, live, desired, desired_text)
+        # The intent first: a run killed between nft -f and the record would leave a table that no record
+        # names, which every later run refuses as someone else's; a record of a table not made yet is harmless.
+        intent = result.payload and not self.module.check_mode and state == "present" and record is None
+        if intent:
+            self.store_record(new_record(self.family, self.name, result.created))
         if result.payload:
             rc, dummy, err = self.runner.change([self.nft, "-f", "-"], data=result.payload)
             if rc != 0:
+                if intent:
+                    self.store_record(None)  # nft -f changed nothing: the node is as before, without a record
                 self.module.fail_json(msg="nft -f failed, the ruleset is unchanged: %s"
                                       % explain_nft_error(err, offset=0, what="applied"),
                                       rc=rc, stderr=err, applied=result.payload)

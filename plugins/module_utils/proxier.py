@@ -12,8 +12,8 @@ proxy_sync module (on the node) and its action plugin (on the controller):
 * :func:`model_digest`: the digest of everything that decides the rules, which
   the action plugin sends instead of the model when the node has it already;
 * :func:`drained_pods`: drain is a different endpoint set, not a second path - the
-  listed pods that already run on this node (their namespace exists), plus
-  other nodes' pods;
+  listed pods that already run on this node (their namespace exists) and served
+  in the last sync, plus other nodes' pods;
 * :func:`render`: Services, EndpointSlices and pods -> the iptables tables (nat
   and filter) or the nftables table, with the renderers of
   :mod:`service_chains`, :mod:`kube_proxy_iptables` and :mod:`kube_proxy_nftables`;
@@ -86,15 +86,21 @@ def local_netns(pods, node=None):
     return sorted(set(str(pod.get("netns")) for pod in local_pods(pods, node) if pod.get("netns")))
 
 
-def drained_pods(pods, node, running_netns):
-    """(pods that keep their endpoints, names of this node's pods that do not run yet).
+def drained_pods(pods, node, running_netns, serving=None):
+    """(pods that keep their endpoints, names of this node's pods that do not serve yet).
 
-    Other nodes' pods stay: whether they run is their node's business.
+    A pod of this node keeps its endpoints when its namespace exists and, given ``serving`` (the namespaces
+    the last sync wrote endpoints for), it served already: a drain only takes endpoints away, never adds
+    one. A pod whose namespace a killed converge made, but whose app it never started, waits for the
+    sync after the app answers, as a new pod does. Other nodes' pods stay: whether they run is their
+    node's business.
     """
     running = set(running_netns)
+    served = None if serving is None else set(serving)
     kept, waiting = [], []
     for pod in pods:
-        if service_model.pod_is_local(pod, node) and pod.get("netns") not in running:
+        if service_model.pod_is_local(pod, node) and (pod.get("netns") not in running
+                                                      or (served is not None and pod.get("netns") not in served)):
             waiting.append(pod.get("name"))
         else:
             kept.append(pod)

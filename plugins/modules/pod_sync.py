@@ -21,8 +21,9 @@ description:
     namespace with the pod''s address) and its default route, then the routes to the other nodes'' pod subnets.'
   - A pod whose veth pair this run made or re-addressed may take an address the node still knows under an old MAC
     (the same pod re-created, or a new pod on a removed pod's address). Where the CNI bridge plugin sends a
-    gratuitous ARP, this module flushes the node's stale neighbour entry for that address on O(bridge) (never a
-    permanent one), so the node asks for the new MAC instead of sending to the old one.
+    gratuitous ARP, this module flushes the node's stale neighbour entry for that address on O(bridge), and the
+    other pods' entries on their veth (never a permanent one), so they ask for the new MAC instead of sending to
+    the old one.
   - With O(prune) (the default) the same run then removes what this owner created and no longer declares - the
     namespace (and with it the veth pair) and C(/etc/netns/NETNS) of each pod no longer listed, the routes to subnets
     no longer listed, and a bridge that is no longer O(bridge) (a renamed bridge goes after its pods moved to the new
@@ -604,6 +605,15 @@ class PodSync:
             for address in stale_neighbours(neighbours, pod["addresses"], mac):
                 self.ip.change(["neigh", "flush", "to", address, "dev", bridge])
                 self.result["neighbours_flushed"].append(address)
+            # The other pods on the bridge cache the old MAC as well: pod-to-pod traffic to the re-added pod
+            # would go to a MAC nobody has until their entry fails (about 8 s).
+            for other in self.model["pods"]:
+                if other is pod:
+                    continue
+                device, netns = other["veth"]["peer"], other["veth"]["netns"]
+                entries = self.ip.read_json(["neigh", "show", "dev", device], netns)
+                for address in stale_neighbours(entries, pod["addresses"], mac):
+                    self.ip.change(["neigh", "flush", "to", address, "dev", device], netns)
 
     # ------------------------------------------------------------ remove
     def remove(self, leftovers):

@@ -22,7 +22,9 @@ description:
   - After the new rules are in place the other backend's rules of this owner are removed (first to DNAT a packet
     wins, so a switch never leaves a moment without a working Service).
   - O(drain=true) is the first step of removing pods, as Kubernetes does it - the endpoints are only the listed
-    pods whose namespace already exists on this node, plus the pods of other nodes. It is the same render with
+    pods whose namespace already exists on this node and that the last sync served (a drain takes endpoints
+    away, it never adds one; a namespace a killed converge made before the app answered waits for the next
+    full sync), plus the pods of other nodes. It is the same render with
     another endpoint set, not a second path. The B(full) model is still checked, against the live tables too, so
     a chain name the model derives that another owner already has (a pod C(kube) with a port named C(services)
     derives C(KUBE-SERVICES)) fails this run, before pods change. On a node where this owner wrote nothing yet a
@@ -115,8 +117,9 @@ options:
     type: str
   drain:
     description:
-      - Take pods that do not run on this node yet (no namespace in C(/run/netns)) out of every Service, as
-        the first step of a converge; pods that run keep (or get) their endpoints with their current labels.
+      - Take pods that do not run on this node yet (no namespace in C(/run/netns), or not served by the last
+        sync) out of every Service, as the first step of a converge; pods that run and served keep their
+        endpoints with their current labels.
       - The full model is checked all the same; nothing is written on a node where this owner wrote nothing yet.
     type: bool
     default: false
@@ -358,7 +361,7 @@ complete:
   type: bool
   sample: true
 waiting:
-  description: With O(drain), this node's pods that do not run yet and have no endpoints until the next sync.
+  description: With O(drain), this node's pods that do not run (or did not serve) yet and have no endpoints until the next sync.
   returned: always
   type: list
   elements: str
@@ -563,11 +566,14 @@ class ProxySync:
             pods = proxier.check_pods(params["pods"] or [])
             full = proxier.render(layout, backend, services, slices, pods, options, params["fail_on_no_endpoints"],
                                   params["node"])
-            waiting = []
+            waiting, kept = [], pods
             rendered = full
             if params["drain"]:
                 running = os.listdir(NETNS_DIR) if os.path.isdir(NETNS_DIR) else []
-                kept, waiting = proxier.drained_pods(pods, params["node"], running)
+                # Only pods the last sync served: a converge killed between pod_sync and the app start left a
+                # namespace whose app never answered (a record without the list: any pod that runs).
+                last = self.load_sync_record() or {}
+                kept, waiting = proxier.drained_pods(pods, params["node"], running, last.get("serving"))
                 if waiting:
                     rendered = proxier.render(layout, backend, services, slices, kept, options, node=params["node"])
             declared_full = self.declared(full) if backend == "iptables" else None
@@ -638,6 +644,8 @@ class ProxySync:
                 "version": proxier.RECORD_VERSION, "owner": self.owner, "backend": backend, "layout": layout,
                 # A drain that left pods out wrote another model than the digest's: no digest then.
                 "digest": None if waiting else params["model_digest"],
+                # This node's pods the written rules serve: the next drain keeps no other (drained_pods).
+                "serving": proxier.local_netns(kept, params["node"]),
                 "save_bin": iptables.save_bin if iptables and backend == "iptables" else None,
                 "watched": watched, "live": live, "records": self.record_files(), "warnings": full["warnings"]})
         return output

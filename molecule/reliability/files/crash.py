@@ -4,16 +4,27 @@
 
 Usage: crash.py SEED KILLS CONTAINER PROJECT WORKDIR [VERIFY_EVERY]
 
-Runs on the controller. Each round picks (from SEED) a change of pods, layout or backend and a way to
-die: SIGKILL to the whole process group of ansible-playbook (the controller), or to the module's own
-python3 process on the node. It kills either at a random moment of the converge or just after a chosen
-step starts (the hard cases: the drain sync that records ownership then applies, the window between the
-drain and the app stop, pod_sync creating veth pairs). After each kill it measures how long until the
-next converge holds the node lock, runs that converge (it must succeed without help), checks that the
-records, namespaces and units agree with the pods, that the foreign chain, namespace and file planted at
-the start are unchanged and that the lock is free again; verify.yml runs every VERIFY_EVERY rounds and
-after the last. A client in pod `client` opens new TCP connections to the ClusterIP the whole time;
-the report gives its failures and longest gap per kill; a failure counts when some pod stayed listed
+Runs on the controller, in two phases, all drawn from SEED.
+
+Controller rounds (K8SLAB_CRASH_CONTROLLER_KILLS, 3 by default): a full site.yml converge to a new set of
+pods, layout and backend, killed with SIGKILL to the whole process group of ansible-playbook (the
+controller) or to the module's own python3 process on the node, at a random moment of the converge or
+just after a chosen step starts (the hard cases: the drain sync that records ownership then applies, the
+window between the drain and the app stop, pod_sync creating veth pairs). The next converge, to the same
+target, must succeed without help; it runs with ANSIBLE_KEEP_REMOTE_FILES, and the module payloads it
+leaves on the node (AnsiballZ files: module and arguments) are kept as that target's set.
+
+Module rounds (the rest of KILLS): cheap kills without the controller. The node replays one set's
+converge module by module (crash_node.py round), SIGKILLs the module running at a random moment (or at
+a chosen step), then releases the lock as site.yml's `always` would or leaves it to lapse (as if the
+controller had died too), and replays the whole set again: every step of that recovery must succeed.
+The targets are planned so that every set can be reached from another (a layout or backend switch only
+with pods added, never removed: churn.yml, a backend switch does not drain the old backend).
+
+After every round: the records, namespaces and units agree with the pods, the foreign chain, namespace
+and file planted at the start are unchanged, the lock is free again; verify.yml runs every VERIFY_EVERY
+rounds and after the last. A client in pod `client` opens new TCP connections to the ClusterIP the whole
+time; the report gives its failures and longest gap per kill; a failure counts when some pod stayed listed
 through the round (with none left, the Service has no endpoint for a while by design). Exits 1 on any
 failed check or counted connection.
 """
@@ -31,7 +42,8 @@ APP = [("adam", "10.0.0.11"), ("eve", "10.0.0.21"), ("cain", "10.0.0.31"), ("abe
 CLIENT = {"name": "client", "address": "10.0.0.99", "labels": {"role": "client"}}
 # No kube-proxy layout on iptables: the node holds a foreign KUBE-SERVICES on purpose (see churn.yml).
 SHAPES = [("tutorial", "iptables"), ("tutorial", "nftables"), ("kube-proxy", "nftables")]
-# (what the kill aims at, a line of ansible-playbook's output to wait for, or None for a random moment)
+# (what the kill aims at, a line of ansible-playbook's output to wait for or the replayed step, or None
+# for a random moment)
 POINTS = [
     ("random moment", None),
     ("random moment", None),
@@ -40,6 +52,22 @@ POINTS = [
     ("app stop", "Stop the app in pods no longer listed"),
     ("pod_sync, veth pairs half made", "Converge every pod's namespace, veth pair and routes"),
     ("last sync: records, then apply", "Write the Service chains"),
+]
+# (what the kill aims at, the replayed step or None for a random moment, words of a command that step runs:
+# the kill comes as soon as it starts that command, so the module dies with its apply under way)
+MODULE_POINTS = [
+    ("random moment", None, None),
+    ("random moment", None, None),
+    ("random moment", None, None),
+    ("drain sync: records, then apply", "proxy_sync drain", None),
+    ("drain sync: during its apply", "proxy_sync drain", "--noflush,nft -f"),
+    ("between drain and app stop", "sysctl", None),
+    ("app stop", "app_instances pruned", None),
+    ("pod_sync, veth pairs half made", "pod_sync", None),
+    ("pod_sync: during a netns or veth add", "pod_sync", "netns add,link add"),
+    ("app start", "app_instances present", None),
+    ("last sync: records, then apply", "proxy_sync", None),
+    ("last sync: during its apply", "proxy_sync", "--noflush,nft -f"),
 ]
 
 
@@ -62,11 +90,13 @@ class Node:
 class Playbook:
     """One ansible-playbook in its own process group, its output read line by line."""
 
-    def __init__(self, project, playbook, varfile, log):
+    def __init__(self, project, playbook, varfile, log, keep=False):
         argv = ["ansible-playbook", "--inventory=%s/molecule/resources/inventory/nodes.yml" % project,
                 "--inventory=%s/molecule/reliability/inventory.yml" % project,
                 "%s/playbooks/%s" % (project, playbook), "-e", "@" + varfile]
         env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+        if keep:
+            env["ANSIBLE_KEEP_REMOTE_FILES"] = "1"  # the module payloads stay on the node: a set to replay
         self.log = open(log, "w")
         self.lines = []
         self.started = time.time()
@@ -90,17 +120,46 @@ class Playbook:
         return rc
 
 
-def model(rng, current):
-    """The next converge's variables: a random set of app pods; a new layout or backend only together with
-    added pods and no removed one (churn.yml: a backend switch does not drain the old backend)."""
-    chosen = rng.sample(APP, rng.randint(1, len(APP)))
-    layout, backend = current.get("service_proxy_layout"), current.get("service_proxy_backend")
-    was = set(pod["name"] for pod in current["k8slab_pods"])
-    if not was - set(name for name, address in chosen) or layout is None:
-        layout, backend = rng.choice(SHAPES)
-    pods = [{"name": name, "address": address, "labels": {"component": "app"}} for name, address in chosen]
-    return {"k8slab_pods": pods + [CLIENT], "service_proxy_layout": layout, "service_proxy_backend": backend,
-            "k8slab_lock_lease": 3}
+def target(pods, layout_backend):
+    chosen = [(name, address) for name, address in APP if name in pods]
+    return {"k8slab_pods": [{"name": name, "address": address, "labels": {"component": "app"}}
+                            for name, address in chosen] + [CLIENT],
+            "service_proxy_layout": layout_backend[0], "service_proxy_backend": layout_backend[1], "k8slab_lock_lease": 3,
+            # a lock that never lapses fails the round in a minute, not in ten
+            "k8slab_lock_timeout": 60,
+            # no digest-only proxy_sync payload: a replayed set must converge from any state
+            "service_proxy_return_plan": True}
+
+
+def app_pods(model):
+    return set(pod["name"] for pod in model["k8slab_pods"] if pod.get("labels", {}).get("component"))
+
+
+def shape(model):
+    return model["service_proxy_layout"], model["service_proxy_backend"]
+
+
+def reachable(old, new):
+    """Whether a converge from ``old`` to ``new`` is a fair test: something changes, and a new layout or backend
+    comes only with pods added, none removed (churn.yml: a backend switch does not drain the old backend)."""
+    if shape(old) == shape(new):
+        return app_pods(old) != app_pods(new)
+    return app_pods(old) <= app_pods(new)
+
+
+def plan(rng, count):
+    """``count`` targets, each reachable from the one before (the first from the inventory's adam and eve on
+    tutorial/iptables), and every one reachable again in the module rounds: all app pods on shape A, some
+    on A, more on shape B, others on B, then back to all (a superset of any) on A."""
+    first, second = rng.sample(SHAPES, 2)
+    names = [name for name, address in APP]
+    some = set(rng.sample(names, rng.randint(1, len(names) - 1)))
+    more = some | set(rng.sample(names, rng.randint(0, len(names) - 1)))
+    others = set(rng.sample(names, rng.randint(1, len(names) - 1)))
+    while others == more:
+        others = set(rng.sample(names, rng.randint(1, len(names) - 1)))
+    cycle = [target(names, first), target(some, first), target(more, second), target(others, second)]
+    return [cycle[number % len(cycle)] for number in range(max(count, 3))]
 
 
 def describe(old, new):
@@ -139,114 +198,211 @@ def kill(rng, node, play, how, point, budget):
 
 
 def load_figures(node, start, end):
-    """Failed new connections and the longest gap between two answers among the requests started in [start, end)."""
-    failed, gap, last = 0, 0.0, None
+    """Requests, failed new connections and the longest gap between two answers among the requests started in
+    [start, end)."""
+    failed, gap, last, count = 0, 0.0, None, 0
     log = subprocess.run(["docker", "exec", node.container, "cat", "/root/crash/load.log"], check=False,
                          stdout=subprocess.PIPE, universal_newlines=True).stdout
     for line in log.splitlines():
         parts = line.split()
         if len(parts) != 4 or not start <= float(parts[0]) < end:
             continue
+        count += 1
         if parts[2] != "200":
             failed += 1
             continue
         if last is not None:
             gap = max(gap, float(parts[1]) - last)
         last = float(parts[1])
-    return failed, gap
+    return count, failed, gap
 
 
-def main(seed, kills, container, project, workdir, verify_every=6):
-    seed, kills, verify_every = int(seed), int(kills), int(verify_every)
-    rng = random.Random(seed)
-    # K8SLAB_CRASH_POINTS: aim only at the points whose name contains it (say "pod_sync" to hunt one fault)
-    points = [point for point in POINTS if os.environ.get("K8SLAB_CRASH_POINTS", "") in point[0]] or POINTS
-    print("crash harness: seed %d, %d kills (rerun with this seed to repeat them)" % (seed, kills))
-    node = Node(container)
-    foreign = node.run("foreign").stdout
-    current = {"k8slab_pods": [{"name": "adam", "labels": {"component": "app"}},
-                               {"name": "eve", "labels": {"component": "app"}}, CLIENT], "service_proxy_layout": "tutorial",
-               "service_proxy_backend": "iptables"}
-    rows, problems = [], []
-    started = time.time()
-    number = 0
-    budget = 14.0  # seconds a converge lasts: random kills fall within it (then the last recovery's length)
-    while sum(1 for row in rows if row["killed"]) < kills and number < 2 * kills:
-        number += 1
-        target = model(rng, current)
-        how = rng.choice(["controller", "module"])
-        point = rng.choice(points)
-        varfile = os.path.join(workdir, "vars-%d.json" % number)
-        with open(varfile, "w") as handle:
-            json.dump(target, handle)
-        change = describe(current, target)
-        round_start = time.time()
-        play = Playbook(project, "site.yml", varfile, os.path.join(workdir, "kill-%d.log" % number))
-        killed = kill(rng, node, play, how, point, budget)
-        rc = play.wait()
+def moment(rng, steps, point):
+    """(step index, seconds after it starts) for a kill at ``point`` of a replay whose steps took ``steps``
+    ([label, seconds], from the last recovery of the set; the final unlock is never a target)."""
+    label, marker = point[:2]
+    steps = steps[:-1]
+    if marker:
+        number = [step[0] for step in steps].index(marker)
+        return number, rng.uniform(0.0, steps[number][1])
+    at = rng.uniform(0.0, sum(seconds for name, seconds in steps))
+    for number, (name, seconds) in enumerate(steps):
+        if at < seconds:
+            return number, at
+        at -= seconds
+    return len(steps) - 1, at
+
+
+class Harness:
+    def __init__(self, seed, kills, container, project, workdir, verify_every):
+        self.seed, self.kills, self.verify_every = seed, kills, verify_every
+        self.project, self.workdir = project, workdir
+        self.rng = random.Random(seed)
+        # K8SLAB_CRASH_POINTS: aim only at the points whose name contains it (say "pod_sync" to hunt one fault)
+        chosen = os.environ.get("K8SLAB_CRASH_POINTS", "")
+        self.points = [point for point in POINTS if chosen in point[0]] or POINTS
+        self.module_points = [point for point in MODULE_POINTS if chosen in point[0]] or MODULE_POINTS
+        self.node = Node(container)
+        self.foreign = self.node.run("foreign").stdout
+        self.current = {"k8slab_pods": [{"name": "adam", "labels": {"component": "app"}},
+                                        {"name": "eve", "labels": {"component": "app"}}, CLIENT],
+                        "service_proxy_layout": "tutorial", "service_proxy_backend": "iptables"}
+        self.rows, self.problems = [], []
+        self.sets = {}  # set name -> (target, its vars file, [label, seconds] of each step's last replay)
+        self.number = 0
+        self.budget = 14.0  # seconds a converge lasts: random kills fall within it (then the last recovery's length)
+
+    def landed(self):
+        return sum(1 for row in self.rows if row["killed"])
+
+    def varfile(self, model):
+        path = os.path.join(self.workdir, "vars-%d.json" % self.number)
+        with open(path, "w") as handle:
+            json.dump(model, handle)
+        return path
+
+    def controller_round(self, model, kill_it):
+        """A full converge killed on the controller or the node (``kill_it``), then the next converge, whose
+        module payloads become a set."""
+        varfile = self.varfile(model)
+        how, point, killed, rc = "-", ("none", None), None, "-"
+        if kill_it:
+            how, point = self.rng.choice(["controller", "module"]), self.rng.choice(self.points)
+            play = Playbook(self.project, "site.yml", varfile, os.path.join(self.workdir, "kill-%d.log" % self.number))
+            killed = kill(self.rng, self.node, play, how, point, self.budget)
+            rc = play.wait()
         died = time.time()
-        # the next converge: same target, must succeed without help; how soon does it hold the lock?
-        recovery = Playbook(project, "site.yml", varfile, os.path.join(workdir, "recover-%d.log" % number))
+        recovery = Playbook(self.project, "site.yml", varfile,
+                            os.path.join(self.workdir, "recover-%d.log" % self.number), keep=True)
         takeover = None
         old = killed[2] if killed else None
-        while recovery.process.poll() is None:
-            holder = node.lock()
+        while kill_it and recovery.process.poll() is None:
+            holder = self.node.lock()
             if holder.get("token") and holder.get("token") != old and not holder.get("ended"):
                 takeover = time.time() - died
                 break
             time.sleep(0.2)
-        recovery_rc = recovery.wait()
-        budget = max(4.0, time.time() - recovery.started)
-        took_over = recovery.saw("took over the node lock")
-        current_before, current = current, target
         failed = []
-        if recovery_rc != 0:
-            failed.append("converge after the kill failed (rc %d, see recover-%d.log)" % (recovery_rc, number))
-        pods = [pod["name"] for pod in target["k8slab_pods"]]
-        state = node.run("state", *pods)
+        if recovery.wait() != 0:
+            failed.append("converge after the kill failed (see recover-%d.log)" % self.number)
+        self.budget = max(4.0, time.time() - recovery.started)
+        name = "set%d" % self.number
+        captured = self.node.run("capture", name, "%.3f" % recovery.started)
+        if captured.returncode != 0:
+            failed.append("the converge left no whole set of module payloads: %s" % captured.stdout.strip())
+        else:
+            self.sets[name] = (model, varfile, None)
+        row = {"killed": bool(killed), "how": killed[0] if killed else how, "point": point[0],
+               "at": "%.1f" % killed[1] if killed else "ended", "rc": rc, "takeover": takeover,
+               "took_over": recovery.saw("took over the node lock")}
+        return model, row, failed, varfile
+
+    def module_round(self):
+        """A converge replayed on the node from a set reachable from the current state, one module killed."""
+        names = [name for name, (model, varfile, steps) in sorted(self.sets.items())
+                 if reachable(self.current, model)]
+        name = self.rng.choice(names)
+        model, varfile, steps = self.sets[name]
+        point = self.rng.choice(self.module_points)
+        mode = self.rng.choice(["release", "die"])
+        steps = steps or [[label, 0.6] for label in self.node.run("steps", name).stdout.split(" / ")]
+        number, at = moment(self.rng, steps, point)
+        replay = self.node.run("round", name, str(number), "%.3f" % at, mode, point[2] or "")
+        with open(os.path.join(self.workdir, "round-%d.json" % self.number), "w") as handle:
+            handle.write(replay.stdout)
+        try:
+            report = json.loads(replay.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            report = {"ok": False, "recovery": [], "kill": None, "takeover": None, "took_over": ""}
+        failed = []
+        if not report["ok"]:
+            bad = [step for step in report["recovery"] if step["failed"]]
+            failed.append("replayed converge after the kill failed: %s" % (bad or replay.stdout.strip()[-500:]))
+        elif len(report["recovery"]) == len(steps):
+            self.sets[name] = (model, varfile, [[step["step"], step["seconds"]] for step in report["recovery"]])
+        kill_info = report["kill"]
+        return model, {"killed": bool(kill_info), "how": "module/" + ("free" if mode == "release" else "lapse"),
+                       "point": "%s (%s)" % (point[0], kill_info["step"]) if kill_info else point[0],
+                       "at": "%.2f" % kill_info["at"] if kill_info else "ended", "rc": "-",
+                       "takeover": report["takeover"], "took_over": bool(report["took_over"])}, failed, varfile
+
+    def check(self, model):
+        """What must hold after every round."""
+        failed = []
+        pods = [pod["name"] for pod in model["k8slab_pods"]]
+        state = self.node.run("state", *pods)
         if state.returncode != 0:
             failed.append("records, namespaces and units disagree: %s" % state.stdout.strip())
-        if node.run("foreign").stdout != foreign:
+        if self.node.run("foreign").stdout != self.foreign:
             failed.append("foreign chain, namespace or file changed")
-        holder = node.lock()
+        holder = self.node.lock()
         if not holder.get("ended"):
             failed.append("lock still held after the converge: %s" % holder)
-        if number % verify_every == 0 or sum(1 for row in rows if row["killed"]) + 1 >= kills:
-            verify = Playbook(project, "verify.yml", varfile, os.path.join(workdir, "verify-%d.log" % number))
-            if verify.wait() != 0:
-                failed.append("verify failed (see verify-%d.log)" % number)
-        connections, gap = load_figures(node, round_start, time.time())
-        stay = set(pod["name"] for pod in current_before["k8slab_pods"] if pod.get("labels", {}).get("component"))
-        stay &= set(pod["name"] for pod in target["k8slab_pods"] if pod.get("labels", {}).get("component"))
+        return failed
+
+    def verify(self, varfile):
+        """verify.yml, outside the round's load figures: it kills every app with kill -9 on purpose."""
+        verify = Playbook(self.project, "verify.yml", varfile, os.path.join(self.workdir, "verify-%d.log" % self.number))
+        return [] if verify.wait() == 0 else ["verify failed (see verify-%d.log)" % self.number]
+
+    def round(self, run, *args):
+        self.number += 1
+        round_start = time.time()
+        before = self.current
+        model, row, failed, varfile = run(*args)
+        self.current = model
+        last = self.landed() + row["killed"] >= self.kills
+        failed += self.check(model)
+        requests, connections, gap = load_figures(self.node, round_start, time.time())
+        if not requests:
+            failed.append("the client in pod client sent no request in this round")
+        stay = app_pods(before) & app_pods(model)
         if connections and stay:
             failed.append("%d new connections failed while %s stayed listed" % (connections, ",".join(sorted(stay))))
-        row = {"number": number, "killed": bool(killed), "how": killed[0] if killed else "-", "point": point[0],
-               "at": "%.1f" % killed[1] if killed else "ended", "rc": rc, "takeover": takeover,
-               "took_over": took_over, "failed": connections, "gap": gap, "change": change, "ok": not failed}
-        rows.append(row)
-        print("round %2d: kill %-10s at %-31s %5s s  rc %3s  lock held again after %4s s (took over: %-3s)  "
+        if self.number % self.verify_every == 0 or last:
+            failed += self.verify(varfile)
+        row.update(number=self.number, failed=connections, gap=gap, change=describe(before, model), ok=not failed)
+        self.rows.append(row)
+        print("round %2d: kill %-12s at %-48s %5s s  rc %3s  lock held again after %4s s (took over: %-3s)  "
               "failed conns %d, gap %.2f s  %s"
-              % (number, row["how"], row["point"], row["at"], rc,
-                 "%.1f" % takeover if takeover is not None else "-", "yes" if took_over else "no",
-                 connections, gap, change))
+              % (self.number, row["how"], row["point"], row["at"], row["rc"],
+                 "%.1f" % row["takeover"] if row["takeover"] is not None else "-", "yes" if row["took_over"] else "no",
+                 connections, gap, row["change"]))
         for problem in failed:
             print("  FAILED: %s" % problem)
         sys.stdout.flush()
-        problems.extend("round %d: %s" % (number, problem) for problem in failed)
-    killed_rows = [row for row in rows if row["killed"]]
-    takeovers = [row["takeover"] for row in killed_rows if row["takeover"] is not None]
-    print("seed %d: %d rounds in %.0f s; %d kills (%d of the controller, %d of a module), %d survived; "
-          "next converge held the lock after at most %.1f s (%d takeovers of a lapsed lock); "
-          "%d failed new connections; longest gap %.2f s"
-          % (seed, len(rows), time.time() - started, len(killed_rows),
-             sum(1 for row in killed_rows if row["how"] == "controller"),
-             sum(1 for row in killed_rows if row["how"] == "module"),
-             sum(1 for row in killed_rows if row["ok"]), max(takeovers or [0]),
-             sum(1 for row in killed_rows if row["took_over"]),
-             sum(row["failed"] for row in rows), max([row["gap"] for row in rows] or [0])))
-    if len(killed_rows) < kills:
-        problems.append("only %d kills landed in %d rounds" % (len(killed_rows), len(rows)))
-    return 1 if problems else 0
+        self.problems.extend("round %d: %s" % (self.number, problem) for problem in failed)
+
+    def run(self, controller_kills):
+        started = time.time()
+        for count, model in enumerate(plan(self.rng, controller_kills)):
+            self.round(self.controller_round, model, count < controller_kills)
+        while self.landed() < self.kills and self.number < 2 * self.kills + 3 and len(self.sets) > 1:
+            self.round(self.module_round)
+        killed = [row for row in self.rows if row["killed"]]
+        takeovers = [row["takeover"] for row in killed if row["takeover"] is not None]
+        print("seed %d: %d rounds in %.0f s; %d kills (%d of the controller, %d of a module in a full converge, "
+              "%d of a replayed module), %d survived; next converge held the lock after at most %.1f s "
+              "(%d takeovers of a lapsed lock); %d failed new connections; longest gap %.2f s"
+              % (self.seed, len(self.rows), time.time() - started, len(killed),
+                 sum(1 for row in killed if row["how"] == "controller"),
+                 sum(1 for row in killed if row["how"] == "module"),
+                 sum(1 for row in killed if row["how"].startswith("module/")),
+                 sum(1 for row in killed if row["ok"]), max(takeovers or [0]),
+                 sum(1 for row in killed if row["took_over"]),
+                 sum(row["failed"] for row in self.rows), max([row["gap"] for row in self.rows] or [0])))
+        if len(killed) < self.kills:
+            self.problems.append("only %d kills landed in %d rounds" % (len(killed), len(self.rows)))
+        return 1 if self.problems else 0
+
+
+def main(seed, kills, container, project, workdir, verify_every=15):
+    seed, kills = int(seed), int(kills)
+    controller_kills = min(kills, int(os.environ.get("K8SLAB_CRASH_CONTROLLER_KILLS") or 3))
+    print("crash harness: seed %d, %d kills, %d of them in full converges (rerun with this seed to repeat them)"
+          % (seed, kills, controller_kills))
+    sys.stdout.flush()
+    return Harness(seed, kills, container, project, workdir, int(verify_every)).run(controller_kills)
 
 
 if __name__ == "__main__":

@@ -2,22 +2,41 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The node side of the crash harness (crash.py): what it reads and plants on the node.
 
-Usage: crash_node.py plant | unplant | foreign | modules | lock | state PODS...
+Usage: crash_node.py plant | unplant | foreign | modules | lock | state PODS... | capture SET SINCE | steps SET
+       | round SET STEP AT MODE [WORDS]
 
 plant: a foreign nat chain, a namespace with an /etc/netns folder and a file in /var/lib/k8slab, none of
 the lab's (unplant removes them); foreign: their snapshot (and the foreign rules prepare.yml wrote), which must never change;
 modules: the PIDs of the module processes of a run now on the node (python3 run by Ansible, not the
 lock's holder); lock: the lock file; state: the pods the records, the namespaces and the units name,
 checked against PODS (exit 1 when they disagree).
+
+capture SET SINCE: claim the module payloads a converge run with ANSIBLE_KEEP_REMOTE_FILES left on the node
+since SINCE (epoch seconds; its AnsiballZ files, each holding the module and its arguments, in the order they
+ran) as the set SET. steps SET: the labels of its steps.
+
+round SET STEP AT MODE [WORDS]: replay that converge module by module without the controller, SIGKILL the
+module process of step STEP (0 based; AT seconds after it started, carried on to the next steps when it
+ended first; given WORDS, comma-separated, as soon as step STEP runs a command whose argv holds one of them,
+such as its iptables-restore; STEP -1 kills nothing), then, as site.yml's `always` would, release the lock
+(MODE release) or leave it to lapse (MODE die, as when the controller died too), and replay the whole set
+again: that recovery must succeed. Prints one JSON line: the kill, each recovery step's seconds and result,
+and how soon after the kill the recovery held the lock.
 """
+import ast
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 
 LOCK = "/run/lock/kube-proxy-lab.converge.lock"
 FOREIGN_FILE = "/var/lib/k8slab/crash-foreign.txt"
+KEPT = "/root/.ansible/tmp"
+SETS = "/root/crash/sets"
 
 
 def out(argv):
@@ -103,6 +122,176 @@ def state(pods):
     return 1 if problems else 0
 
 
+def payload_args(path):
+    """The module arguments an AnsiballZ file carries (its line ``params='{"ANSIBLE_MODULE_ARGS": ...}',``)."""
+    with open(path) as handle:
+        for line in handle:
+            if line.startswith("params="):
+                return json.loads(ast.literal_eval(line[len("params="):].strip().rstrip(",")))["ANSIBLE_MODULE_ARGS"]
+    raise ValueError("no params in %s" % path)
+
+
+def label(module, args):
+    if module == "proxy_sync":
+        return "proxy_sync drain" if args.get("drain") else "proxy_sync"
+    if module == "app_instances":
+        return "app_instances " + ("pruned" if args.get("state") == "pruned" else "present")
+    if module == "iptables_chains":
+        return "iptables_chains " + args.get("table", "")
+    if module == "node_lock":
+        return "node_lock " + args.get("state", "locked")
+    return module
+
+
+def capture(name, since):
+    """Claim the payloads left since ``since`` (epoch seconds) as set ``name``; exit 1 unless they are one whole
+    converge."""
+    found = []
+    for path in glob.glob(os.path.join(KEPT, "ansible-tmp-*", "AnsiballZ_*.py")):
+        # ansible-tmp-<epoch seconds>-<pid>-<random>: when the task ran
+        made = float(os.path.basename(os.path.dirname(path)).split("-")[2])
+        if made >= float(since):
+            found.append((made, path))
+    found = [path for made, path in sorted(found)]
+    steps = []
+    for path in found:
+        module = os.path.basename(path)[len("AnsiballZ_"):-len(".py")]
+        args = payload_args(path)
+        steps.append({"path": path, "module": module, "label": label(module, args),
+                      "token": args.get("token") or ""})
+    labels = [step["label"] for step in steps]
+    # a proxy_sync that sent only the digest could not converge another state (capture with return_plan)
+    probes = [step["label"] for step in steps if step["module"] == "proxy_sync"
+              and "services" not in payload_args(step["path"])]
+    os.makedirs(SETS, exist_ok=True)
+    with open(os.path.join(SETS, name + ".json"), "w") as handle:
+        json.dump(steps, handle)
+    print(" / ".join(labels))
+    whole = len(steps) > 2 and labels[0] == "node_lock locked" and labels[-1] == "node_lock unlocked" and not probes
+    return 0 if whole else 1
+
+
+class Replay:
+    """One converge replayed from a set: the node_lock step's token goes to the other steps (K8SLAB_LOCK_TOKEN)."""
+
+    def __init__(self, steps):
+        self.steps = steps
+        self.token = None
+
+    def start(self, step):
+        path, env = step["path"], dict(os.environ)
+        if step["label"] == "node_lock unlocked":
+            # the token of this run, not the captured run's
+            with open(path) as handle:
+                text = handle.read().replace(step["token"], self.token or "none")
+            path = os.path.join(os.path.dirname(path), "replay_unlock.py")
+            with open(path, "w") as handle:
+                handle.write(text)
+        elif self.token:
+            env["K8SLAB_LOCK_TOKEN"] = self.token
+        log = tempfile.TemporaryFile(mode="w+")
+        return subprocess.Popen(["python3", path], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                env=env, cwd="/"), log
+
+    def finish(self, step, process, log, started):
+        process.wait()
+        log.seek(0)
+        text = log.read()
+        log.close()
+        result = output_text(text)
+        if step["label"] == "node_lock locked":
+            self.token = (result.get("holder") or {}).get("token")
+        return {"step": step["label"], "start": started, "seconds": round(time.time() - started, 2), "rc": process.returncode,
+                "failed": bool(result.get("failed")) or process.returncode != 0,
+                "msg": str(result.get("msg") or text[-300:] if result.get("failed") or process.returncode else ""),
+                "took_over": (result.get("took_over") or {}).get("token", "")}
+
+    def run(self, kill_step=-1, kill_at=0.0, kill_on=()):
+        """Run the steps; kill the one running ``kill_at`` s after step ``kill_step`` started, or, given ``kill_on``,
+        step ``kill_step`` as soon as it runs a command whose argv holds one of those words (the command itself
+        goes on: the module dies between starting its apply and what it meant to do after). Returns (steps, kill)."""
+        done, kill, deadline = [], None, None
+        for number, step in enumerate(self.steps):
+            started = time.time()
+            if number == kill_step and not kill_on:
+                deadline = started + kill_at
+            process, log = self.start(step)
+            if number == kill_step and kill_on:
+                command = wait_for_child(process, kill_on)
+                if command:
+                    process.send_signal(signal.SIGKILL)
+                    kill = {"step": "%s, running %s" % (step["label"], command), "at": round(time.time() - started, 2),
+                            "time": time.time()}
+            elif deadline is not None and step["label"] != "node_lock unlocked":
+                try:
+                    process.wait(timeout=max(0.0, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    process.send_signal(signal.SIGKILL)
+                    kill = {"step": step["label"], "at": round(time.time() - started, 2), "time": time.time()}
+            done.append(self.finish(step, process, log, started))
+            if kill or done[-1]["failed"]:
+                break
+        return done, kill
+
+    def release(self):
+        """site.yml's ``always``: release the lock with this run's token."""
+        step = self.steps[-1]
+        started = time.time()
+        process, log = self.start(step)
+        return self.finish(step, process, log, started)
+
+
+def wait_for_child(process, words):
+    """Poll ``process``'s children until one runs a command holding one of ``words``; its argv, or None when the
+    process ended first."""
+    children = "/proc/%d/task/%d/children" % (process.pid, process.pid)
+    while process.poll() is None:
+        try:
+            with open(children) as handle:
+                pids = handle.read().split()
+        except OSError:
+            pids = []
+        for pid in pids:
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as handle:
+                    argv = handle.read().decode("utf-8", "replace").replace("\0", " ").strip()
+            except OSError:
+                continue
+            if any(word in argv for word in words):
+                return argv[:80]
+        time.sleep(0.0002)  # ip netns add takes a few milliseconds
+    return None
+
+
+def output_text(text):
+    """The module's JSON result in ``text`` ({} when it wrote none, as when it was killed)."""
+    try:
+        return json.loads(text[text.index("{"):])
+    except ValueError:
+        return {}
+
+
+def replay(name, kill_step, kill_at, mode, kill_on=""):
+    with open(os.path.join(SETS, name + ".json")) as handle:
+        steps = json.load(handle)
+    killed = Replay(steps)
+    done, kill = killed.run(int(kill_step), float(kill_at), [word for word in kill_on.split(",") if word])
+    if kill and mode == "release" and killed.token:
+        done.append(killed.release())
+    recovery = Replay(steps)
+    started = time.time()
+    steps_done, _none = recovery.run()
+    if len(steps_done) < len(steps) and recovery.token:
+        recovery.release()  # a failed step: site.yml's always releases the lock
+    lock = steps_done[0]
+    takeover = started + lock["seconds"] - kill["time"] if kill else None
+    report = {"kill": kill, "killed_run": done, "recovery": steps_done, "takeover": takeover,
+              "took_over": lock["took_over"], "ok": len(steps_done) == len(steps)
+              and not any(step["failed"] for step in steps_done)}
+    print(json.dumps(report))
+    return 0 if report["ok"] else 1
+
+
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "plant":
@@ -117,3 +306,10 @@ if __name__ == "__main__":
         print(out(["cat", LOCK]).strip())
     elif command == "state":
         sys.exit(state(sys.argv[2:]))
+    elif command == "capture":
+        sys.exit(capture(sys.argv[2], sys.argv[3]))
+    elif command == "steps":
+        with open(os.path.join(SETS, sys.argv[2] + ".json")) as handle:
+            print(" / ".join(step["label"] for step in json.load(handle)))
+    elif command == "round":
+        sys.exit(replay(*sys.argv[2:7]))

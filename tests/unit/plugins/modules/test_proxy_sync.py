@@ -229,6 +229,20 @@ def test_drain_leaves_out_pods_that_do_not_run_and_records_no_digest(node):
     assert node.run(digest_only=True, drain=True)["model_needed"] is True
 
 
+def test_drain_never_adds_a_pod_whose_namespace_a_killed_converge_made(node):
+    # eve left the Service (drain) and her namespace went; a converge that brings her back is killed after
+    # pod_sync made her namespace, before her app started: the next drain must not send connections to her
+    node.run()
+    (node.netns / "netns_eve").unlink()
+    node.run(drain=True)
+    (node.netns / "netns_eve").touch()
+    result = node.run(drain=True)
+    assert result["waiting"] == ["eve"] and node.chains() == ["APP-SERVICE", "EDEN-SVC-HTTP", "ADAM-HTTP"]
+    # the full sync after her app answers serves her, and the drain after it keeps her
+    node.run()
+    assert node.run(drain=True)["waiting"] == []
+
+
 def test_drain_with_every_pod_running_is_the_full_sync(node):
     node.run()
     result = node.run(digest_only=True, drain=True)
@@ -341,6 +355,15 @@ def test_drained_pods_keep_other_nodes_pods():
             {"name": "c", "netns": "netns_c", "node": "n2"}]
     assert proxier.drained_pods(pods, "n1", ["netns_a"]) == ([pods[0], pods[2]], ["b"])
     assert proxier.local_netns(pods, "n1") == ["netns_a", "netns_b"]
+
+
+def test_drained_pods_never_add_a_pod_the_last_sync_did_not_serve():
+    # netns_b exists (a killed converge made it) but its app never answered: the drain keeps it out
+    pods = [{"name": "a", "netns": "netns_a"}, {"name": "b", "netns": "netns_b"},
+            {"name": "c", "netns": "netns_c", "node": "n2"}]
+    assert proxier.drained_pods(pods, "n1", ["netns_a", "netns_b"], ["netns_a"]) == ([pods[0], pods[2]], ["b"])
+    # a record from before the list: every pod that runs keeps its endpoints
+    assert proxier.drained_pods(pods, "n1", ["netns_a", "netns_b"]) == (pods, [])
 
 
 def test_model_digest_ignores_how_the_model_travels():
