@@ -44,7 +44,7 @@ def table(tmp_path, monkeypatch):
         runner = Runner(None, rc)
         made = nft_owner.NftTable(Module(), runner, "ip", "t", str(tmp_path))
         runner.table = made
-        monkeypatch.setattr(made, "read_live", lambda: (None, ""))
+        monkeypatch.setattr(made, "read_live", lambda text=True: (None, "" if text else None))
         monkeypatch.setattr(made, "scratch", lambda content: ("desired", "table ip t {\n}\n"))
         return made, runner
     return make
