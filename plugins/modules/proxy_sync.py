@@ -356,7 +356,7 @@ complete:
       RV(waiting). False in check mode, with O(state=absent), and for a drain on a node where this owner has written
       nothing yet (it only checks).
     - After a drain that returns true, a sync of the same model has nothing to do unless something else changed the
-      built-in chains the rules jump from (the converge in C(playbooks/site.yml) skips its last sync then).
+      built-in chains the rules jump from.
   returned: always
   type: bool
   sample: true

@@ -162,7 +162,7 @@ def capture(name, since):
     labels = [step["label"] for step in steps]
     # a proxy_sync that sent only the digest could not converge another state (capture with return_plan)
     probes = [step["label"] for step in steps if step["module"] == "proxy_sync"
-              and "services" not in payload_args(step["path"])]
+              and not set(payload_args(step["path"])) & {"services", "model_json"}]
     os.makedirs(SETS, exist_ok=True)
     with open(os.path.join(SETS, name + ".json"), "w") as handle:
         json.dump(steps, handle)
