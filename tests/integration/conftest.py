@@ -104,15 +104,37 @@ class Sandbox:
         self.proc.wait()
 
 
+# The sandboxes mount their private /etc/netns on the host's /etc/netns, so it
+# must exist. The controlling pytest process makes it once, before any test
+# (or any pytest-xdist worker) starts, and removes it after the last one ended
+# if it made it: a worker removing it could detach another worker's mount.
+_MADE_ETC_NETNS = "k8slab_made_etc_netns"
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput") or os.geteuid() != 0 or os.path.isdir("/etc/netns"):
+        return
+    os.makedirs("/etc/netns")  # an empty mount point
+    setattr(config, _MADE_ETC_NETNS, True)
+
+
+def pytest_unconfigure(config):
+    if getattr(config, _MADE_ETC_NETNS, False):
+        try:
+            os.rmdir("/etc/netns")
+        except OSError:
+            pass
+
+
 @pytest.fixture
 def sandbox():
     if os.geteuid() != 0:
         pytest.skip("integration tests need root (they run in throwaway namespaces)")
     if not shutil.which("unshare") or not shutil.which("nsenter"):
         pytest.skip("unshare/nsenter missing (util-linux)")
-    created_etc_netns = not os.path.isdir("/etc/netns")
-    if created_etc_netns:
-        os.makedirs("/etc/netns")  # an empty mount point; removed again below
+    if not os.path.isdir("/etc/netns"):
+        pytest.fail("/etc/netns is missing: give pytest tests/integration or a file in it, so that this conftest "
+                    "makes it before the first test")
     tmpdir = tempfile.mkdtemp(prefix="k8slab-it-")
     box = Sandbox(tmpdir)
     try:
@@ -120,11 +142,6 @@ def sandbox():
     finally:
         box.close()
         shutil.rmtree(tmpdir, ignore_errors=True)
-        if created_etc_netns:
-            try:
-                os.rmdir("/etc/netns")
-            except OSError:
-                pass
 
 
 # Helpers for the netlink module tests (netns, bridge, veth, route) -------------------

@@ -36,6 +36,8 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils import nftables 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model as model
 from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.module_utils import kube_proxy_cases as kc
 
+# The last test sums up what the others found (RESULTS, DIFFERING_USED): under pytest-xdist every test of
+# this file runs in one worker, in order (scripts/test: --dist loadfile).
 ATTEMPTS = 24  # per flow with endpoints: a miss of one of three endpoints has odds 3 * (2/3)^24 < 1/20000
 ATTEMPTS_REFUSED = 2
 TIMEOUT = 0.6
@@ -311,7 +313,7 @@ def test_summary_and_no_stale_flow_differences(request):
                 % (backend, counts["pass"], sum(counts["named"].values()),
                    ", ".join("%s %d" % item for item in sorted(counts["named"].items())) or "none",
                    sum(counts["not run"].values()), "; ".join(sorted(counts["not run"])) or "none"))
-        request.config.stash.setdefault(kc.SUMMARY, []).append(line)
+        request.node.user_properties.append((kc.SUMMARY, line))
     flow_entries = [entry["id"] for entry in kc.DIFFERENCES if entry.get("flows")]
     stale = [entry for entry in flow_entries if entry not in DIFFERING_USED]
     assert not stale, "flow DIFFERENCES no kernel result needed (remove them): %s" % stale

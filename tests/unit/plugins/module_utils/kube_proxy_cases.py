@@ -19,7 +19,6 @@ import ipaddress
 import os
 import re
 
-import pytest
 import yaml
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import kube_proxy_iptables as kpi
@@ -29,7 +28,9 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_m
 HERE = os.path.dirname(os.path.abspath(__file__))
 CASES_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "..", "data", "kube_proxy_cases"))
 SPECIAL_OUTPUTS = ("", "DROP", "REJECT", "ACCEPT")
-SUMMARY = pytest.StashKey[list]()  # lines printed at the end of the run (tests/conftest.py)
+# A test's user_properties entry whose line tests/conftest.py prints at the end of the run (user_properties,
+# not the config's stash: pytest-xdist sends them back from its workers).
+SUMMARY = "kube_proxy_cases_summary"
 
 
 def _load(name):

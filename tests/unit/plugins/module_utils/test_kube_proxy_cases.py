@@ -129,4 +129,4 @@ def test_summary_line(request):
                sum(RESULTS["iptables"].values()), sum(1 for dummy, b in RULESET_CHECKS if b == "iptables"),
                sum(RESULTS["nftables"].values()), sum(1 for dummy, b in RULESET_CHECKS if b == "nftables"),
                flows))
-    request.config.stash.setdefault(kc.SUMMARY, []).append(line)
+    request.node.user_properties.append((kc.SUMMARY, line))
