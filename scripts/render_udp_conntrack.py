@@ -206,15 +206,20 @@ def main():
     if options.png or options.write:
         print("\nwrote %s" % plot(result, options.png or PNG))
     if options.write:
-        with open(GUIDE, encoding="utf-8") as handle:
-            guide = handle.read()
-        if BEGIN not in guide or END not in guide:
-            sys.exit("%s has no %s ... %s markers" % (GUIDE, BEGIN, END))
-        head, rest = guide.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        with open(GUIDE, "w", encoding="utf-8") as handle:
-            handle.write(head + BEGIN + "\n\n" + text + "\n\n" + END + tail)
-        print("\nwrote %s" % GUIDE)
+        write_block(GUIDE, BEGIN, END, text)
+
+
+def write_block(path, begin, end, text):
+    """Replace what lies between the lines ``begin`` and ``end`` of ``path`` with ``text`` (render_crash.py too)."""
+    with open(path, encoding="utf-8") as handle:
+        guide = handle.read()
+    if begin not in guide or end not in guide:
+        sys.exit("%s has no %s ... %s markers" % (path, begin, end))
+    head, rest = guide.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(head + begin + "\n\n" + text + "\n\n" + end + tail)
+    print("\nwrote %s" % path)
 
 
 if __name__ == "__main__":

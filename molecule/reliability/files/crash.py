@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Crash consistency: SIGKILL converges at random moments, then check that nothing was lost (issue 24).
 
-Usage: crash.py SEED KILLS CONTAINER PROJECT WORKDIR [VERIFY_EVERY]
+Usage: crash.py SEED KILLS CONTAINER PROJECT WORKDIR [VERIFY_EVERY [REPORT]]
 
 Runs on the controller, in two phases, all drawn from SEED.
 
@@ -27,6 +27,9 @@ rounds and after the last. A client in pod `client` opens new TCP connections to
 time; the report gives its failures and longest gap per kill; a failure counts when some pod stayed listed
 through the round (with none left, the Service has no endpoint for a while by design). Exits 1 on any
 failed check or counted connection.
+
+REPORT (default WORKDIR/report.json) gets the rounds and the summary as JSON, with the commit measured and
+the date: scripts/render_crash.py turns it into the reliability guide's figures.
 """
 import json
 import os
@@ -247,7 +250,7 @@ class Harness:
         self.current = {"k8slab_pods": [{"name": "adam", "labels": {"component": "app"}},
                                         {"name": "eve", "labels": {"component": "app"}}, CLIENT],
                         "service_proxy_layout": "tutorial", "service_proxy_backend": "iptables"}
-        self.rows, self.problems = [], []
+        self.rows, self.problems, self.summary = [], [], {}
         self.sets = {}  # set name -> (target, its vars file, [label, seconds] of each step's last replay)
         self.number = 0
         self.budget = 14.0  # seconds a converge lasts: random kills fall within it (then the last recovery's length)
@@ -393,16 +396,38 @@ class Harness:
                  sum(row["failed"] for row in self.rows), max([row["gap"] for row in self.rows] or [0])))
         if len(killed) < self.kills:
             self.problems.append("only %d kills landed in %d rounds" % (len(killed), len(self.rows)))
+        self.summary = {"rounds": len(self.rows), "seconds": round(time.time() - started, 1), "kills": len(killed),
+                        "kills_wanted": self.kills, "survived": sum(1 for row in killed if row["ok"]),
+                        "lock_held_again_max": round(max(takeovers or [0]), 2),
+                        "takeovers": sum(1 for row in killed if row["took_over"]),
+                        "failed_connections": sum(row["failed"] for row in self.rows),
+                        "longest_gap": round(max([row["gap"] for row in self.rows] or [0]), 3),
+                        "problems": self.problems}
         return 1 if self.problems else 0
 
+    def report(self, path):
+        """The rounds and the summary as JSON, named by the commit measured and the date (UTC)."""
+        commit = subprocess.run(["git", "-C", self.project, "describe", "--always", "--dirty"], check=False,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
+        result = {"seed": self.seed, "commit": commit.stdout.strip() or "unknown",
+                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                  "points": [point[0] for point in POINTS], "module_points": [point[0] for point in MODULE_POINTS],
+                  "summary": self.summary, "rows": self.rows}
+        with open(path, "w") as handle:
+            json.dump(result, handle, indent=1)
+        sys.stderr.write("report: %s\n" % path)  # stdout's last line stays the summary
 
-def main(seed, kills, container, project, workdir, verify_every=15):
+
+def main(seed, kills, container, project, workdir, verify_every=15, report=""):
     seed, kills = int(seed), int(kills)
     controller_kills = min(kills, int(os.environ.get("K8SLAB_CRASH_CONTROLLER_KILLS") or 3))
     print("crash harness: seed %d, %d kills, %d of them in full converges (rerun with this seed to repeat them)"
           % (seed, kills, controller_kills))
     sys.stdout.flush()
-    return Harness(seed, kills, container, project, workdir, int(verify_every)).run(controller_kills)
+    harness = Harness(seed, kills, container, project, workdir, int(verify_every))
+    status = harness.run(controller_kills)
+    harness.report(report or os.path.join(workdir, "report.json"))
+    return status
 
 
 if __name__ == "__main__":
