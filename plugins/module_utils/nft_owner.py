@@ -14,8 +14,8 @@ import json
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.nftables import (
-    ValidationError, dump_record, explain_nft_error, load_record, new_record, plan, record_name, scratch_input,
-    split_scratch_output, table_state, tables)
+    TableState, ValidationError, dump_record, explain_nft_error, load_record, new_record, plan, record_name,
+    scratch_input, split_scratch_output, table_state, tables)
 
 # Runs inside the scratch namespace; the nft path comes in as $1, the ruleset on stdin.
 SCRATCH_SCRIPT = '"$1" -f - && "$1" -j list ruleset && exec "$1" -s list ruleset'
@@ -126,16 +126,24 @@ class NftTable:
                                   "left as it is. Set adopt=true to take it over" % (self.family, self.name, self.record_path()))
         return record, live, live_text, live is not None and record is None
 
-    def converge(self, state, content, adopt):
+    def converge(self, state, content, adopt, trusted=False):
         """Bring the table to ``content`` (state=present) or remove it. Afterwards ``self.text`` holds the
         table's ``nft -s list table`` text as it now is (what the scratch load listed, when this run made the
-        table), or None when it was not read (the caller reads it if it needs it)."""
+        table), or None when it was not read (the caller reads it if it needs it).
+
+        ``trusted`` content was written by the collection's own renderer, not by a user: when the table does
+        not exist yet, it is loaded as it is, without the scratch load (a ``nft -f`` of a new table changes
+        all or nothing already; the scratch load would check that user content only fills its own table and
+        give the canonical listing that the diff shows and the comparison with an existing table needs). Check
+        mode and diff mode still load it in the scratch namespace: their answer is what nft made of it."""
         # The live table's text serves the diff and, when nothing changes, is the table's text after the run.
         record, live, live_text, adopted = self.check_owned(adopt, text=self.module._diff)
-        if state == "present":
-            desired, desired_text = self.scratch(content)
-        else:
+        if state == "absent":
             desired, desired_text = None, ""
+        elif trusted and live is None and not (self.module.check_mode or self.module._diff):
+            desired, desired_text = TableState(self.family, self.name), scratch_input(self.family, self.name, content)
+        else:
+            desired, desired_text = self.scratch(content)
         result = plan(self.family, self.name, live, desired, desired_text)
         # The intent first: a run killed between nft -f and the record would leave a table that no record
         # names, which every later run refuses as someone else's; a record of a table not made yet is harmless.
@@ -152,7 +160,7 @@ class NftTable:
                                       rc=rc, stderr=err, applied=result.payload)
         if self.module.check_mode:
             self.text = None
-        elif result.created:
+        elif result.created and not trusted:
             self.text = desired_text  # made by the scratch's own listing: it lists as the scratch table did
         elif result.payload:
             self.text = None if state == "present" else ""  # a rewrite keeps the table's comment: read it back

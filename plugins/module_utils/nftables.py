@@ -248,6 +248,46 @@ def table_state(nft_json, family, name):
     return state
 
 
+# ---------------------------------------------------------------- reading nft -s list
+
+_BLOCK_RE = re.compile(r'^\t(?P<kind>[a-z]+(?: [a-z]+)?) (?P<name>"[^"\n]*"|[^\s"{]+) \{$')
+
+
+def table_blocks(text, family, name):
+    """``nft -s list table`` text of one table split into (the table's own lines, such as its comment,
+    {(kind, name): the object's block of lines}), in the listing's order; None when the text is not in the
+    shape nft prints (one tab-indented block per object)."""
+    lines = (text or "").split("\n")
+    if lines[0] != "table %s %s {" % (family, name):
+        return None
+    own, texts, current, closed = [], {}, None, False
+    for line in lines[1:]:
+        if closed:
+            if line:
+                return None
+        elif current is not None:
+            current[1].append(line)
+            if line == "\t}":
+                texts[current[0]] = "\n".join(current[1]) + "\n"
+                current = None
+            elif not line.startswith("\t\t"):
+                return None  # a block's lines are indented twice
+        elif line == "}":
+            closed = True
+        elif line:
+            match = _BLOCK_RE.match(line)
+            if match:
+                key = (match.group("kind"), match.group("name").strip('"'))
+                if key in texts:
+                    return None
+                current = (key, [line])
+            elif line.startswith("\t") and not line.startswith("\t\t") and "{" not in line and "}" not in line:
+                own.append(line)
+            else:
+                return None
+    return (own, texts) if closed and current is None else None
+
+
 # ---------------------------------------------------------------- planning
 
 class Plan:
@@ -274,12 +314,13 @@ def plan(family, name, live, desired, desired_text):
     scratch namespace), which is what gets loaded.
 
     The table is never deleted and re-created while it stays: the payload adds
-    it (a no-op when it exists), flushes every chain's rules and every set's
-    elements, deletes the objects that go or whose declaration changed, and
-    declares the whole table again. nft applies the file as one kernel
-    transaction, so packets see the old table or the new one, never a mix;
-    the elements that rules add at run time (session affinity) and named
-    counter values survive.
+    it (a no-op when it exists) and declares again only the objects that
+    changed (:func:`_plan_changed_objects`). When an object's declaration
+    changed it flushes every chain's rules and every set's elements, deletes
+    the objects that go or changed, and declares the whole table again. nft
+    applies the file as one kernel transaction, so packets see the old table
+    or the new one, never a mix; the elements that rules add at run time
+    (session affinity) and named counter values survive.
     """
     result = Plan()
     head = "%s %s" % (family, name)
@@ -298,6 +339,8 @@ def plan(family, name, live, desired, desired_text):
     if live == desired:
         return result
     filled = live.filled | desired.filled
+    if _plan_changed_objects(result, head, live, desired, filled, table_blocks(desired_text, family, name)):
+        return result
     flushes, deletes = [], []
     for kind in _DELETE_ORDER + tuple(sorted(set(k for k, dummy in live.objects) - set(_DELETE_ORDER))):
         for obj in sorted(live.names(kind)):
@@ -313,6 +356,45 @@ def plan(family, name, live, desired, desired_text):
     lines = ["add table %s" % head, "flush table %s" % head] + flushes + deletes
     result.payload = "\n".join(lines) + "\n" + desired_text
     return result
+
+
+def _plan_changed_objects(result, head, live, desired, filled, blocks):
+    """Fill ``result`` with a transaction that declares again only the objects that changed, as kube-proxy's
+    partial sync does: a changed chain is flushed and declared with its rules, a set or map whose elements
+    changed is flushed and declared with its elements, a new object is declared, a gone one is deleted; the
+    rest of the table is not touched (its counters keep counting). Returns False, with ``result`` untouched,
+    when that is not possible: an object whose declaration changed (type, hook, priority; a rule elsewhere may
+    still point at it), or a listing not split into blocks (the caller then rewrites the whole table)."""
+    if blocks is None:
+        return False
+    own, texts = blocks
+    declare, flushes, deletes, removed = set(), [], [], []
+    for key, declaration in desired.objects.items():
+        kind, obj = key
+        if key not in live.objects:
+            declare.add(key)
+        elif live.objects[key] != declaration:
+            return False
+        elif kind == "chain" and live.rules.get(obj, []) != desired.rules.get(obj, []):
+            flushes.append("flush chain %s %s" % (head, quote_name(obj)))
+            declare.add(key)
+        elif kind in SET_KINDS and obj not in filled and live.elements.get(key) != desired.elements.get(key):
+            flushes.append("flush %s %s %s" % (kind, head, quote_name(obj)))
+            declare.add(key)
+    if not declare <= set(texts):
+        return False
+    for kind in _DELETE_ORDER + tuple(sorted(set(k for k, dummy in live.objects) - set(_DELETE_ORDER))):
+        for obj in sorted(live.names(kind)):
+            if (kind, obj) not in desired.objects:
+                if kind == "chain" and live.rules.get(obj):
+                    # its rules may jump to another chain that goes: they go first
+                    flushes.append("flush chain %s %s" % (head, quote_name(obj)))
+                deletes.append("delete %s %s %s" % (kind, head, quote_name(obj)))
+                removed.append("%s %s" % (kind, obj))
+    body = "".join(line + "\n" for line in own) + "\n".join(text for key, text in texts.items() if key in declare)
+    result.payload = "\n".join(["add table %s" % head] + flushes + deletes) + "\n" + "table %s {\n%s}\n" % (head, body)
+    result.removed = removed
+    return True
 
 
 # ---------------------------------------------------------------- ownership records

@@ -14,10 +14,13 @@ description:
   - Makes one nftables table (O(family) and O(name)) contain exactly the chains, sets, maps, named
     counters and rules of O(content). This is how kube-proxy in nftables mode manages C(table ip kube-proxy).
   - Reads the live table with C(nft -j list table), compares it with the desired table and, when they differ,
-    applies one C(nft -f) file that adds the table (a no-op if it exists), flushes its rules and set elements,
-    deletes the chains, sets and other objects that go or whose declaration changed, and declares the whole
-    table again. nft commits a file as one kernel transaction, so packets see the old table or the new one,
-    never an empty or half-written one. Nothing runs when nothing differs.
+    applies one C(nft -f) file that touches only what changed, as kube-proxy's partial sync does: it flushes
+    the chains whose rules changed and the sets and maps whose elements changed and declares them again,
+    declares new objects and deletes the ones that go; the other chains, sets and counters are left alone.
+    When the declaration of an existing object changed (a chain's type, hook or priority, a set's type), the
+    file flushes every rule and set element instead, deletes what changed and declares the whole table again.
+    nft commits a file as one kernel transaction, so packets see the old table or the new one, never an empty
+    or half-written one. Nothing runs when nothing differs.
   - Compares exactly. nft rewrites what it is given (C(priority dstnat) becomes C(-100), C(10800s) becomes
     C(3h), a set used by C(update) gains C(dynamic) and C(size 65535)). The module loads the desired table into
     an empty, private, throwaway network namespace (C(unshare --net)) and reads it back with C(nft -j) and
@@ -200,8 +203,8 @@ applied:
   description: The exact C(nft -f) input that was (in check mode would be) applied; empty when nothing changed.
   returned: always
   type: str
-  sample: "add table ip k8slab-service\nflush table ip k8slab-service\nflush map ip k8slab-service service-ips\n\
-    table ip k8slab-service {\n\tmap service-ips {\n...\n}\n"
+  sample: "add table ip k8slab-service\nflush chain ip k8slab-service adam\n\
+    table ip k8slab-service {\n\tchain adam {\n\t\tmeta l4proto tcp dnat to 10.0.0.11:8080\n\t}\n}\n"
 diff:
   description: The table before and after, as C(nft -s list table) prints it (empty when missing).
   returned: when diff mode is on

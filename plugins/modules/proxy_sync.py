@@ -17,8 +17,9 @@ description:
   - With O(backend=iptables) the nat and the filter table are written in B(one) C(iptables-restore --noflush), through
     the same engine as M(k8slab.kube_proxy.iptables_chains) (ownership records per owner and table, foreign chains
     refused, exact read-back through a scratch network namespace, only changed chains rewritten). With
-    O(backend=nftables) the whole table O(nft_table) is written in one C(nft -f) transaction, as
-    M(k8slab.kube_proxy.nft_table) does.
+    O(backend=nftables) the table O(nft_table) is written in one C(nft -f) transaction, as
+    M(k8slab.kube_proxy.nft_table) does (only the chains, sets and maps that changed); a first write, with no
+    table on the node yet, loads the rendered table directly, without the scratch namespace.
   - After the new rules are in place the other backend's rules of this owner are removed (first to DNAT a packet
     wins, so a switch never leaves a moment without a working Service).
   - O(drain=true) is the first step of removing pods, as Kubernetes does it - the endpoints are only the listed
@@ -617,7 +618,7 @@ class ProxySync:
                 result["changed"] = result["changed"] or gone["changed"]
                 output["removed_backend"] = "nftables" if gone["changed"] else None
         else:
-            result = nft.converge("present", rendered["nft"], False)
+            result = nft.converge("present", rendered["nft"], False, trusted=True)
             watched = None
             if iptables is not None:
                 gone, dummy = iptables.converge("absent", None, (), records, current)
@@ -625,7 +626,7 @@ class ProxySync:
                 output["removed_backend"] = "iptables" if gone["changed"] else None
             live = None
             if not self.module.check_mode:
-                # The scratch load's listing of a rewritten table is what the table now lists.
+                # The listing the write left (the scratch load's, or read now) is what the next run compares.
                 out = nft.text if nft.text is not None else nft.read_text()
                 live = proxier.text_digest(proxier.nft_stable_text(out))
             if self.module._diff and "diff" in result:

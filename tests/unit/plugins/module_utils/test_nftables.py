@@ -213,6 +213,85 @@ def test_plan_deletes_maps_before_chains_and_keeps_filled_sets():
     assert not any("s1" in line for line in lines)  # the affinity set keeps its entries
 
 
+# `nft -s list table ip t` of LISTING, as nft prints it: one tab-indented block per object.
+BLOCKS = {
+    ("counter", "c1"): "\tcounter c1 {\n\t}\n",
+    ("set", "s1"): "\tset s1 {\n\t\ttype ipv4_addr\n\t\tsize 65535\n\t\tflags timeout\n\t\ttimeout 3h\n\t}\n",
+    ("map", "m1"): "\tmap m1 {\n\t\ttype ipv4_addr . inet_proto . inet_service : verdict\n"
+                   "\t\telements = { 10.96.0.1 . tcp . 8080 : goto svc,\n\t\t\t     10.96.0.2 . tcp . 80 : goto svc }\n\t}\n",
+    ("chain", "svc"): "\tchain svc {\n\t\tnumgen random mod 1 vmap { 0 : goto ep1 }\n\t}\n",
+    ("chain", "ep1"): "\tchain ep1 {\n\t\tupdate @s1 { ip saddr }\n\t\tcounter name \"c1\" dnat to 10.0.0.11:8080\n\t}\n",
+    ("chain", "pre"): "\tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+                      "\t\tip daddr . meta l4proto . th dport vmap @m1\n\t}\n",
+}
+LISTING_TEXT = 'table ip t {\n\tcomment "rules for t"\n' + "\n".join(BLOCKS.values()) + "}\n"
+
+
+def test_table_blocks_splits_a_listing_into_objects():
+    own, texts = nftables.table_blocks(LISTING_TEXT, "ip", "t")
+    assert own == ['\tcomment "rules for t"']
+    assert texts == BLOCKS and list(texts) == list(BLOCKS)
+    quoted = 'table ip t {\n\tchain "a b" {\n\t}\n\tct helper h {\n\t\ttype "ftp" protocol tcp\n\t}\n}\n'
+    assert list(nftables.table_blocks(quoted, "ip", "t")[1]) == [("chain", "a b"), ("ct helper", "h")]
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    LISTING_TEXT.replace("table ip t {", "table ip u {"),  # another table
+    LISTING_TEXT[:-2],  # not closed
+    LISTING_TEXT + "table ip u {\n}\n",  # more after the table
+    LISTING_TEXT.replace("\tchain svc {\n", "\tchain svc { jump x\n"),  # not one block per object
+    LISTING_TEXT.replace("\tchain pre {", "\tchain svc {"),  # one object twice
+    LISTING_TEXT.replace("\t}\n", "", 1),  # a block left open
+])
+def test_table_blocks_refuses_what_nft_does_not_print(text):
+    assert nftables.table_blocks(text, "ip", "t") is None
+
+
+def test_plan_declares_only_the_chain_whose_rules_changed():
+    desired = state(altered(lambda items: items[9]["rule"]["expr"][3]["dnat"].update(port=80)))
+    text = LISTING_TEXT.replace("10.0.0.11:8080", "10.0.0.11:80")
+    result = nftables.plan("ip", "t", state(), desired, text)
+    assert result.payload == ('add table ip t\nflush chain ip t ep1\ntable ip t {\n\tcomment "rules for t"\n'
+                              + BLOCKS[("chain", "ep1")].replace(":8080", ":80") + "}\n")
+    assert result.changed and not result.removed and not result.replaced
+
+
+def test_plan_flushes_a_map_whose_elements_changed_and_leaves_filled_sets_alone():
+    def change(items):
+        items[4]["map"]["elem"][0][0]["concat"][2] = 80
+        items[3]["set"]["elem"] = []  # the affinity set's run-time entries are not compared
+    result = nftables.plan("ip", "t", state(), state(altered(change)), LISTING_TEXT)
+    lines = result.payload.splitlines()
+    assert lines[:3] == ["add table ip t", "flush map ip t m1", "table ip t {"]
+    assert "\tmap m1 {" in lines and "\tchain svc {" not in lines and "\tset s1 {" not in lines
+
+
+def test_plan_deletes_gone_objects_after_flushing_the_rules_that_point_at_them():
+    def change(items):
+        del items[9]  # ep1's rule
+        del items[6]  # ep1
+        del items[2]  # the counter its rule named
+        items[6]["rule"]["expr"][0]["vmap"]["data"]["set"][0][1]["goto"]["target"] = "pre"  # svc's rule
+    text = LISTING_TEXT.replace(BLOCKS[("chain", "ep1")], "").replace(BLOCKS[("counter", "c1")], "")
+    text = text.replace("goto ep1", "goto pre")
+    result = nftables.plan("ip", "t", state(), state(altered(change)), text)
+    lines = result.payload.splitlines()
+    assert lines[:6] == ["add table ip t", "flush chain ip t svc", "flush chain ip t ep1", "delete counter ip t c1",
+                         "delete chain ip t ep1", "table ip t {"]
+    assert "\tchain svc {" in lines and "\tchain ep1 {" not in lines
+    assert result.removed == ["counter c1", "chain ep1"] and not result.replaced
+
+
+def test_plan_rewrites_the_whole_table_when_a_declaration_changed():
+    # pre's priority changed: a rule elsewhere could still point at it, so the whole table is flushed.
+    desired = state(altered(lambda items: items[7]["chain"].update(prio=-99)))
+    text = LISTING_TEXT.replace("priority dstnat;", "priority -99;")
+    result = nftables.plan("ip", "t", state(), desired, text)
+    assert result.payload.startswith("add table ip t\nflush table ip t\n") and result.payload.endswith(text)
+    assert result.replaced == ["chain pre"]
+
+
 def test_plan_absent():
     assert nftables.plan("ip", "t", state(), None, "").payload == "delete table ip t\n"
     assert not nftables.plan("ip", "t", None, None, "").changed
