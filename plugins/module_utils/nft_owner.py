@@ -89,6 +89,11 @@ class NftTable:
             self.module.fail_json(msg="cannot read the scratch table back: %s" % exc, stdout=out)
         return state, text
 
+    def load(self, payload):
+        """``nft -f`` of payload: (rc, stderr). nft applies all of it or, when it fails, nothing."""
+        rc, dummy, err = self.runner.change([self.nft, "-f", "-"], data=payload)
+        return rc, err
+
     # ------------------------------------------------------------ ownership record
     def record_key(self):
         return record_name(self.family, self.name)[:-len(".json")]
@@ -151,7 +156,7 @@ class NftTable:
         if intent:
             self.store_record(new_record(self.family, self.name, result.created))
         if result.payload:
-            rc, dummy, err = self.runner.change([self.nft, "-f", "-"], data=result.payload)
+            rc, err = self.load(result.payload)
             if rc != 0:
                 if intent:
                     self.store_record(None)  # nft -f changed nothing: the node is as before, without a record

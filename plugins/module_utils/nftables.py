@@ -22,6 +22,7 @@ back an ``nft -f`` payload.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 
@@ -248,9 +249,37 @@ def table_state(nft_json, family, name):
     return state
 
 
-# ---------------------------------------------------------------- reading nft -s list
+# ---------------------------------------------------------------- blocks of nft text
 
-_BLOCK_RE = re.compile(r'^\t(?P<kind>[a-z]+(?: [a-z]+)?) (?P<name>"[^"\n]*"|[^\s"{]+) \{$')
+_BLOCK_RE = re.compile(r'^(?P<kind>[a-z]+(?: [a-z]+)?) (?P<name>"[^"\n]*"|[^\s"{]+) \{$')
+
+
+def _split_blocks(lines, indent):
+    """Lines of a table body, each object a block opened by ``INDENT kind name {``, its lines indented once
+    more, closed by ``INDENT }``: (the table's own lines, {(kind, name): block text}) in their order, or None
+    when the lines are in another shape."""
+    own, texts, current = [], {}, None
+    inner = indent + "\t"
+    for line in lines:
+        if current is not None:
+            current[1].append(line)
+            if line == indent + "}":
+                texts[current[0]] = "\n".join(current[1]) + "\n"
+                current = None
+            elif not line.startswith(inner):
+                return None  # a block's lines are indented once more
+        elif line:
+            match = _BLOCK_RE.match(line[len(indent):]) if line.startswith(indent) else None
+            if match and not line.startswith(inner):
+                key = (match.group("kind"), match.group("name").strip('"'))
+                if key in texts:
+                    return None
+                current = (key, [line])
+            elif line.startswith(indent) and not line.startswith(inner) and "{" not in line and "}" not in line:
+                own.append(line)
+            else:
+                return None
+    return (own, texts) if current is None else None
 
 
 def table_blocks(text, family, name):
@@ -258,34 +287,86 @@ def table_blocks(text, family, name):
     {(kind, name): the object's block of lines}), in the listing's order; None when the text is not in the
     shape nft prints (one tab-indented block per object)."""
     lines = (text or "").split("\n")
-    if lines[0] != "table %s %s {" % (family, name):
+    if lines[0] != "table %s %s {" % (family, name) or "}" not in lines:
         return None
-    own, texts, current, closed = [], {}, None, False
-    for line in lines[1:]:
-        if closed:
-            if line:
+    close = lines.index("}")
+    if any(lines[close + 1:]):
+        return None
+    return _split_blocks(lines[1:close], "\t")
+
+
+# ---------------------------------------------------------------- a sync that trusts its last write
+
+def _short_digest(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def _declaration(kind, text):
+    """The lines of an object's block that declare it (a chain's type, hook, priority, policy, comment; a set's
+    or map's lines before its elements), not its rules or elements."""
+    body = [line.strip() for line in text.split("\n")[1:-2]]
+    if kind == "chain":
+        return "\n".join(line for line in body if line.startswith(_CHAIN_DECLARATIONS))
+    if kind in SET_KINDS:
+        cut = next((index for index, line in enumerate(body) if line.startswith("elements")), len(body))
+        return "\n".join(body[:cut])
+    return "\n".join(body)
+
+
+_CHAIN_DECLARATIONS = ("type ", "policy ", "comment ", "devices ", "flags ")
+
+
+def content_blocks(content):
+    """A table body as the collection's renderers write it, one block per object (``kind name {``, its lines
+    indented with a tab, ``}``): (its record, {(kind, name): block text}), or None in another shape. The
+    record is what a sync that trusts its last write keeps of the body it wrote: a digest of the table's own
+    lines and, per object, digests of its declaration and of its whole block."""
+    split = _split_blocks((content or "").split("\n"), "")
+    if split is None:
+        return None
+    own, texts = split
+    record = {"own": _short_digest("\n".join(own)),
+              "blocks": [[kind, name, _short_digest(_declaration(kind, text)), _short_digest(text)]
+                         for (kind, name), text in texts.items()]}
+    return record, texts
+
+
+def content_plan(family, name, last, blocks):
+    """kube-proxy's partial sync: the ``nft -f`` payload that turns the table, known to hold exactly the body
+    recorded in ``last`` (the record of content_blocks), into the body split as ``blocks`` (content_blocks),
+    without reading it. Returns a Plan (empty payload when nothing changed), or None when only a full sync
+    can do it: no record, other table lines, or an object whose declaration changed (nft would refuse or
+    ignore a second declaration)."""
+    if blocks is None or not isinstance(last, dict) or last.get("own") != blocks[0]["own"]:
+        return None
+    record, texts = blocks
+    try:
+        old = dict(((kind, obj), (declared, whole)) for kind, obj, declared, whole in last.get("blocks") or [])
+    except (TypeError, ValueError):
+        return None
+    head = "%s %s" % (family, name)
+    result = Plan()
+    flushes, deletes, declare = [], [], []
+    for kind, obj, declared, whole in record["blocks"]:
+        key = (kind, obj)
+        if key not in old:
+            declare.append(key)
+        elif old[key][1] != whole:
+            if old[key][0] != declared or kind not in ("chain",) + SET_KINDS:
                 return None
-        elif current is not None:
-            current[1].append(line)
-            if line == "\t}":
-                texts[current[0]] = "\n".join(current[1]) + "\n"
-                current = None
-            elif not line.startswith("\t\t"):
-                return None  # a block's lines are indented twice
-        elif line == "}":
-            closed = True
-        elif line:
-            match = _BLOCK_RE.match(line)
-            if match:
-                key = (match.group("kind"), match.group("name").strip('"'))
-                if key in texts:
-                    return None
-                current = (key, [line])
-            elif line.startswith("\t") and not line.startswith("\t\t") and "{" not in line and "}" not in line:
-                own.append(line)
-            else:
-                return None
-    return (own, texts) if closed and current is None else None
+            flushes.append("flush %s %s %s" % (kind, head, quote_name(obj)))
+            declare.append(key)
+    gone = set(old) - set(texts)
+    for kind in _DELETE_ORDER + tuple(sorted(set(k for k, dummy in gone) - set(_DELETE_ORDER))):
+        for obj in sorted(o for k, o in gone if k == kind):
+            if kind == "chain":
+                flushes.append("flush chain %s %s" % (head, quote_name(obj)))  # its rules may point at another that goes
+            deletes.append("delete %s %s %s" % (kind, head, quote_name(obj)))
+            result.removed.append("%s %s" % (kind, obj))
+    if flushes or deletes or declare:
+        body = "".join(texts[key] for key in declare)
+        result.payload = "\n".join(["add table %s" % head] + flushes + deletes) + "\ntable %s {\n%s}\n" % (head, body)
+    return result
 
 
 # ---------------------------------------------------------------- planning

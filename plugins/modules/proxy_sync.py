@@ -351,6 +351,16 @@ removed_backend:
   returned: always
   type: str
   sample: null
+partial:
+  description:
+    - With O(backend=nftables), true when this run wrote the table as kube-proxy's partial sync does - the live table
+      listed exactly as the last write of this owner left it, so only the chains, sets and maps whose text changed
+      were flushed and declared again, from the record of that write, without loading the whole table into the
+      scratch namespace. False when the table was read, compared and written in full (a first write, a table
+      changed behind the module's back, a changed declaration, check or diff mode), and with O(backend=iptables).
+  returned: always
+  type: bool
+  sample: true
 complete:
   description:
     - Whether the node now holds the rules of the whole model, with its digest recorded - no pod is left out as
@@ -428,7 +438,7 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils import conntrack, proxier
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import conntrack, nftables, proxier
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
     ValidationError, chains_digest, normalize_builtin_rules, normalize_chains, planned_digest, record_name, scan_save,
     validate_chain_name, validate_owner, watched_chains)
@@ -514,7 +524,7 @@ class ProxySync:
         for warning in warnings:
             self.module.warn(warning)
         return dict(changed=False, in_sync=True, digest_hit=True, model_sent=False, backend=self.params["backend"],
-                    layout=self.params["layout"], applied="", removed_backend=None, waiting=[], no_endpoints=warnings,
+                    layout=self.params["layout"], applied="", removed_backend=None, partial=False, waiting=[], no_endpoints=warnings,
                     complete=True)
 
     def out_of_sync(self):
@@ -596,7 +606,7 @@ class ProxySync:
             # The full model's chain names, against the live tables, before the drained one is written.
             iptables.check_clashes(declared_full, records, current, params["adopt"])
         output = dict(changed=False, in_sync=True, digest_hit=False, model_sent=True, backend=backend, layout=layout, applied="",
-                      removed_backend=None, waiting=waiting, complete=False,
+                      removed_backend=None, partial=False, waiting=waiting, complete=False,
                       no_endpoints=[] if params["drain"] else full["warnings"])
         if not params["drain"]:
             for warning in full["warnings"]:
@@ -607,6 +617,7 @@ class ProxySync:
             if backend == "nftables":
                 nft.check_owned()
             return output
+        blocks = None  # the nftables body by object, whose record the next sync may trust (nft_partial)
         if backend == "iptables":
             result, plans = iptables.converge("present", declared, params["adopt"], records, current)
             live = planned_digest(plans, watched_chains(plans))
@@ -618,7 +629,11 @@ class ProxySync:
                 result["changed"] = result["changed"] or gone["changed"]
                 output["removed_backend"] = "nftables" if gone["changed"] else None
         else:
-            result = nft.converge("present", rendered["nft"], False, trusted=True)
+            blocks = nftables.content_blocks(rendered["nft"])
+            result = self.nft_partial(nft, blocks) if iptables is None else None
+            output["partial"] = result is not None
+            if result is None:
+                result = nft.converge("present", rendered["nft"], False, trusted=True)
             watched = None
             if iptables is not None:
                 gone, dummy = iptables.converge("absent", None, (), records, current)
@@ -648,8 +663,30 @@ class ProxySync:
                 # This node's pods the written rules serve: the next drain keeps no other (drained_pods).
                 "serving": proxier.local_netns(kept, params["node"]),
                 "save_bin": iptables.save_bin if iptables and backend == "iptables" else None,
-                "watched": watched, "live": live, "records": self.record_files(), "warnings": full["warnings"]})
+                "watched": watched, "live": live, "records": self.record_files(), "warnings": full["warnings"],
+                # The body written, block by block: the next sync changes only the blocks that differ (nft_partial).
+                "nft_body": blocks[0] if blocks else None})
         return output
+
+    def nft_partial(self, nft, blocks):
+        """kube-proxy's partial sync: when the table lists exactly as this owner's last write left it, write only
+        the blocks (nftables.content_blocks of the rendered body) that differ from that write's record. The nft_table converge output, or None
+        when the full path must run (nothing is changed then)."""
+        last = self.load_sync_record()
+        if self.module.check_mode or self.module._diff or not last or last.get("backend") != "nftables" \
+                or not last.get("nft_body") or not self.has_nft_record():
+            return None
+        text = nft.read_text()
+        if proxier.text_digest(proxier.nft_stable_text(text)) != last.get("live"):
+            return None  # changed behind our back, or gone: read, compare and write in full
+        plan = nftables.content_plan("ip", self.nft_name, last["nft_body"], blocks)
+        if plan is None:
+            return None
+        if plan.payload and nft.load(plan.payload)[0] != 0:
+            return None  # nft applied nothing: the full path loads the table in the scratch namespace and says why
+        nft.text = None if plan.payload else text
+        return dict(changed=plan.changed, family="ip", name=self.nft_name, created=False, deleted=False, adopted=False,
+                    removed=plan.removed, replaced=[], applied=plan.payload)
 
     def conntrack_cleanup(self, udp):
         """Delete (check mode: count) the UDP conntrack entries this sync made stale, as kube-proxy does."""
@@ -689,7 +726,7 @@ class ProxySync:
         if not self.module.check_mode:
             self.sync_store.remove(self.owner)
         return dict(changed=changed, in_sync=not changed, digest_hit=False, model_sent=False, backend=self.params["backend"],
-                    layout=self.params["layout"], applied=applied, removed_backend=None, waiting=[], no_endpoints=[],
+                    layout=self.params["layout"], applied=applied, removed_backend=None, partial=False, waiting=[], no_endpoints=[],
                     complete=False)
 
     def run(self):

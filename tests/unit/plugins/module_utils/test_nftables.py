@@ -111,6 +111,7 @@ def test_quote_name_refuses_quotes():
 
 # the scratch load and nft's messages ------------------------------------------------
 
+
 def test_scratch_input_puts_content_from_line_two():
     assert nftables.scratch_input("ip", "t", "chain x {\n}") == "table ip t {\nchain x {\n}\n}\n"
     assert nftables.scratch_input("inet", "t", "") == "table inet t {\n}\n"
@@ -132,6 +133,7 @@ def test_split_scratch_output():
 
 
 # reading nft -j ---------------------------------------------------------------------
+
 
 def test_tables_and_missing_table():
     assert nftables.tables(LISTING) == [("ip", "t"), ("inet", "t")]
@@ -168,6 +170,7 @@ def test_comparison(what, change, equal):
 
 
 # planning ----------------------------------------------------------------------------
+
 
 def test_plan_creates_a_missing_table():
     result = nftables.plan("ip", "t", None, state(), TEXT)
@@ -292,12 +295,72 @@ def test_plan_rewrites_the_whole_table_when_a_declaration_changed():
     assert result.replaced == ["chain pre"]
 
 
+# A table body as proxy_sync's renderers write it: one block per object, its lines indented with a tab.
+BODY = ('comment "rules for t"\n'
+        "counter c1 {\n}\n"
+        "map m1 {\n\ttype ipv4_addr . inet_proto . inet_service : verdict\n\tcomment \"services\"\n"
+        "\telements = { 10.96.0.1 . tcp . 8080 : goto svc }\n}\n"
+        "chain pre {\n\ttype nat hook prerouting priority dstnat; policy accept;\n"
+        "\tip daddr . meta l4proto . th dport vmap @m1\n}\n"
+        "chain svc {\n\tnumgen random mod 1 vmap { 0 : goto ep1 }\n}\n"
+        "chain ep1 {\n\tcounter name c1 meta l4proto tcp dnat to 10.0.0.11:8080\n}\n")
+
+
+def partial(new, old=BODY):
+    return nftables.content_plan("ip", "t", nftables.content_blocks(old)[0], nftables.content_blocks(new))
+
+
+def test_content_plan_nothing_changed():
+    result = partial(BODY)
+    assert result is not None and not result.changed and result.payload == ""
+
+
+def test_content_plan_declares_only_the_changed_chain():
+    result = partial(BODY.replace("10.0.0.11:8080", "10.0.0.12:8080"))
+    assert result.payload == ("add table ip t\nflush chain ip t ep1\ntable ip t {\n"
+                              "chain ep1 {\n\tcounter name c1 meta l4proto tcp dnat to 10.0.0.12:8080\n}\n}\n")
+
+
+def test_content_plan_flushes_a_map_whose_elements_changed():
+    result = partial(BODY.replace("8080 : goto svc }", "8080 : goto svc, 10.96.0.2 . tcp . 80 : goto svc }"))
+    assert result.payload.splitlines()[:3] == ["add table ip t", "flush map ip t m1", "table ip t {"]
+    assert "chain pre {" not in result.payload
+
+
+def test_content_plan_deletes_what_goes_after_flushing_the_chains():
+    ep1 = "chain ep1 {\n\tcounter name c1 meta l4proto tcp dnat to 10.0.0.11:8080\n}\n"
+    new = BODY.replace("counter c1 {\n}\n", "").replace(ep1, "chain ep2 {\n\tdnat to 10.0.0.21:8080\n}\n")
+    result = partial(new.replace("goto ep1", "goto ep2"))
+    assert result.payload.splitlines()[:6] == ["add table ip t", "flush chain ip t svc", "flush chain ip t ep1",
+                                               "delete counter ip t c1", "delete chain ip t ep1", "table ip t {"]
+    assert result.removed == ["counter c1", "chain ep1"]
+    assert "chain svc {" in result.payload and "chain ep2 {" in result.payload
+
+
+@pytest.mark.parametrize("new", [
+    BODY.replace("priority dstnat;", "priority -99;"),  # a base chain's declaration: nft refuses a second one
+    BODY.replace('comment "services"', 'comment "other"'),  # a map's comment: nft ignores a second one
+    BODY.replace('comment "rules for t"', 'comment "other"'),  # the table's own lines
+    BODY.replace("chain ep1 {\n", "chain ep1 { counter\n"),  # not one block per object
+])
+def test_content_plan_leaves_a_changed_declaration_to_the_full_sync(new):
+    assert partial(new) is None
+
+
+def test_content_plan_without_a_record_is_a_full_sync():
+    blocks = nftables.content_blocks(BODY)
+    assert nftables.content_plan("ip", "t", None, blocks) is None
+    assert nftables.content_plan("ip", "t", dict(blocks[0], blocks="bad"), blocks) is None
+    assert nftables.content_blocks("chain a {\nrule\n}\n") is None  # not indented
+
+
 def test_plan_absent():
     assert nftables.plan("ip", "t", state(), None, "").payload == "delete table ip t\n"
     assert not nftables.plan("ip", "t", None, None, "").changed
 
 
 # records -----------------------------------------------------------------------------
+
 
 def test_record_round_trip_and_mismatch():
     record = nftables.new_record("ip", "kube-proxy", True)
