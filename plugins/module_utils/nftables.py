@@ -295,6 +295,20 @@ def table_blocks(text, family, name):
     return _split_blocks(lines[1:close], "\t")
 
 
+def _gone(head, gone, has_rules):
+    """The lines that remove the objects ``gone`` ({(kind, name)}) in one transaction: (flushes, deletes,
+    removed). Maps and sets go before the chains they point at; a chain with rules (``has_rules(name)``) is
+    flushed first, as its rules may jump to another chain that goes."""
+    flushes, deletes, removed = [], [], []
+    for kind in _DELETE_ORDER + tuple(sorted(set(k for k, dummy in gone) - set(_DELETE_ORDER))):
+        for obj in sorted(o for k, o in gone if k == kind):
+            if kind == "chain" and has_rules(obj):
+                flushes.append("flush chain %s %s" % (head, quote_name(obj)))
+            deletes.append("delete %s %s %s" % (kind, head, quote_name(obj)))
+            removed.append("%s %s" % (kind, obj))
+    return flushes, deletes, removed
+
+
 # ---------------------------------------------------------------- a sync that trusts its last write
 
 def _short_digest(text):
@@ -346,7 +360,7 @@ def content_plan(family, name, last, blocks):
         return None
     head = "%s %s" % (family, name)
     result = Plan()
-    flushes, deletes, declare = [], [], []
+    flushes, declare = [], []
     for kind, obj, declared, whole in record["blocks"]:
         key = (kind, obj)
         if key not in old:
@@ -356,13 +370,8 @@ def content_plan(family, name, last, blocks):
                 return None
             flushes.append("flush %s %s %s" % (kind, head, quote_name(obj)))
             declare.append(key)
-    gone = set(old) - set(texts)
-    for kind in _DELETE_ORDER + tuple(sorted(set(k for k, dummy in gone) - set(_DELETE_ORDER))):
-        for obj in sorted(o for k, o in gone if k == kind):
-            if kind == "chain":
-                flushes.append("flush chain %s %s" % (head, quote_name(obj)))  # its rules may point at another that goes
-            deletes.append("delete %s %s %s" % (kind, head, quote_name(obj)))
-            result.removed.append("%s %s" % (kind, obj))
+    gone_flushes, deletes, result.removed = _gone(head, set(old) - set(texts), lambda chain: True)
+    flushes += gone_flushes
     if flushes or deletes or declare:
         body = "".join(texts[key] for key in declare)
         result.payload = "\n".join(["add table %s" % head] + flushes + deletes) + "\ntable %s {\n%s}\n" % (head, body)
@@ -449,7 +458,7 @@ def _plan_changed_objects(result, head, live, desired, filled, blocks):
     if blocks is None:
         return False
     own, texts = blocks
-    declare, flushes, deletes, removed = set(), [], [], []
+    declare, flushes = set(), []
     for key, declaration in desired.objects.items():
         kind, obj = key
         if key not in live.objects:
@@ -464,14 +473,8 @@ def _plan_changed_objects(result, head, live, desired, filled, blocks):
             declare.add(key)
     if not declare <= set(texts):
         return False
-    for kind in _DELETE_ORDER + tuple(sorted(set(k for k, dummy in live.objects) - set(_DELETE_ORDER))):
-        for obj in sorted(live.names(kind)):
-            if (kind, obj) not in desired.objects:
-                if kind == "chain" and live.rules.get(obj):
-                    # its rules may jump to another chain that goes: they go first
-                    flushes.append("flush chain %s %s" % (head, quote_name(obj)))
-                deletes.append("delete %s %s %s" % (kind, head, quote_name(obj)))
-                removed.append("%s %s" % (kind, obj))
+    gone_flushes, deletes, removed = _gone(head, set(live.objects) - set(desired.objects), live.rules.get)
+    flushes += gone_flushes
     body = "".join(line + "\n" for line in own) + "\n".join(text for key, text in texts.items() if key in declare)
     result.payload = "\n".join(["add table %s" % head] + flushes + deletes) + "\n" + "table %s {\n%s}\n" % (head, body)
     result.removed = removed
