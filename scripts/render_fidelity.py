@@ -31,7 +31,6 @@ END = '.. fidelity-table-end'
 # tests/unit/scripts/test_render_fidelity.py fails when an entry is missing here).
 DIFFERENCE_FEATURES = {
     'loadbalancer': ['loadbalancer', 'load-balancer-source-ranges'],
-    'etp-local': ['etp-local', 'health-check-node-port'],
     'nfacct-invalid-drop': ['conntrack-invalid-drop', 'nfacct'],
     'nfacct-localhost-nodeports': ['localhost-nodeports', 'nfacct'],
     'kubelet-firewall-always': [],

@@ -17,10 +17,13 @@ no KUBE-PROXY-CANARY chains (nothing monitors them here); no ``-m nfacct``
 counters (they need nfacct objects outside the table); KUBE-FIREWALL always
 holds kubelet's anti-martian rule (kube-proxy only writes it with localhost
 NodePorts; kubelet writes it always, so a real node always shows it); no
-LoadBalancer, health check node ports or ``externalTrafficPolicy: Local``.
-``internalTrafficPolicy: Local`` is kube-proxy's: the cluster IP leads to
-KUBE-SVL-... (this node's endpoints), or is dropped in filter KUBE-SERVICES
-when this node has none.
+LoadBalancer. ``internalTrafficPolicy: Local`` is kube-proxy's: the cluster IP
+leads to KUBE-SVL-... (this node's endpoints), or is dropped in filter
+KUBE-SERVICES when this node has none. So is ``externalTrafficPolicy: Local``:
+KUBE-EXT-... sends pod and node traffic to KUBE-SVC-... (the node's
+masqueraded), the rest, unmasqueraded, to KUBE-SVL-...; external destinations
+are dropped in filter KUBE-EXTERNAL-SERVICES when this node has no endpoint,
+and the health check node port is accepted in filter KUBE-NODEPORTS.
 """
 
 from __future__ import annotations
@@ -124,10 +127,14 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
         ext_chain = record["chains"]["external"]
         # Cluster IP traffic: KUBE-SVL-... (this node's endpoints) with internalTrafficPolicy Local.
         internal_chain = record["chains"]["local"] if policy["internal_local"] else svc_chain
-        externally = bool(record.get("node_port")) or bool(record.get("external_ips"))
+        externally = policy["externally"]
         match = "-m %s -p %s" % (proto, proto)
         portal = "-d %s --dport %d" % (record["cluster_ip"], record["port"])
-        no_endpoints = _quoted(key + " has no endpoints")
+        # External traffic without endpoints: rejected without any, dropped (externalTrafficPolicy Local) without a local one.
+        if has_endpoints:
+            external_filter = (_quoted(key + " has no local endpoints"), "-j DROP")
+        else:
+            external_filter = (_quoted(key + " has no endpoints"), "-j REJECT")
         path = []
 
         if policy["internal"]:
@@ -138,21 +145,29 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
             filt.add("KUBE-SERVICES", "-m comment --comment", _quoted(key + " has no local endpoints"), match, portal,
                      "-j DROP")
         else:
-            filt.add("KUBE-SERVICES", "-m comment --comment", no_endpoints, match, portal, "-j REJECT")
+            filt.add("KUBE-SERVICES", "-m comment --comment", _quoted(key + " has no endpoints"), match, portal, "-j REJECT")
+        # External destinations lead to KUBE-EXT-... while any endpoint exists (its short-circuits need no local one);
+        # what is left without an endpoint for it is filtered after.
         for external_ip in record.get("external_ips") or []:
+            destination = "-d %s --dport %d" % (external_ip, record["port"])
             if has_endpoints:
-                nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(key + " external IP"), match,
-                        "-d %s --dport %d" % (external_ip, record["port"]), "-j", ext_chain)
-            else:
-                filt.add("KUBE-EXTERNAL-SERVICES", "-m comment --comment", no_endpoints, match,
-                         "-d %s --dport %d" % (external_ip, record["port"]), "-j REJECT")
+                nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(key + " external IP"), match, destination,
+                        "-j", ext_chain)
+            if not policy["external"]:
+                filt.add("KUBE-EXTERNAL-SERVICES", "-m comment --comment", external_filter[0], match, destination,
+                         external_filter[1])
         if record.get("node_port"):
             if has_endpoints:
                 nat.add("KUBE-NODEPORTS", "-m comment --comment", key, match, "--dport %d" % record["node_port"],
                         "-j", ext_chain)
-            else:
-                filt.add("KUBE-EXTERNAL-SERVICES", "-m comment --comment", no_endpoints, "-m addrtype --dst-type LOCAL",
-                         match, "--dport %d" % record["node_port"], "-j REJECT")
+            if not policy["external"]:
+                filt.add("KUBE-EXTERNAL-SERVICES", "-m comment --comment", external_filter[0],
+                         "-m addrtype --dst-type LOCAL", match, "--dport %d" % record["node_port"], external_filter[1])
+        if record.get("health_check_node_port"):
+            # Accepted with or without local endpoints, as kube-proxy does: its health check server answers 503 without
+            # one. No such server runs here; the rule only opens the port.
+            filt.add("KUBE-NODEPORTS", "-m comment --comment", _quoted(key + " health check node port"),
+                     "-m tcp -p tcp --dport %d -j ACCEPT" % record["health_check_node_port"])
         if not has_endpoints:
             paths[key] = path
             continue
@@ -175,9 +190,23 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
                         "! -s %s" % cluster_cidr, "-j KUBE-MARK-MASQ")
         if externally:
             nat.chain(ext_chain)
-            nat.add(ext_chain, "-m comment --comment", _quoted("masquerade traffic for %s external destinations" % key),
-                    "-j KUBE-MARK-MASQ")
-            nat.add(ext_chain, "-j", svc_chain)
+            if not policy["external_local"]:
+                # The endpoint may be on another node: masqueraded, so that its answer comes back through this one.
+                nat.add(ext_chain, "-m comment --comment", _quoted("masquerade traffic for %s external destinations" % key),
+                        "-j KUBE-MARK-MASQ")
+            else:
+                # Local: the client's address is kept. Pods and the node itself take the cluster policy instead, as if
+                # they had gone out to a load balancer and come back; the node's traffic is masqueraded.
+                if cluster_cidr:
+                    nat.add(ext_chain, "-m comment --comment", _quoted("pod traffic for %s external destinations" % key),
+                            "-s", cluster_cidr, "-j", svc_chain)
+                nat.add(ext_chain, "-m comment --comment",
+                        _quoted("masquerade LOCAL traffic for %s external destinations" % key),
+                        "-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ")
+                nat.add(ext_chain, "-m comment --comment", _quoted("route LOCAL traffic for %s external destinations" % key),
+                        "-m addrtype --src-type LOCAL -j", svc_chain)
+            if policy["external"]:
+                nat.add(ext_chain, "-j", record["chains"]["local"] if policy["external_local"] else svc_chain)
             # After KUBE-SERVICES: its last rule leads to KUBE-NODEPORTS, an external IP rule to the EXT chain.
             path.extend(["KUBE-NODEPORTS", ext_chain] if record.get("node_port") else [ext_chain])
         path.extend(chain for chain, dummy in policy_chains)
@@ -267,6 +296,7 @@ def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=No
                       localhost_nodeports=localhost_nodeports)
     warnings = []
     services_out = []
+    this_node = "node %s" % node if node else "no node named"
     for record in records:
         policy = service_model.traffic_policy_endpoints(record)
         endpoints = _with_shares(record["endpoints"])
@@ -283,7 +313,10 @@ def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=No
             warnings.append("%s: %s; connections are rejected" % (where, why))
         elif not internal:
             warnings.append("%s: internalTrafficPolicy Local and no endpoint on this node (%s); connections to the "
-                            "cluster IP are dropped" % (where, "node %s" % node if node else "no node named"))
+                            "cluster IP are dropped" % (where, this_node))
+        if endpoints and not policy["external"]:
+            warnings.append("%s: externalTrafficPolicy Local and no endpoint on this node (%s); connections from outside "
+                            "to its node port and external IPs are dropped" % (where, this_node))
     return {
         "nat": rendered["nat"],
         "filter": rendered["filter"],

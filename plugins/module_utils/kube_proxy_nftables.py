@@ -22,9 +22,15 @@ Two layouts, both the body of ``table ip kube-proxy``:
 Optionally every endpoint chain counts its packets in a named counter of the
 same name, which is what playbooks/verify_services.yml reads (``nft -j list
 counters``). Left out from kube-proxy on purpose: LoadBalancer (firewall-ips
-stays empty), ``externalTrafficPolicy: Local``, IPv6. ``internalTrafficPolicy:
-Local`` is kube-proxy's: the cluster IP goes to ``local-<hash>-...`` (this node's
-endpoints), or is dropped in ``no-endpoint-services`` when this node has none.
+stays empty), IPv6. ``internalTrafficPolicy: Local`` is kube-proxy's: the
+cluster IP goes to ``local-<hash>-...`` (this node's endpoints), or is dropped
+in ``no-endpoint-services`` when this node has none. So is
+``externalTrafficPolicy: Local``: ``external-<hash>-...`` short-circuits pod and
+node traffic to ``service-...`` (the node's masqueraded) and sends the rest,
+unmasqueraded, to ``local-...``; without an endpoint on this node the external
+destinations are dropped in ``no-endpoint-services``/``no-endpoint-nodeports``.
+Like kube-proxy's nftables mode, no rule for the health check node port (the
+filter chains' policy is accept).
 """
 
 from __future__ import annotations
@@ -137,12 +143,17 @@ def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addres
             # No endpoint anywhere: rejected; internalTrafficPolicy Local without one on this node: dropped.
             maps["no-endpoint-services"].append('%s . %s . %d comment "%s" : %s' % (
                 record["cluster_ip"], proto, record["port"], key, "drop" if policy["any"] else verdict))
-        if not policy["any"]:
+        if not policy["external"]:
+            # External traffic without an endpoint for it: rejected without any, dropped (externalTrafficPolicy Local)
+            # when only this node has none; pod and node traffic is short-circuited before (external-... chain).
+            external_verdict = "drop" if policy["any"] else verdict
             for address in record.get("external_ips") or []:
                 maps["no-endpoint-services"].append('%s . %s . %d comment "%s" : %s'
-                                                    % (address, proto, record["port"], key, verdict))
+                                                    % (address, proto, record["port"], key, external_verdict))
             if record.get("node_port"):
-                maps["no-endpoint-nodeports"].append('%s . %d comment "%s" : %s' % (proto, record["node_port"], key, verdict))
+                maps["no-endpoint-nodeports"].append('%s . %d comment "%s" : %s'
+                                                     % (proto, record["node_port"], key, external_verdict))
+        if not policy["any"]:
             continue
         for address in record.get("external_ips") or []:
             maps["service-ips"].append("%s . %s . %d : goto %s" % (address, proto, record["port"], external_chain))
@@ -178,8 +189,15 @@ def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addres
                 rules.extend("ip saddr @%s goto %s" % (affinity_of[e["endpoint"]], chain_of[e["endpoint"]]) for e in chosen)
             rules.append(_vmap_pick([chain_of[e["endpoint"]] for e in chosen]))
             service_chains.append((chain, rules))
-        if external:
+        if external and not policy["external_local"]:
             service_chains.append((external_chain, ["jump mark-for-masquerade", "goto %s" % service_chain]))
+        elif external:
+            # Local: the client's address is kept; pods and the node itself take the cluster policy (the node masqueraded).
+            service_chains.append((external_chain, [
+                'ip saddr %s goto %s comment "short-circuit pod traffic"' % (cluster_cidr, service_chain),
+                'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
+                'fib saddr type local goto %s comment "short-circuit local traffic"' % service_chain,
+            ] + (["goto %s" % local_chain] if policy["external"] else [])))
         service_chains.extend(endpoint_chains)
 
     lines = []

@@ -11,7 +11,9 @@ validate without rendering. Services are parsed by
 :mod:`service_model` (the one parser of Service manifests), plus what this
 layout cannot express: headless Services, named target ports, two ports of
 one Service on the same port number and protocol, and ``internalTrafficPolicy:
-Local`` (the kube-proxy layout's).
+Local`` (the kube-proxy layout's). Node ports, external IPs, session affinity,
+``externalTrafficPolicy`` and ``healthCheckNodePort`` are read and ignored: this
+layout writes cluster IP rules only, which they do not change.
 """
 
 from __future__ import annotations

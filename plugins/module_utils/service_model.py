@@ -21,9 +21,10 @@ Where the endpoints come from: a Service named by at least one EndpointSlice (la
 kube-proxy does; any other Service gets the pods its selector matches, as the
 EndpointSlice controller would give it. kube-proxy uses the ready endpoints and,
 only when none is ready, the serving and terminating ones; ``ready: false``
-endpoints are otherwise left out. With ``internalTrafficPolicy: Local`` the cluster IP
-leads only to this node's endpoints (``local_endpoints``); the renderers decide what
-that means for the rules.
+endpoints are otherwise left out. With ``internalTrafficPolicy: Local`` the cluster IP,
+with ``externalTrafficPolicy: Local`` the external destinations (node ports, external
+IPs) lead only to this node's endpoints (``local_endpoints``); the renderers decide
+what that means for the rules.
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ def normalise_service(manifest, index=0):
     """One Service manifest -> a record; ValueError on anything this lab cannot proxy.
 
     Record: namespace, name, type, cluster_ip (None for a headless Service, which
-    kube-proxy ignores), internal_traffic_policy (Cluster or Local), selector,
+    kube-proxy ignores), internal_traffic_policy and external_traffic_policy (Cluster or
+    Local), health_check_node_port (0 when none), selector,
     session_affinity (None or ClientIP),
     affinity_timeout, external_ips, ports (port_name, protocol, port, target_port
     (a number, or a name), node_port (0 when none)).
@@ -184,8 +186,16 @@ def normalise_service(manifest, index=0):
     internal_policy = spec.get("internalTrafficPolicy") or "Cluster"
     if internal_policy not in TRAFFIC_POLICIES:
         _fail(where, "spec.internalTrafficPolicy %r must be Cluster or Local" % (internal_policy,))
-    if spec.get("externalTrafficPolicy") not in (None, "", "Cluster"):
-        _fail(where, "spec.externalTrafficPolicy %r is not supported; only Cluster" % (spec.get("externalTrafficPolicy"),))
+    external_policy = spec.get("externalTrafficPolicy") or "Cluster"
+    if external_policy not in TRAFFIC_POLICIES:
+        _fail(where, "spec.externalTrafficPolicy %r must be Cluster or Local" % (external_policy,))
+    health_check_node_port = spec.get("healthCheckNodePort") or 0
+    if health_check_node_port:
+        health_check_node_port = _port_number(health_check_node_port, "spec.healthCheckNodePort", where)
+        if external_policy != "Local" or service_type != "NodePort":
+            # kube-proxy reads it only with externalTrafficPolicy Local (on a LoadBalancer, which this lab models
+            # as the NodePort Service it contains), as it reads a nodePort only where one means something.
+            health_check_node_port = 0
     affinity = spec.get("sessionAffinity") or "None"
     if affinity not in ("None", "ClientIP"):
         _fail(where, "spec.sessionAffinity %r must be None or ClientIP" % (affinity,))
@@ -234,7 +244,8 @@ def normalise_service(manifest, index=0):
         result.append({"port_name": port_name, "protocol": protocol, "port": number, "target_port": target,
                        "node_port": node_port})
     return {"namespace": namespace, "name": name, "type": service_type, "cluster_ip": cluster_ip,
-            "internal_traffic_policy": internal_policy, "selector": selector,
+            "internal_traffic_policy": internal_policy, "external_traffic_policy": external_policy,
+            "health_check_node_port": health_check_node_port, "selector": selector,
             "session_affinity": "ClientIP" if affinity == "ClientIP" else None,
             "affinity_timeout": timeout, "external_ips": external_ips, "ports": result}
 
@@ -331,7 +342,8 @@ def service_ports(services, endpoint_slices=(), pods=(), node=None):
 
     Record: key (kube-proxy's service port name, ``ns/name:port``), namespace, name,
     port_name, protocol, cluster_ip, port, node_port, target_port, type, external_ips,
-    internal_traffic_policy, session_affinity, affinity_timeout, selector, source
+    internal_traffic_policy, external_traffic_policy, health_check_node_port,
+    session_affinity, affinity_timeout, selector, source
     (``endpointslices``, ``selector`` or ``none``), chains (see
     :func:`service_chain_names`), endpoints (kube-proxy's cluster endpoints, on any
     node), local_endpoints (its Local policy's: this node's ready endpoints, or only
@@ -435,6 +447,8 @@ def service_ports(services, endpoint_slices=(), pods=(), node=None):
                 "target_port": port["target_port"], "type": service["type"],
                 "external_ips": list(service["external_ips"]),
                 "internal_traffic_policy": service["internal_traffic_policy"],
+                "external_traffic_policy": service["external_traffic_policy"],
+                "health_check_node_port": service["health_check_node_port"],
                 "session_affinity": service["session_affinity"], "affinity_timeout": service["affinity_timeout"],
                 "selector": dict(service["selector"]), "source": source,
                 "chains": service_chain_names(name, port["protocol"]),
@@ -446,22 +460,29 @@ def service_ports(services, endpoint_slices=(), pods=(), node=None):
 
 
 def traffic_policy_endpoints(record):
-    """What kube-proxy's proxiers derive from a Service port's traffic policy, for both renderers.
+    """What kube-proxy's proxiers derive from a Service port's traffic policies, for both renderers.
 
     Returns dict: any (some endpoint is usable on some node), cluster and local (the
     record's endpoints and local_endpoints), internal_local (internalTrafficPolicy
     Local), internal (cluster IP traffic has endpoints: else it is rejected without any
-    endpoint, dropped without a local one), uses_cluster and uses_local (whether the
-    Cluster and the Local policy chain are written: the cluster one for Cluster internal
-    traffic or any external destination, which keeps policy Cluster here), reachable (the
+    endpoint, dropped without a local one), externally (a node port or an external IP),
+    external_local (externalTrafficPolicy Local on such a Service), external (external
+    traffic that is not short-circuited has endpoints: else rejected without any,
+    dropped without a local one), uses_cluster and uses_local (whether the Cluster and
+    the Local policy chain are written: the cluster one for Cluster internal traffic or
+    any external destination, since pod and node traffic to an external destination
+    short-circuits to it; the local one for either policy Local), reachable (the
     endpoints either chain leads to, each once, in ``ip:port`` order).
     """
     cluster, local = record["endpoints"], record.get("local_endpoints") or []
     internal_local = record.get("internal_traffic_policy") == "Local"
     externally = bool(record.get("node_port") or record.get("external_ips"))
+    external_local = externally and record.get("external_traffic_policy") == "Local"
     uses_cluster = bool(cluster) and (not internal_local or externally)
-    uses_local = bool(local) and internal_local
+    uses_local = bool(local) and (internal_local or external_local)
     reachable = dict((e["endpoint"], e) for e in (cluster if uses_cluster else []) + (local if uses_local else []))
     return {"any": bool(cluster), "cluster": cluster, "local": local, "internal_local": internal_local,
-            "internal": bool(local) if internal_local else bool(cluster), "uses_cluster": uses_cluster,
-            "uses_local": uses_local, "reachable": [reachable[text] for text in sorted(reachable)]}
+            "internal": bool(local) if internal_local else bool(cluster), "externally": externally,
+            "external_local": external_local, "external": bool(local) if external_local else bool(cluster),
+            "uses_cluster": uses_cluster, "uses_local": uses_local,
+            "reachable": [reachable[text] for text in sorted(reachable)]}

@@ -68,7 +68,11 @@ options:
       - Service manifests (metadata.name, optional metadata.namespace, spec.clusterIP, spec.selector, spec.ports).
         Items may also be EndpointSlices or C(kind=List) objects of both.
       - C(spec.internalTrafficPolicy) may be C(Local) with O(layout=kube-proxy) (see O(node)); the tutorial layout
-        refuses it. C(spec.externalTrafficPolicy) must be C(Cluster), C(spec.type) C(ClusterIP) or C(NodePort).
+        refuses it. C(spec.type) must be C(ClusterIP) or C(NodePort).
+      - C(spec.externalTrafficPolicy) (C(Cluster) or C(Local)) and C(spec.healthCheckNodePort) (read only with
+        C(Local) on a C(NodePort) Service, the lab's stand-in for a LoadBalancer) are kube-proxy's with
+        O(layout=kube-proxy) (see O(node)). The tutorial layout renders no node port or external IP, so it ignores
+        both, as it ignores C(nodePort) and C(externalIPs).
       - Omitted only by the action plugin when it sends the digest instead of the model.
       - Mutually exclusive with a O(model_file) that holds C(services).
     type: list
@@ -115,6 +119,10 @@ options:
       - With O(layout=kube-proxy), a Service whose C(spec.internalTrafficPolicy) is C(Local) sends cluster IP traffic
         only to this node's endpoints - EndpointSlice endpoints whose C(nodeName) is this name, pods matched by
         selector that name it or no node - and drops it when there is none, as kube-proxy does.
+      - Likewise C(spec.externalTrafficPolicy=Local) sends node port and external IP traffic from outside only to this
+        node's endpoints, unmasqueraded, and drops it when there is none (pods and the node itself still reach every
+        endpoint); with the iptables backend its C(spec.healthCheckNodePort) is accepted in filter C(KUBE-NODEPORTS)
+        (no health check server runs there; kube-proxy's answers whether this node has endpoints).
     type: str
   drain:
     description:

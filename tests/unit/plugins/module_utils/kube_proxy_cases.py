@@ -99,27 +99,17 @@ def _loadbalancer_as_nodeport(service):
     if spec.get("type") != "LoadBalancer":
         return False
     spec["type"] = "NodePort" if any(port.get("nodePort") for port in spec.get("ports") or []) else "ClusterIP"
-    for field in ("loadBalancerSourceRanges", "healthCheckNodePort", "loadBalancerIP", "allocateLoadBalancerNodePorts"):
+    dropped = ["loadBalancerSourceRanges", "loadBalancerIP", "allocateLoadBalancerNodePorts"]
+    if spec["type"] != "NodePort":
+        dropped.append("healthCheckNodePort")  # the model takes it on the NodePort Service a LoadBalancer contains
+    for field in dropped:
         spec.pop(field, None)
     service.pop("status", None)
     return True
 
 
-def _policy_as_cluster(field):
-    def adapt(service):
-        spec = service.get("spec") or {}
-        if spec.get(field) not in (None, "", "Cluster"):
-            spec[field] = "Cluster"
-            if field == "externalTrafficPolicy":
-                spec.pop("healthCheckNodePort", None)
-            return True
-        return False
-    return adapt
-
-
 ADAPTERS = {
     "loadbalancer-as-nodeport": _loadbalancer_as_nodeport,
-    "etp-local-as-cluster": _policy_as_cluster("externalTrafficPolicy"),
 }
 
 
@@ -424,24 +414,8 @@ def _to_loadbalancer(case, manifests, flow):
     address, port = destination(flow)
     for service in _services(manifests):
         ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-        if address in [item.get("ip") for item in ingress] or port == (service.get("spec") or {}).get("healthCheckNodePort"):
+        if address in [item.get("ip") for item in ingress]:
             return True
-    return False
-
-
-def _external_of_etp_local(case, manifests, flow):
-    address, port = destination(flow)
-    for service in _services(manifests):
-        spec = service.get("spec") or {}
-        if spec.get("externalTrafficPolicy") != "Local":
-            continue
-        ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-        outside = list(spec.get("externalIPs") or []) + [item.get("ip") for item in ingress]
-        for service_port in spec.get("ports") or []:
-            if address in outside and port == service_port.get("port"):
-                return True
-            if address in case["node"]["ips"] + ["127.0.0.1"] and port == service_port.get("nodePort"):
-                return True
     return False
 
 
@@ -464,16 +438,33 @@ def _to_cluster_ip_with_masquerade_all(case, manifests, flow):
     return bool((case.get("options") or {}).get("masquerade_all")) and destination(flow)[0] in _cluster_ips(manifests)
 
 
-def _to_cluster_ip_without_local_detector(case, manifests, flow):
+def _to_etp_local_external_destination(case, manifests, flow):
+    """A node port (on a node address) or external IP of a Service with externalTrafficPolicy Local."""
+    address, port = destination(flow)
+    for service in _services(manifests):
+        spec = service.get("spec") or {}
+        if spec.get("externalTrafficPolicy") != "Local":
+            continue
+        for service_port in spec.get("ports") or []:
+            if address in (spec.get("externalIPs") or []) and port == service_port.get("port"):
+                return True
+            if address in case["node"]["ips"] + ["127.0.0.1"] and port == service_port.get("nodePort"):
+                return True
+    return False
+
+
+def _local_traffic_told_without_local_detector(case, manifests, flow):
+    """Without a local traffic detector: a cluster IP (masquerade) or an externalTrafficPolicy Local destination (pod short-circuit)."""
     options_ = case.get("options") or {}
-    return "cluster_cidr" in options_ and not options_["cluster_cidr"] and destination(flow)[0] in _cluster_ips(manifests)
+    if "cluster_cidr" not in options_ or options_["cluster_cidr"]:
+        return False
+    return destination(flow)[0] in _cluster_ips(manifests) or _to_etp_local_external_destination(case, manifests, flow)
 
 
 FLOW_SELECTORS = {
     "to-cluster-ip-with-masquerade-all": _to_cluster_ip_with_masquerade_all,
-    "to-cluster-ip-without-local-detector": _to_cluster_ip_without_local_detector,
-    "to-loadbalancer-ip-or-health-check-port": _to_loadbalancer,
-    "to-external-destination-of-etp-local": _external_of_etp_local,
+    "to-cluster-ip-or-etp-local-destination-without-local-detector": _local_traffic_told_without_local_detector,
+    "to-loadbalancer-ip": _to_loadbalancer,
     "to-nodeport-outside-nodeport-addresses": _outside_nodeport_addresses,
 }
 

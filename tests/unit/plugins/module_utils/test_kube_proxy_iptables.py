@@ -6,9 +6,10 @@
 The whole-ruleset comparisons against kube-proxy's own tests (TestOverallIPTablesRules and the
 others), with the one DIFFERENCES list, are in test_kube_proxy_cases.py over
 tests/data/kube_proxy_cases. The Services here are those of its TestOverallRules case, as our
-model takes them (differences.yml adapts the LoadBalancer and externalTrafficPolicy Local ones).
-kube-proxy's cases with internalTrafficPolicy Local hold packet flows only, no ruleset, so the
-rules for it are held here against the text proxier.go writes.
+model takes them (differences.yml adapts the LoadBalancer ones). kube-proxy's cases with
+internalTrafficPolicy Local, and those with externalTrafficPolicy Local and an endpoint on this
+node, hold packet flows only, no ruleset, so the rules for them are held here against the text
+proxier.go writes.
 """
 
 from __future__ import annotations
@@ -169,3 +170,57 @@ def test_internal_local_policy_alone_writes_no_cluster_chain():
     chains = case_chains("TestInternalTrafficPolicy/internalTrafficPolicy is local and there are multiple local endpoints")
     assert [name for name in chains if "KUBE-SV" in name] == ["nat/KUBE-SVL-AQI2S6QIMU7PVVRP"]
     assert len([name for name in chains if name.startswith("nat/KUBE-SEP-")]) == 2
+
+
+EXT_LOCAL = "KUBE-EXT-XPGD46QRK7WJZT7O"
+
+
+def test_external_local_policy_sends_outside_traffic_to_this_nodes_endpoints():
+    """kube-proxy: KUBE-EXT-... short-circuits pods and the node (masqueraded) to KUBE-SVC-..., the rest to KUBE-SVL-..."""
+    chains = case_chains("TestExternalTrafficPolicyLocal")
+    svc, svl = "KUBE-SVC-XPGD46QRK7WJZT7O", "KUBE-SVL-XPGD46QRK7WJZT7O"
+    assert chains["nat/" + EXT_LOCAL] == [
+        '-m comment --comment "pod traffic for ns1/svc1:p80 external destinations" -s 10.0.0.0/8 -j ' + svc,
+        '-m comment --comment "masquerade LOCAL traffic for ns1/svc1:p80 external destinations" -m addrtype --src-type LOCAL '
+        "-j KUBE-MARK-MASQ",
+        '-m comment --comment "route LOCAL traffic for ns1/svc1:p80 external destinations" -m addrtype --src-type LOCAL -j ' + svc,
+        "-j " + svl]
+    assert chains["nat/" + svl] == ['-m comment --comment "ns1/svc1:p80 -> 10.180.2.1:80" -j KUBE-SEP-ZX7GRIZKSNUQ3LAJ']
+    assert len(chains["nat/" + svc]) == 3  # the cluster IP's masquerade, then both endpoints
+    assert chains["filter/KUBE-EXTERNAL-SERVICES"] == []
+    assert "-m comment --comment ns1/svc1:p80 -m tcp -p tcp --dport 3001 -j " + EXT_LOCAL in chains["nat/KUBE-NODEPORTS"]
+
+
+def test_external_local_policy_without_a_cluster_cidr_short_circuits_no_pods():
+    case = next(c for c in kc.CASES if c["name"] == "TestExternalTrafficPolicyLocal")
+    result = kpi.render(kc.records(case, case["manifests"]), cluster_cidr=None)
+    [ext] = [c["rules"] for c in result["nat"]["chains"] if c["name"] == EXT_LOCAL]
+    assert [rule for rule in ext if "pod traffic" in rule] == [] and len(ext) == 3
+
+
+def test_external_local_policy_without_a_local_endpoint_drops():
+    """kube-proxy (TestOverallIPTablesRules' svc2): the EXT chain keeps its short-circuits, no KUBE-SVL-..., filter drops."""
+    chains = dict((c["name"], c["rules"]) for c in render_overall()["filter"]["chains"])
+    assert chains["KUBE-EXTERNAL-SERVICES"] == [
+        '-m comment --comment "ns2/svc2:p80 has no local endpoints" -m tcp -p tcp -d 192.168.99.22 --dport 80 -j DROP',
+        '-m comment --comment "ns2/svc2:p80 has no local endpoints" -m addrtype --dst-type LOCAL -m tcp -p tcp --dport 3001 -j DROP']
+    nat = dict((c["name"], c["rules"]) for c in render_overall()["nat"]["chains"])
+    assert "KUBE-SVL-GNZBNJ2PO5MGZ6GT" not in nat
+    route_local = ('-m comment --comment "route LOCAL traffic for ns2/svc2:p80 external destinations" '
+                   "-m addrtype --src-type LOCAL -j KUBE-SVC-GNZBNJ2PO5MGZ6GT")
+    assert nat["KUBE-EXT-GNZBNJ2PO5MGZ6GT"][-1] == route_local
+
+
+def test_health_check_node_port_is_accepted_with_or_without_endpoints():
+    """kube-proxy: filter KUBE-NODEPORTS accepts it whatever the endpoints; it goes with its Service."""
+    accept = '-m comment --comment "ns1/svc1:p80 health check node port" -m tcp -p tcp --dport 30000 -j ACCEPT'
+    assert case_chains("TestHealthCheckNodePort")["filter/KUBE-NODEPORTS"] == [accept]  # no endpoints at all
+    assert case_chains("TestExternalTrafficPolicyLocal")["filter/KUBE-NODEPORTS"] == [accept]
+    assert case_chains("TestHealthCheckNodePort", "service deleted")["filter/KUBE-NODEPORTS"] == []
+
+
+def test_the_plan_warns_of_external_local_policy_without_a_local_endpoint():
+    services = [service("ns", "web", "10.96.0.5", type="NodePort", node_port=30080, externalTrafficPolicy="Local")]
+    slices = [endpoint_slice("ns", "web", ["10.0.0.11"])]
+    plan = kpi.plan_kube_proxy_chains(services, [], slices, cluster_cidr="10.0.0.0/16", node="node1")
+    assert [w for w in plan["warnings"] if "externalTrafficPolicy Local" in w and "node node1" in w]

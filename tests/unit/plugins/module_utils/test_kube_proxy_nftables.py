@@ -130,3 +130,30 @@ def test_internal_local_policy_without_a_local_endpoint_drops():
     assert not [line for line in lines if line.startswith("chain ") and "ns1/svc1" in line]
     assert 'element no-endpoint-services 172.30.1.1 . tcp . 80 comment "ns1/svc1" : goto reject-chain' in \
         case_lines(name, "endpoints deleted")
+
+
+def test_external_local_policy_sends_outside_traffic_to_the_local_chain():
+    """kube-proxy's nftables proxier: external-... short-circuits pods and the node to service-..., the rest to local-..."""
+    lines = case_lines("TestExternalTrafficPolicyLocal")
+    external, cluster = "external-ULMVA6XW-ns1/svc1/tcp/p80", "service-ULMVA6XW-ns1/svc1/tcp/p80"
+    local = "local-ULMVA6XW-ns1/svc1/tcp/p80"
+    assert [line for line in lines if line.startswith("rule %s " % external)] == [
+        'rule %s ip saddr 10.0.0.0/8 goto %s comment "short-circuit pod traffic"' % (external, cluster),
+        'rule %s fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"' % external,
+        'rule %s fib saddr type local goto %s comment "short-circuit local traffic"' % (external, cluster),
+        "rule %s goto %s" % (external, local)]
+    assert [line for line in lines if line.startswith("rule %s " % local)] == [
+        "rule %s numgen random mod 1 vmap { 0 : goto endpoint-MLKSHPWN-ns1/svc1/tcp/p80__10.180.2.1/80 }" % local]
+    assert "element service-nodeports tcp . 3001 : goto %s" % external in lines
+    assert not [line for line in lines if line.startswith("element no-endpoint-")]
+
+
+def test_external_local_policy_without_a_local_endpoint_drops():
+    """TestOverallNFTablesRules' svc2: the short-circuits stay, nothing goes to local-..., the rest is dropped."""
+    lines = kc.nft_from_body(kpn.render_kube_proxy(overall_records(), "10.0.0.0/8", "172.30.0.0/16", ["192.168.0.2"])[0])
+    external = "external-42NFTM6N-ns2/svc2/tcp/p80"
+    assert [line for line in lines if line.startswith("rule %s " % external)][-1] == (
+        'rule %s fib saddr type local goto service-42NFTM6N-ns2/svc2/tcp/p80 comment "short-circuit local traffic"' % external)
+    assert 'element no-endpoint-nodeports tcp . 3001 comment "ns2/svc2:p80" : drop' in lines
+    assert 'element no-endpoint-services 192.168.99.22 . tcp . 80 comment "ns2/svc2:p80" : drop' in lines
+    assert not [line for line in lines if "local-42NFTM6N" in line]

@@ -115,7 +115,12 @@ def test_nodeport_and_affinity_are_read():
 
 @pytest.mark.parametrize("spec, message", [
     ({"type": "LoadBalancer", "clusterIP": "10.96.0.5", "ports": [{"port": 80}]}, "not supported"),
-    ({"clusterIP": "10.96.0.5", "externalTrafficPolicy": "Local", "ports": [{"port": 80}]}, "only Cluster"),
+    ({"clusterIP": "10.96.0.5", "externalTrafficPolicy": "Nearby", "ports": [{"port": 80}]},
+     "externalTrafficPolicy 'Nearby' must be Cluster or Local"),
+    ({"type": "NodePort", "clusterIP": "10.96.0.5", "externalTrafficPolicy": "Local", "healthCheckNodePort": 70000,
+      "ports": [{"port": 80}]}, r"healthCheckNodePort 70000 is not a port number \(1-65535\)"),
+    ({"type": "NodePort", "clusterIP": "10.96.0.5", "externalTrafficPolicy": "Local", "healthCheckNodePort": "health",
+      "ports": [{"port": 80}]}, "healthCheckNodePort 'health' is a named port"),
     ({"clusterIP": "10.96.0.5", "internalTrafficPolicy": "Nearby", "ports": [{"port": 80}]}, "Cluster or Local"),
     ({"clusterIP": "10.96.0.5", "sessionAffinity": "Cookie", "ports": [{"port": 80}]}, "None or ClientIP"),
     ({"clusterIP": "fd00::1", "ports": [{"port": 80}]}, "IPv4"),
@@ -197,3 +202,35 @@ def test_local_policy_falls_back_to_this_nodes_terminating_endpoints():
 def test_the_tutorial_layout_refuses_the_local_policy():
     with pytest.raises(ValueError, match="internalTrafficPolicy Local.*kube-proxy layout"):
         service_chains.plan_service_chains([local_policy_app()], PODS)
+
+
+def test_external_local_policy_and_health_check_node_port_are_read():
+    """kube-proxy reads healthCheckNodePort only with externalTrafficPolicy Local (NodePort here stands in for LoadBalancer)."""
+    spec = {"type": "NodePort", "clusterIP": "10.96.0.5", "selector": {"component": "app"}, "externalTrafficPolicy": "Local",
+            "healthCheckNodePort": 30000, "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]}
+    [record] = model.service_ports([{"metadata": {"name": "web"}, "spec": spec}], [], PODS)
+    assert (record["external_traffic_policy"], record["health_check_node_port"]) == ("Local", 30000)
+    spec = dict(spec, externalTrafficPolicy="Cluster")
+    [record] = model.service_ports([{"metadata": {"name": "web"}, "spec": spec}], [], PODS)
+    assert (record["external_traffic_policy"], record["health_check_node_port"]) == ("Cluster", 0)
+
+
+def test_external_local_policy_uses_both_chains_and_drops_without_a_local_endpoint():
+    """kube-proxy's CategorizeEndpoints: external traffic takes this node's endpoints, pod traffic all of them."""
+    app = dict(APP, spec=dict(APP["spec"], type="NodePort", externalTrafficPolicy="Local",
+                              ports=[dict(APP["spec"]["ports"][0], nodePort=30080)]))
+    slices = [slice_for("app-service", [{"addresses": ["10.0.0.11"], "nodeName": "node1"},
+                                        {"addresses": ["10.0.0.21"], "nodeName": "node2"}])]
+    [record] = model.service_ports([app], slices, PODS, node="node1")
+    policy = model.traffic_policy_endpoints(record)
+    assert (policy["external_local"], policy["external"], policy["uses_cluster"], policy["uses_local"]) == (True, True, True, True)
+    [record] = model.service_ports([app], slices, PODS, node="node3")
+    policy = model.traffic_policy_endpoints(record)
+    assert (policy["internal"], policy["external"], policy["uses_local"]) == (True, False, False)
+
+
+def test_the_tutorial_layout_ignores_the_external_policy():
+    """The tutorial layout renders no node port or external IP, so the external policy changes nothing there."""
+    app = dict(APP, spec=dict(APP["spec"], type="NodePort", externalTrafficPolicy="Local", healthCheckNodePort=30000,
+                              ports=[dict(APP["spec"]["ports"][0], nodePort=30080)]))
+    assert service_chains.plan_service_chains([app], PODS) == service_chains.plan_service_chains([APP], PODS)
