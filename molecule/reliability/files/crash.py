@@ -29,7 +29,8 @@ through the round (with none left, the Service has no endpoint for a while by de
 failed check or counted connection.
 
 REPORT (default WORKDIR/report.json) gets the rounds and the summary as JSON, with the commit measured and
-the date: scripts/render_crash.py turns it into the reliability guide's figures.
+the date: scripts/render_crash.py turns it into the reliability guide's figures. The report names who each
+kill hit (``kind``, see kind()); render_crash.py shows those names as they are.
 """
 import json
 import os
@@ -165,6 +166,10 @@ def plan(rng, count):
     return [cycle[number % len(cycle)] for number in range(max(count, 3))]
 
 
+def unique(names):
+    return list(dict.fromkeys(names))
+
+
 def describe(old, new):
     was = set(pod["name"] for pod in old["k8slab_pods"])
     now = set(pod["name"] for pod in new["k8slab_pods"])
@@ -236,6 +241,45 @@ def moment(rng, steps, point):
     return len(steps) - 1, at
 
 
+# Who a kill hit, by the harness's ``how``: the report carries these names (a row's ``kind``), and the guide shows
+# them as they are.
+KINDS = {"controller": "controller", "module": "module in a full converge", "module/free": "replayed module",
+         "module/lapse": "replayed module"}
+
+
+def kind(how):
+    return KINDS.get(how, how)
+
+
+def summarize(rows, kills_wanted, seconds, problems, aimed):
+    """The run's figures, each computed once: the report's summary, and the line crash.yml shows (summary_line).
+    ``aimed``: {phase: the moments that phase could aim at}; ``no_kill`` lists those no kill landed on."""
+    killed = [row for row in rows if row["killed"]]
+    takeovers = [row["takeover"] for row in killed if row["takeover"] is not None]
+    by_kind = dict.fromkeys(KINDS.values(), 0)
+    for row in killed:
+        by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + 1
+    hit = set((row["phase"], row["aim"]) for row in killed)
+    return {"rounds": len(rows), "seconds": round(seconds, 1), "kills": len(killed), "kills_wanted": kills_wanted,
+            "kills_by_kind": by_kind, "survived": sum(1 for row in killed if row["ok"]),
+            "lock_held_again_max": round(max(takeovers or [0]), 2),
+            "takeovers": sum(1 for row in killed if row["took_over"]),
+            "failed_connections": sum(row["failed"] for row in rows),
+            "longest_gap": round(max([row["gap"] for row in rows] or [0]), 3),
+            "no_kill": {phase: [name for name in names if (phase, name) not in hit] for phase, names in aimed.items()},
+            "problems": list(problems)}
+
+
+def summary_line(seed, summary):
+    """The summary as the run's last line of output."""
+    return ("seed %d: %d rounds in %.0f s; %d kills (%s), %d survived; next converge held the lock after at most "
+            "%.1f s (%d takeovers of a lapsed lock); %d failed new connections; longest gap %.2f s"
+            % (seed, summary["rounds"], summary["seconds"], summary["kills"],
+               ", ".join("%d %s" % (count, name) for name, count in summary["kills_by_kind"].items()),
+               summary["survived"], summary["lock_held_again_max"], summary["takeovers"],
+               summary["failed_connections"], summary["longest_gap"]))
+
+
 class Harness:
     def __init__(self, seed, kills, container, project, workdir, verify_every):
         self.seed, self.kills, self.verify_every = seed, kills, verify_every
@@ -295,7 +339,9 @@ class Harness:
             failed.append("the converge left no whole set of module payloads: %s" % captured.stdout.strip())
         else:
             self.sets[name] = (model, varfile, None)
-        row = {"killed": bool(killed), "how": killed[0] if killed else how, "point": point[0],
+        how = killed[0] if killed else how
+        row = {"killed": bool(killed), "how": how, "kind": kind(how), "phase": "full converge", "aim": point[0],
+               "point": point[0],
                "at": "%.1f" % killed[1] if killed else "ended", "rc": rc, "takeover": takeover,
                "took_over": recovery.saw("took over the node lock")}
         return model, row, failed, varfile
@@ -324,7 +370,8 @@ class Harness:
         elif len(report["recovery"]) == len(steps):
             self.sets[name] = (model, varfile, [[step["step"], step["seconds"]] for step in report["recovery"]])
         kill_info = report["kill"]
-        return model, {"killed": bool(kill_info), "how": "module/" + ("free" if mode == "release" else "lapse"),
+        how = "module/" + ("free" if mode == "release" else "lapse")
+        return model, {"killed": bool(kill_info), "how": how, "kind": kind(how), "phase": "replayed", "aim": point[0],
                        "point": "%s (%s)" % (point[0], kill_info["step"]) if kill_info else point[0],
                        "at": "%.2f" % kill_info["at"] if kill_info else "ended", "rc": "-",
                        "takeover": report["takeover"], "took_over": bool(report["took_over"])}, failed, varfile
@@ -382,27 +429,16 @@ class Harness:
             self.round(self.controller_round, model, count < controller_kills)
         while self.landed() < self.kills and self.number < 2 * self.kills + 3 and len(self.sets) > 1:
             self.round(self.module_round)
-        killed = [row for row in self.rows if row["killed"]]
-        takeovers = [row["takeover"] for row in killed if row["takeover"] is not None]
-        print("seed %d: %d rounds in %.0f s; %d kills (%d of the controller, %d of a module in a full converge, "
-              "%d of a replayed module), %d survived; next converge held the lock after at most %.1f s "
-              "(%d takeovers of a lapsed lock); %d failed new connections; longest gap %.2f s"
-              % (self.seed, len(self.rows), time.time() - started, len(killed),
-                 sum(1 for row in killed if row["how"] == "controller"),
-                 sum(1 for row in killed if row["how"] == "module"),
-                 sum(1 for row in killed if row["how"].startswith("module/")),
-                 sum(1 for row in killed if row["ok"]), max(takeovers or [0]),
-                 sum(1 for row in killed if row["took_over"]),
-                 sum(row["failed"] for row in self.rows), max([row["gap"] for row in self.rows] or [0])))
-        if len(killed) < self.kills:
-            self.problems.append("only %d kills landed in %d rounds" % (len(killed), len(self.rows)))
-        self.summary = {"rounds": len(self.rows), "seconds": round(time.time() - started, 1), "kills": len(killed),
-                        "kills_wanted": self.kills, "survived": sum(1 for row in killed if row["ok"]),
-                        "lock_held_again_max": round(max(takeovers or [0]), 2),
-                        "takeovers": sum(1 for row in killed if row["took_over"]),
-                        "failed_connections": sum(row["failed"] for row in self.rows),
-                        "longest_gap": round(max([row["gap"] for row in self.rows] or [0]), 3),
-                        "problems": self.problems}
+        landed = self.landed()
+        if landed < self.kills:
+            self.problems.append("only %d kills landed in %d rounds" % (landed, len(self.rows)))
+        aimed = {}  # the phases this run had rounds of
+        if controller_kills:
+            aimed["full converge"] = unique(point[0] for point in self.points)
+        if self.kills > controller_kills:
+            aimed["replayed"] = unique(point[0] for point in self.module_points)
+        self.summary = summarize(self.rows, self.kills, time.time() - started, self.problems, aimed)
+        print(summary_line(self.seed, self.summary))
         return 1 if self.problems else 0
 
     def report(self, path):
@@ -411,7 +447,6 @@ class Harness:
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
         result = {"seed": self.seed, "commit": commit.stdout.strip() or "unknown",
                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                  "points": [point[0] for point in POINTS], "module_points": [point[0] for point in MODULE_POINTS],
                   "summary": self.summary, "rows": self.rows}
         with open(path, "w") as handle:
             json.dump(result, handle, indent=1)
