@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Crash consistency: SIGKILL converges at random moments, then check that nothing was lost (issue 24).
 
-Usage: crash.py SEED KILLS CONTAINER PROJECT WORKDIR [VERIFY_EVERY [REPORT]]
+Usage: crash.py SEED KILLS CONTAINER PROJECT WORKDIR [--verify-every N] [--report REPORT]
 
 Runs on the controller, in two phases, all drawn from SEED.
 
@@ -22,16 +22,17 @@ The targets are planned so that every set can be reached from another (a layout 
 with pods added, never removed: churn.yml, a backend switch does not drain the old backend).
 
 After every round: the records, namespaces and units agree with the pods, the foreign chain, namespace
-and file planted at the start are unchanged, the lock is free again; verify.yml runs every VERIFY_EVERY
-rounds and after the last. A client in pod `client` opens new TCP connections to the ClusterIP the whole
-time; the report gives its failures and longest gap per kill; a failure counts when some pod stayed listed
-through the round (with none left, the Service has no endpoint for a while by design). Exits 1 on any
-failed check or counted connection.
+and file planted at the start are unchanged, the lock is free again; verify.yml runs every N rounds
+(--verify-every) and after the last. A client in pod `client` opens new TCP connections to the ClusterIP
+the whole time; the report gives its failures and longest gap per kill; a failure counts when some pod
+stayed listed through the round (with none left, the Service has no endpoint for a while by design).
+Exits 1 on any failed check or counted connection.
 
 REPORT (default WORKDIR/report.json) gets the rounds and the summary as JSON, with the commit measured and
 the date: scripts/render_crash.py turns it into the reliability guide's figures. The report names who each
 kill hit (``kind``, see kind()); render_crash.py shows those names as they are.
 """
+import argparse
 import json
 import os
 import random
@@ -453,17 +454,25 @@ class Harness:
         sys.stderr.write("report: %s\n" % path)  # stdout's last line stays the summary
 
 
-def main(seed, kills, container, project, workdir, verify_every=15, report=""):
-    seed, kills = int(seed), int(kills)
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
+    for name in ("seed", "kills"):
+        parser.add_argument(name, type=int)
+    for name in ("container", "project", "workdir"):
+        parser.add_argument(name)
+    parser.add_argument("--verify-every", type=int, default=15, help="run verify.yml every N rounds (and after the last)")
+    parser.add_argument("--report", help="where the JSON report goes (default WORKDIR/report.json)")
+    options = parser.parse_args(argv)
+    seed, kills, verify_every = options.seed, options.kills, options.verify_every
     controller_kills = min(kills, int(os.environ.get("K8SLAB_CRASH_CONTROLLER_KILLS") or 3))
     print("crash harness: seed %d, %d kills, %d of them in full converges (rerun with this seed to repeat them)"
           % (seed, kills, controller_kills))
     sys.stdout.flush()
-    harness = Harness(seed, kills, container, project, workdir, int(verify_every))
+    harness = Harness(seed, kills, options.container, options.project, options.workdir, verify_every)
     status = harness.run(controller_kills)
-    harness.report(report or os.path.join(workdir, "report.json"))
+    harness.report(options.report or os.path.join(options.workdir, "report.json"))
     return status
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))
