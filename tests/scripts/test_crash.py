@@ -1,12 +1,18 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The crash harness's pure choices (molecule/reliability/files/crash.py): the summary it reports."""
+"""The crash harness's pure choices (molecule/reliability/files/crash.py): where a kill aims, and the summary it
+reports."""
 
 from __future__ import annotations
 
+import glob
 import importlib.util
 import os
+
+import jinja2
+import pytest
+import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 spec = importlib.util.spec_from_file_location("crash", os.path.join(REPO, "molecule", "reliability", "files", "crash.py"))
@@ -32,3 +38,55 @@ def test_the_summary_line_shows_the_reports_figures():
         "seed 99: 4 rounds in 82 s; 3 kills (1 controller, 0 module in a full converge, 2 replayed module), 2 survived; "
         "next converge held the lock after at most 3.0 s (1 takeovers of a lapsed lock); 2 failed new connections; "
         "longest gap 0.75 s")
+
+
+def model(*pods, layout="tutorial", backend="iptables"):
+    return {"k8slab_pods": [{"name": name, "labels": {"component": "app"}} for name in pods] + [crash.CLIENT],
+            "service_proxy_layout": layout, "service_proxy_backend": backend}
+
+
+def aimed(old, new):
+    return set(point[0] for point in crash.aims(crash.POINTS, old, new))
+
+
+@pytest.mark.parametrize("old, new, named", [
+    # pods joining, none leaving: the drain, the window after it and the app stop have nothing to do
+    (model("adam", "eve"), model("adam", "eve", "cain", layout="kube-proxy", backend="nftables"),
+     {"pod_sync, veth pairs half made", "last sync: records, then apply"}),
+    (model("adam", "eve", "cain"), model("adam"),
+     {"drain sync: records, then apply", "between drain and app stop", "app stop", "last sync: records, then apply"}),
+    (model("adam", "eve"), model("adam", "cain"),
+     {"drain sync: records, then apply", "between drain and app stop", "app stop", "pod_sync, veth pairs half made",
+      "last sync: records, then apply"}),
+])
+def test_a_full_converge_aims_at_a_named_step_only_when_it_gives_that_step_work(old, new, named):
+    assert aimed(old, new) == named | {"random moment"}
+
+
+def test_with_no_named_step_left_a_full_converge_aims_at_a_random_moment():
+    drains = [point for point in crash.POINTS if point[0].startswith("drain")]  # K8SLAB_CRASH_POINTS=drain
+    assert crash.aims(drains, model("adam"), model("adam", "eve")) == [("random moment", None, None)]
+
+
+def printed_task_names():
+    """The task headers ansible-playbook prints for the roles' tasks, the drain's and the last sync's both (an
+    import's own name is never printed)."""
+    names, jinja = set(), jinja2.Environment()
+    jinja.filters["bool"] = bool
+    for path in glob.glob(os.path.join(REPO, "roles", "*", "tasks", "*.yml")):
+        with open(path, encoding="utf-8") as handle:
+            tasks = yaml.safe_load(handle) or []
+        for task in tasks:
+            if "name" in task and not any(key.endswith(("import_role", "import_tasks")) for key in task):
+                template = jinja.from_string(task["name"])
+                names.update("TASK [role : %s]" % template.render(service_proxy_drain=drain) for drain in (True, False))
+    return names
+
+
+def test_every_named_step_waits_for_a_line_ansible_playbook_prints():
+    names = printed_task_names()
+    for label, marker, work in crash.POINTS:
+        if marker:
+            assert [name for name in names if marker in name], "%s: %r is never printed" % (label, marker)
+    drain, last = (point[1] for point in crash.POINTS if point[0].endswith("sync: records, then apply"))
+    assert len([name for name in names if drain in name]) == len([name for name in names if last in name]) == 1

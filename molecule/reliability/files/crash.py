@@ -10,7 +10,8 @@ Controller rounds (K8SLAB_CRASH_CONTROLLER_KILLS, 3 by default): a full site.yml
 pods, layout and backend, killed with SIGKILL to the whole process group of ansible-playbook (the
 controller) or to the module's own python3 process on the node, at a random moment of the converge or
 just after a chosen step starts (the hard cases: the drain sync that records ownership then applies, the
-window between the drain and the app stop, pod_sync creating veth pairs). The next converge, to the same
+window between the drain and the app stop, pod_sync creating veth pairs), a step only when that converge
+gives it work (the drain with pods leaving, veth pairs with pods joining). The next converge, to the same
 target, must succeed without help; it runs with ANSIBLE_KEEP_REMOTE_FILES, and the module payloads it
 leaves on the node (AnsiballZ files: module and arguments) are kept as that target's set.
 
@@ -47,16 +48,17 @@ APP = [("adam", "10.0.0.11"), ("eve", "10.0.0.21"), ("cain", "10.0.0.31"), ("abe
 CLIENT = {"name": "client", "address": "10.0.0.99", "labels": {"role": "client"}}
 # No kube-proxy layout on iptables: the node holds a foreign KUBE-SERVICES on purpose (see churn.yml).
 SHAPES = [("tutorial", "iptables"), ("tutorial", "nftables"), ("kube-proxy", "nftables")]
-# (what the kill aims at, a line of ansible-playbook's output to wait for or the replayed step, or None
-# for a random moment)
+# (what the kill aims at, a line of ansible-playbook's output to wait for or None for a random moment, what
+# the converge must do for that step to have work: pods "leaving", pods "joining", or None for any converge).
+# The line is a role task's name: ansible-playbook never prints the name of an import_role in site.yml.
 POINTS = [
-    ("random moment", None),
-    ("random moment", None),
-    ("drain sync: records, then apply", "Take pods no longer listed out of every Service"),
-    ("between drain and app stop", "Turn on IP forwarding"),
-    ("app stop", "Stop the app in pods no longer listed"),
-    ("pod_sync, veth pairs half made", "Converge every pod's namespace, veth pair and routes"),
-    ("last sync: records, then apply", "Write the Service chains"),
+    ("random moment", None, None),
+    ("random moment", None, None),
+    ("drain sync: records, then apply", "Sync the Service rules (drain)]", "leaving"),
+    ("between drain and app stop", "Forward IPv4 packets between interfaces", "leaving"),
+    ("app stop", "Stop the app in pods no longer listed", "leaving"),
+    ("pod_sync, veth pairs half made", "Converge every pod's namespace, veth pair and routes", "joining"),
+    ("last sync: records, then apply", "Sync the Service rules]", None),
 ]
 # (what the kill aims at, the replayed step or None for a random moment, words of a command that step runs:
 # the kill comes as soon as it starts that command, so the module dies with its apply under way)
@@ -167,6 +169,14 @@ def plan(rng, count):
     return [cycle[number % len(cycle)] for number in range(max(count, 3))]
 
 
+def aims(points, old, new):
+    """The ``points`` a full converge from ``old`` to ``new`` may be killed at: a named step only when that converge
+    gives it work (the drain and the app stop only with pods leaving, veth pairs only with pods joining), else a
+    random moment."""
+    work = {None: True, "leaving": bool(app_pods(old) - app_pods(new)), "joining": bool(app_pods(new) - app_pods(old))}
+    return [point for point in points if work[point[2]]] or [("random moment", None, None)]
+
+
 def unique(names):
     return list(dict.fromkeys(names))
 
@@ -181,12 +191,12 @@ def describe(old, new):
 def kill(rng, node, play, how, point, budget):
     """Kill ``play`` ``how`` at ``point``; returns (how, seconds into the run, the lock's token then), or None
     when the run ended first."""
-    label, marker = point
+    marker = point[1]
     deadline = time.time() + budget
     if marker:
         while not play.saw(marker) and play.process.poll() is None and time.time() < deadline:
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 1.5))
+        time.sleep(rng.uniform(0.0, 1.0))  # the aimed step may be the last: land before the run ends
     else:
         time.sleep(rng.uniform(0.5, budget))
     if play.process.poll() is not None:
@@ -315,7 +325,7 @@ class Harness:
         varfile = self.varfile(model)
         how, point, killed, rc = "-", ("none", None), None, "-"
         if kill_it:
-            how, point = self.rng.choice(["controller", "module"]), self.rng.choice(self.points)
+            how, point = self.rng.choice(["controller", "module"]), self.rng.choice(aims(self.points, self.current, model))
             play = Playbook(self.project, "site.yml", varfile, os.path.join(self.workdir, "kill-%d.log" % self.number))
             killed = kill(self.rng, self.node, play, how, point, self.budget)
             rc = play.wait()
