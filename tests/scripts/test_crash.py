@@ -1,14 +1,15 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The crash harness's pure choices (molecule/reliability/files/crash.py): where a kill aims, and the summary it
-reports."""
+"""The crash harness's pure choices (molecule/reliability/files/crash.py): where a kill aims, when it lands, and
+the summary it reports."""
 
 from __future__ import annotations
 
 import glob
 import importlib.util
 import os
+import random
 
 import jinja2
 import pytest
@@ -90,3 +91,25 @@ def test_every_named_step_waits_for_a_line_ansible_playbook_prints():
             assert [name for name in names if marker in name], "%s: %r is never printed" % (label, marker)
     drain, last = (point[1] for point in crash.POINTS if point[0].endswith("sync: records, then apply"))
     assert len([name for name in names if drain in name]) == len([name for name in names if last in name]) == 1
+
+
+def recovery(*seconds):
+    return [{"step": label, "seconds": value} for label, value in zip(["node_lock locked", "sysctl", "pod_sync",
+                                                                       "node_lock unlocked"], seconds)]
+
+
+def test_a_sets_step_times_are_the_shortest_of_its_replays():
+    first = crash.shortest(None, recovery(0.3, 0.9, 0.5, 0.2))
+    assert first == [["node_lock locked", 0.3], ["sysctl", 0.9], ["pod_sync", 0.5], ["node_lock unlocked", 0.2]]
+    assert crash.shortest(first, recovery(0.4, 0.25, 0.7, 0.1)) == [
+        ["node_lock locked", 0.3], ["sysctl", 0.25], ["pod_sync", 0.5], ["node_lock unlocked", 0.1]]
+
+
+def test_a_timed_replay_kill_lands_within_the_aimed_steps_shortest_time():
+    steps = crash.shortest(crash.shortest(None, recovery(0.4, 0.25, 0.7, 0.1)), recovery(0.3, 0.9, 0.5, 0.2))
+    rng = random.Random(7)
+    for _draw in range(200):
+        number, at = crash.moment(rng, steps, ("between drain and app stop", "sysctl", None))
+        assert number == 1 and 0.0 <= at <= 0.25
+        number, at = crash.moment(rng, steps, ("random moment", None, None))
+        assert number < 3 and 0.0 <= at <= steps[number][1]

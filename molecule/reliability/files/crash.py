@@ -17,10 +17,11 @@ leaves on the node (AnsiballZ files: module and arguments) are kept as that targ
 
 Module rounds (the rest of KILLS): cheap kills without the controller. The node replays one set's
 converge module by module (crash_node.py round), SIGKILLs the module running at a random moment (or at
-a chosen step), then releases the lock as site.yml's `always` would or leaves it to lapse (as if the
-controller had died too), and replays the whole set again: every step of that recovery must succeed.
-The targets are planned so that every set can be reached from another (a layout or backend switch only
-with pods added, never removed: churn.yml, a backend switch does not drain the old backend).
+a chosen step, within the shortest time that step took in the set's earlier replays), then releases the
+lock as site.yml's `always` would or leaves it to lapse (as if the controller had died too), and replays
+the whole set again: every step of that recovery must succeed. The targets are planned so that every set
+can be reached from another (a layout or backend switch only with pods added, never removed: churn.yml, a
+backend switch does not drain the old backend).
 
 After every round: the records, namespaces and units agree with the pods, the foreign chain, namespace
 and file planted at the start are unchanged, the lock is free again; verify.yml runs every N rounds
@@ -236,10 +237,20 @@ def load_figures(node, start, end):
     return count, failed, gap
 
 
+def shortest(recorded, recovery):
+    """Each step's shortest seconds so far: ``recorded`` ([label, seconds], None before the set's first whole
+    replay) with the steps of a whole replay (``recovery``) added. A timed kill drawn within a step's shortest
+    time lands inside that step, not in whatever step runs after it."""
+    seconds = [step["seconds"] for step in recovery]
+    if recorded:
+        seconds = [min(old[1], new) for old, new in zip(recorded, seconds)]
+    return [[step["step"], value] for step, value in zip(recovery, seconds)]
+
+
 def moment(rng, steps, point):
     """(step index, seconds after it starts) for a kill at ``point`` of a replay whose steps took ``steps``
-    ([label, seconds], from the last recovery of the set; the final unlock is never a target)."""
-    label, marker = point[:2]
+    ([label, seconds]: the shortest of the set's replays; the final unlock is never a target)."""
+    marker = point[1]
     steps = steps[:-1]
     if marker:
         number = [step[0] for step in steps].index(marker)
@@ -362,10 +373,11 @@ class Harness:
         names = [name for name, (model, varfile, steps) in sorted(self.sets.items())
                  if reachable(self.current, model)]
         name = self.rng.choice(names)
-        model, varfile, steps = self.sets[name]
+        model, varfile, recorded = self.sets[name]
         point = self.rng.choice(self.module_points)
         mode = self.rng.choice(["release", "die"])
-        steps = steps or [[label, 0.6] for label in self.node.run("steps", name).stdout.split(" / ")]
+        # before the set's first whole replay its steps' times are a guess
+        steps = recorded or [[label, 0.6] for label in self.node.run("steps", name).stdout.split(" / ")]
         number, at = moment(self.rng, steps, point)
         replay = self.node.run("round", name, str(number), "%.3f" % at, mode, point[2] or "")
         with open(os.path.join(self.workdir, "round-%d.json" % self.number), "w") as handle:
@@ -379,7 +391,7 @@ class Harness:
             bad = [step for step in report["recovery"] if step["failed"]]
             failed.append("replayed converge after the kill failed: %s" % (bad or replay.stdout.strip()[-500:]))
         elif len(report["recovery"]) == len(steps):
-            self.sets[name] = (model, varfile, [[step["step"], step["seconds"]] for step in report["recovery"]])
+            self.sets[name] = (model, varfile, shortest(recorded, report["recovery"]))
         kill_info = report["kill"]
         how = "module/" + ("free" if mode == "release" else "lapse")
         return model, {"killed": bool(kill_info), "how": how, "kind": kind(how), "phase": "replayed", "aim": point[0],
