@@ -88,9 +88,8 @@ def block(result):
         "    - %.2f" % summary["longest_gap"],
     ]
     if "no_kill" in summary:  # reports before it did not say
-        lines += ["  * - moments the run aimed at that no kill landed on",
-                  "    - %s" % ("; ".join("%s: %s" % (phase, ", ".join(names) or "none") for phase, names in summary["no_kill"].items())
-                               or "-")]
+        phases = ["%s: %s" % (phase, ", ".join(names) or "none") for phase, names in summary["no_kill"].items()]
+        lines += ["  * - moments the run aimed at that no kill landed on", "    - %s" % ("; ".join(phases) or "-")]
     lines += [
         "",
         "Kills by the moment they aimed at:",
