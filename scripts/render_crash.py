@@ -89,7 +89,7 @@ def block(result):
     ]
     if "no_kill" in summary:  # reports before it did not say
         phases = ["%s: %s" % (phase, ", ".join(names) or "none") for phase, names in summary["no_kill"].items()]
-        lines += ["  * - moments the run aimed at that no kill landed on", "    - %s" % ("; ".join(phases) or "-")]
+        lines += ["  * - moments the run could aim at that no kill landed on", "    - %s" % ("; ".join(phases) or "-")]
     lines += [
         "",
         "Kills by the moment they aimed at:",

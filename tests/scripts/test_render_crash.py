@@ -63,7 +63,7 @@ def test_the_report_names_who_was_killed_and_the_moments_no_kill_landed_on():
     report["summary"]["no_kill"] = {"full converge": ["app stop"], "replayed": []}
     text = render.block(report)
     assert "    - 27 replayed module, 3 controller, 0 module in a full converge\n" in text
-    assert "  * - moments the run aimed at that no kill landed on\n    - full converge: app stop; replayed: none\n" in text
+    assert "  * - moments the run could aim at that no kill landed on\n    - full converge: app stop; replayed: none\n" in text
 
 
 def test_a_report_from_before_the_kinds_and_the_moments_without_a_kill_still_renders():
