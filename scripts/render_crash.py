@@ -21,6 +21,7 @@ import os
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUIDE = os.path.join(REPO, "docs", "docsite", "rst", "guide_reliability.rst")
+HARNESS = os.path.join(REPO, "molecule", "reliability", "files", "crash.py")
 BEGIN, END = ".. crash-harness:begin", ".. crash-harness:end"
 # issue 24's targets, in the order the block lists them
 KILLS_WANTED, LOCK_TARGET = 30, 30.0
@@ -31,10 +32,16 @@ def moment(row):
     return row["point"].split(" (", 1)[0]
 
 
-def kind(row):
-    """Who was killed: the controller, a module in a full converge, or a replayed module."""
-    return "replayed module" if row["how"].startswith("module/") else {
-        "controller": "controller", "module": "module in a full converge"}.get(row["how"], row["how"])
+def kinds(result):
+    """{who was killed: kills}, in the report's own words (crash.py's kind() names them); for a report written
+    before its summary held them, crash.py names each row's ``how``."""
+    if "kills_by_kind" in result["summary"]:
+        return result["summary"]["kills_by_kind"]
+    kind, found = load("crash", HARNESS).kind, {}
+    for row in result["rows"]:
+        if row["killed"]:
+            found[kind(row["how"])] = found.get(kind(row["how"]), 0) + 1
+    return found
 
 
 def by_moment(rows):
@@ -54,10 +61,6 @@ def verdict(measured, target, ok):
 
 def block(result):
     summary, rows = result["summary"], result["rows"]
-    killed = [row for row in rows if row["killed"]]
-    kinds = {}
-    for row in killed:
-        kinds[kind(row)] = kinds.get(kind(row), 0) + 1
     lock = summary["lock_held_again_max"]
     survived = verdict("%d of %d" % (summary["survived"], summary["kills"]), "all of at least %d" % KILLS_WANTED,
                        summary["survived"] == summary["kills"] >= KILLS_WANTED)
@@ -74,7 +77,7 @@ def block(result):
         "  * - kills survived: the next converge and every check passed, nothing foreign touched",
         "    - %s" % survived,
         "  * - kills by whom was killed",
-        "    - %s" % ", ".join("%d %s" % (count, name) for name, count in sorted(kinds.items(), key=lambda item: -item[1])),
+        "    - %s" % ", ".join("%d %s" % (count, name) for name, count in sorted(kinds(result).items(), key=lambda item: -item[1])),
         "  * - seconds from a killed run's death until the next converge held the lock, at most",
         "    - %s" % verdict("%.1f" % lock, "%g at most" % LOCK_TARGET, lock <= LOCK_TARGET),
         "  * - kills after which the next run took over a lapsed lock (and said whose)",
@@ -83,6 +86,11 @@ def block(result):
         "    - %s" % verdict(summary["failed_connections"], 0, summary["failed_connections"] == 0),
         "  * - longest gap between two answers to the client, in any round (s)",
         "    - %.2f" % summary["longest_gap"],
+    ]
+    if "no_kill" in summary:  # reports before it did not say
+        phases = ["%s: %s" % (phase, ", ".join(names) or "none") for phase, names in summary["no_kill"].items()]
+        lines += ["  * - moments the run could aim at that no kill landed on", "    - %s" % ("; ".join(phases) or "-")]
+    lines += [
         "",
         "Kills by the moment they aimed at:",
         "",
@@ -123,12 +131,13 @@ def main():
     text = block(result)
     print(text)
     if options.write:
-        sibling("render_udp_conntrack").write_block(GUIDE, BEGIN, END, text)
+        # the same guide, written the same way
+        load("render_udp_conntrack", os.path.join(REPO, "scripts", "render_udp_conntrack.py")).write_block(GUIDE, BEGIN, END, text)
 
 
-def sibling(name):
-    """Another script of this folder, as a module (the same guide, written the same way)."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"))
+def load(name, path):
+    """A Python file of this repository as a module."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

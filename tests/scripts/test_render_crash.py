@@ -57,6 +57,20 @@ def test_a_run_that_met_every_target_says_so_dated_with_its_commit():
     assert "1 controller" in text and "29 replayed module" in text
 
 
+def test_the_report_names_who_was_killed_and_the_moments_no_kill_landed_on():
+    report = result(thirty())
+    report["summary"]["kills_by_kind"] = {"controller": 3, "module in a full converge": 0, "replayed module": 27}
+    report["summary"]["no_kill"] = {"full converge": ["app stop"], "replayed": []}
+    text = render.block(report)
+    assert "    - 27 replayed module, 3 controller, 0 module in a full converge\n" in text
+    assert "  * - moments the run could aim at that no kill landed on\n    - full converge: app stop; replayed: none\n" in text
+
+
+def test_a_report_from_before_the_kinds_and_the_moments_without_a_kill_still_renders():
+    text = render.block(result(thirty()))  # the report the guide's figures came from: neither key in its summary
+    assert "    - 29 replayed module, 1 controller\n" in text and "no kill landed on" not in text
+
+
 def test_a_failed_kill_a_slow_lock_and_failed_connections_are_marked_missed():
     rows = thirty()
     rows[5]["ok"], rows[5]["failed"] = False, 7

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Crash consistency: SIGKILL converges at random moments, then check that nothing was lost (issue 24).
 
-Usage: crash.py SEED KILLS CONTAINER PROJECT WORKDIR [VERIFY_EVERY [REPORT]]
+Usage: crash.py SEED KILLS CONTAINER PROJECT WORKDIR [--verify-every N] [--report REPORT]
 
 Runs on the controller, in two phases, all drawn from SEED.
 
@@ -10,27 +10,31 @@ Controller rounds (K8SLAB_CRASH_CONTROLLER_KILLS, 3 by default): a full site.yml
 pods, layout and backend, killed with SIGKILL to the whole process group of ansible-playbook (the
 controller) or to the module's own python3 process on the node, at a random moment of the converge or
 just after a chosen step starts (the hard cases: the drain sync that records ownership then applies, the
-window between the drain and the app stop, pod_sync creating veth pairs). The next converge, to the same
+window between the drain and the app stop, pod_sync creating veth pairs), a step only when that converge
+gives it work (the drain with pods leaving, veth pairs with pods joining). The next converge, to the same
 target, must succeed without help; it runs with ANSIBLE_KEEP_REMOTE_FILES, and the module payloads it
 leaves on the node (AnsiballZ files: module and arguments) are kept as that target's set.
 
 Module rounds (the rest of KILLS): cheap kills without the controller. The node replays one set's
 converge module by module (crash_node.py round), SIGKILLs the module running at a random moment (or at
-a chosen step), then releases the lock as site.yml's `always` would or leaves it to lapse (as if the
-controller had died too), and replays the whole set again: every step of that recovery must succeed.
-The targets are planned so that every set can be reached from another (a layout or backend switch only
-with pods added, never removed: churn.yml, a backend switch does not drain the old backend).
+a chosen step, within the shortest time that step took in the set's earlier replays), then releases the
+lock as site.yml's `always` would or leaves it to lapse (as if the controller had died too), and replays
+the whole set again: every step of that recovery must succeed. The targets are planned so that every set
+can be reached from another (a layout or backend switch only with pods added, never removed: churn.yml, a
+backend switch does not drain the old backend).
 
 After every round: the records, namespaces and units agree with the pods, the foreign chain, namespace
-and file planted at the start are unchanged, the lock is free again; verify.yml runs every VERIFY_EVERY
-rounds and after the last. A client in pod `client` opens new TCP connections to the ClusterIP the whole
-time; the report gives its failures and longest gap per kill; a failure counts when some pod stayed listed
-through the round (with none left, the Service has no endpoint for a while by design). Exits 1 on any
-failed check or counted connection.
+and file planted at the start are unchanged, the lock is free again; verify.yml runs every N rounds
+(--verify-every) and after the last. A client in pod `client` opens new TCP connections to the ClusterIP
+the whole time; the report gives its failures and longest gap per kill; a failure counts when some pod
+stayed listed through the round (with none left, the Service has no endpoint for a while by design).
+Exits 1 on any failed check or counted connection.
 
 REPORT (default WORKDIR/report.json) gets the rounds and the summary as JSON, with the commit measured and
-the date: scripts/render_crash.py turns it into the reliability guide's figures.
+the date: scripts/render_crash.py turns it into the reliability guide's figures. The report names who each
+kill hit (``kind``, see kind()); render_crash.py shows those names as they are.
 """
+import argparse
 import json
 import os
 import random
@@ -45,16 +49,17 @@ APP = [("adam", "10.0.0.11"), ("eve", "10.0.0.21"), ("cain", "10.0.0.31"), ("abe
 CLIENT = {"name": "client", "address": "10.0.0.99", "labels": {"role": "client"}}
 # No kube-proxy layout on iptables: the node holds a foreign KUBE-SERVICES on purpose (see churn.yml).
 SHAPES = [("tutorial", "iptables"), ("tutorial", "nftables"), ("kube-proxy", "nftables")]
-# (what the kill aims at, a line of ansible-playbook's output to wait for or the replayed step, or None
-# for a random moment)
+# (what the kill aims at, a line of ansible-playbook's output to wait for or None for a random moment, what
+# the converge must do for that step to have work: pods "leaving", pods "joining", or None for any converge).
+# The line is a role task's name: ansible-playbook never prints the name of an import_role in site.yml.
 POINTS = [
-    ("random moment", None),
-    ("random moment", None),
-    ("drain sync: records, then apply", "Take pods no longer listed out of every Service"),
-    ("between drain and app stop", "Turn on IP forwarding"),
-    ("app stop", "Stop the app in pods no longer listed"),
-    ("pod_sync, veth pairs half made", "Converge every pod's namespace, veth pair and routes"),
-    ("last sync: records, then apply", "Write the Service chains"),
+    ("random moment", None, None),
+    ("random moment", None, None),
+    ("drain sync: records, then apply", "Sync the Service rules (drain)]", "leaving"),
+    ("between drain and app stop", "Forward IPv4 packets between interfaces", "leaving"),
+    ("app stop", "Stop the app in pods no longer listed", "leaving"),
+    ("pod_sync, veth pairs half made", "Converge every pod's namespace, veth pair and routes", "joining"),
+    ("last sync: records, then apply", "Sync the Service rules]", None),
 ]
 # (what the kill aims at, the replayed step or None for a random moment, words of a command that step runs:
 # the kill comes as soon as it starts that command, so the module dies with its apply under way)
@@ -165,6 +170,18 @@ def plan(rng, count):
     return [cycle[number % len(cycle)] for number in range(max(count, 3))]
 
 
+def aims(points, old, new):
+    """The ``points`` a full converge from ``old`` to ``new`` may be killed at: a named step only when that converge
+    gives it work (the drain and the app stop only with pods leaving, veth pairs only with pods joining), else a
+    random moment."""
+    work = {None: True, "leaving": bool(app_pods(old) - app_pods(new)), "joining": bool(app_pods(new) - app_pods(old))}
+    return [point for point in points if work[point[2]]] or [("random moment", None, None)]
+
+
+def unique(names):
+    return list(dict.fromkeys(names))
+
+
 def describe(old, new):
     was = set(pod["name"] for pod in old["k8slab_pods"])
     now = set(pod["name"] for pod in new["k8slab_pods"])
@@ -175,12 +192,12 @@ def describe(old, new):
 def kill(rng, node, play, how, point, budget):
     """Kill ``play`` ``how`` at ``point``; returns (how, seconds into the run, the lock's token then), or None
     when the run ended first."""
-    label, marker = point
+    marker = point[1]
     deadline = time.time() + budget
     if marker:
         while not play.saw(marker) and play.process.poll() is None and time.time() < deadline:
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 1.5))
+        time.sleep(rng.uniform(0.0, 1.0))  # the aimed step may be the last: land before the run ends
     else:
         time.sleep(rng.uniform(0.5, budget))
     if play.process.poll() is not None:
@@ -220,10 +237,20 @@ def load_figures(node, start, end):
     return count, failed, gap
 
 
+def shortest(recorded, recovery):
+    """Each step's shortest seconds so far: ``recorded`` ([label, seconds], None before the set's first whole
+    replay) with the steps of a whole replay (``recovery``) added. A timed kill drawn within a step's shortest
+    time lands inside that step, not in whatever step runs after it."""
+    seconds = [step["seconds"] for step in recovery]
+    if recorded:
+        seconds = [min(old[1], new) for old, new in zip(recorded, seconds)]
+    return [[step["step"], value] for step, value in zip(recovery, seconds)]
+
+
 def moment(rng, steps, point):
     """(step index, seconds after it starts) for a kill at ``point`` of a replay whose steps took ``steps``
-    ([label, seconds], from the last recovery of the set; the final unlock is never a target)."""
-    label, marker = point[:2]
+    ([label, seconds]: the shortest of the set's replays; the final unlock is never a target)."""
+    marker = point[1]
     steps = steps[:-1]
     if marker:
         number = [step[0] for step in steps].index(marker)
@@ -234,6 +261,45 @@ def moment(rng, steps, point):
             return number, at
         at -= seconds
     return len(steps) - 1, at
+
+
+# Who a kill hit, by the harness's ``how``: the report carries these names (a row's ``kind``), and the guide shows
+# them as they are.
+KINDS = {"controller": "controller", "module": "module in a full converge", "module/free": "replayed module",
+         "module/lapse": "replayed module"}
+
+
+def kind(how):
+    return KINDS.get(how, how)
+
+
+def summarize(rows, kills_wanted, seconds, problems, aimed):
+    """The run's figures, each computed once: the report's summary, and the line crash.yml shows (summary_line).
+    ``aimed``: {phase: the moments that phase could aim at}; ``no_kill`` lists those no kill landed on."""
+    killed = [row for row in rows if row["killed"]]
+    takeovers = [row["takeover"] for row in killed if row["takeover"] is not None]
+    by_kind = dict.fromkeys(KINDS.values(), 0)
+    for row in killed:
+        by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + 1
+    hit = set((row["phase"], row["aim"]) for row in killed)
+    return {"rounds": len(rows), "seconds": round(seconds, 1), "kills": len(killed), "kills_wanted": kills_wanted,
+            "kills_by_kind": by_kind, "survived": sum(1 for row in killed if row["ok"]),
+            "lock_held_again_max": round(max(takeovers or [0]), 2),
+            "takeovers": sum(1 for row in killed if row["took_over"]),
+            "failed_connections": sum(row["failed"] for row in rows),
+            "longest_gap": round(max([row["gap"] for row in rows] or [0]), 3),
+            "no_kill": {phase: [name for name in names if (phase, name) not in hit] for phase, names in aimed.items()},
+            "problems": list(problems)}
+
+
+def summary_line(seed, summary):
+    """The summary as the run's last line of output."""
+    return ("seed %d: %d rounds in %.0f s; %d kills (%s), %d survived; next converge held the lock after at most "
+            "%.1f s (%d takeovers of a lapsed lock); %d failed new connections; longest gap %.2f s"
+            % (seed, summary["rounds"], summary["seconds"], summary["kills"],
+               ", ".join("%d %s" % (count, name) for name, count in summary["kills_by_kind"].items()),
+               summary["survived"], summary["lock_held_again_max"], summary["takeovers"],
+               summary["failed_connections"], summary["longest_gap"]))
 
 
 class Harness:
@@ -270,7 +336,7 @@ class Harness:
         varfile = self.varfile(model)
         how, point, killed, rc = "-", ("none", None), None, "-"
         if kill_it:
-            how, point = self.rng.choice(["controller", "module"]), self.rng.choice(self.points)
+            how, point = self.rng.choice(["controller", "module"]), self.rng.choice(aims(self.points, self.current, model))
             play = Playbook(self.project, "site.yml", varfile, os.path.join(self.workdir, "kill-%d.log" % self.number))
             killed = kill(self.rng, self.node, play, how, point, self.budget)
             rc = play.wait()
@@ -295,7 +361,9 @@ class Harness:
             failed.append("the converge left no whole set of module payloads: %s" % captured.stdout.strip())
         else:
             self.sets[name] = (model, varfile, None)
-        row = {"killed": bool(killed), "how": killed[0] if killed else how, "point": point[0],
+        how = killed[0] if killed else how
+        row = {"killed": bool(killed), "how": how, "kind": kind(how), "phase": "full converge", "aim": point[0],
+               "point": point[0],
                "at": "%.1f" % killed[1] if killed else "ended", "rc": rc, "takeover": takeover,
                "took_over": recovery.saw("took over the node lock")}
         return model, row, failed, varfile
@@ -305,10 +373,11 @@ class Harness:
         names = [name for name, (model, varfile, steps) in sorted(self.sets.items())
                  if reachable(self.current, model)]
         name = self.rng.choice(names)
-        model, varfile, steps = self.sets[name]
+        model, varfile, recorded = self.sets[name]
         point = self.rng.choice(self.module_points)
         mode = self.rng.choice(["release", "die"])
-        steps = steps or [[label, 0.6] for label in self.node.run("steps", name).stdout.split(" / ")]
+        # before the set's first whole replay its steps' times are a guess
+        steps = recorded or [[label, 0.6] for label in self.node.run("steps", name).stdout.split(" / ")]
         number, at = moment(self.rng, steps, point)
         replay = self.node.run("round", name, str(number), "%.3f" % at, mode, point[2] or "")
         with open(os.path.join(self.workdir, "round-%d.json" % self.number), "w") as handle:
@@ -322,9 +391,10 @@ class Harness:
             bad = [step for step in report["recovery"] if step["failed"]]
             failed.append("replayed converge after the kill failed: %s" % (bad or replay.stdout.strip()[-500:]))
         elif len(report["recovery"]) == len(steps):
-            self.sets[name] = (model, varfile, [[step["step"], step["seconds"]] for step in report["recovery"]])
+            self.sets[name] = (model, varfile, shortest(recorded, report["recovery"]))
         kill_info = report["kill"]
-        return model, {"killed": bool(kill_info), "how": "module/" + ("free" if mode == "release" else "lapse"),
+        how = "module/" + ("free" if mode == "release" else "lapse")
+        return model, {"killed": bool(kill_info), "how": how, "kind": kind(how), "phase": "replayed", "aim": point[0],
                        "point": "%s (%s)" % (point[0], kill_info["step"]) if kill_info else point[0],
                        "at": "%.2f" % kill_info["at"] if kill_info else "ended", "rc": "-",
                        "takeover": report["takeover"], "took_over": bool(report["took_over"])}, failed, varfile
@@ -382,27 +452,16 @@ class Harness:
             self.round(self.controller_round, model, count < controller_kills)
         while self.landed() < self.kills and self.number < 2 * self.kills + 3 and len(self.sets) > 1:
             self.round(self.module_round)
-        killed = [row for row in self.rows if row["killed"]]
-        takeovers = [row["takeover"] for row in killed if row["takeover"] is not None]
-        print("seed %d: %d rounds in %.0f s; %d kills (%d of the controller, %d of a module in a full converge, "
-              "%d of a replayed module), %d survived; next converge held the lock after at most %.1f s "
-              "(%d takeovers of a lapsed lock); %d failed new connections; longest gap %.2f s"
-              % (self.seed, len(self.rows), time.time() - started, len(killed),
-                 sum(1 for row in killed if row["how"] == "controller"),
-                 sum(1 for row in killed if row["how"] == "module"),
-                 sum(1 for row in killed if row["how"].startswith("module/")),
-                 sum(1 for row in killed if row["ok"]), max(takeovers or [0]),
-                 sum(1 for row in killed if row["took_over"]),
-                 sum(row["failed"] for row in self.rows), max([row["gap"] for row in self.rows] or [0])))
-        if len(killed) < self.kills:
-            self.problems.append("only %d kills landed in %d rounds" % (len(killed), len(self.rows)))
-        self.summary = {"rounds": len(self.rows), "seconds": round(time.time() - started, 1), "kills": len(killed),
-                        "kills_wanted": self.kills, "survived": sum(1 for row in killed if row["ok"]),
-                        "lock_held_again_max": round(max(takeovers or [0]), 2),
-                        "takeovers": sum(1 for row in killed if row["took_over"]),
-                        "failed_connections": sum(row["failed"] for row in self.rows),
-                        "longest_gap": round(max([row["gap"] for row in self.rows] or [0]), 3),
-                        "problems": self.problems}
+        landed = self.landed()
+        if landed < self.kills:
+            self.problems.append("only %d kills landed in %d rounds" % (landed, len(self.rows)))
+        aimed = {}  # the phases this run had rounds of
+        if controller_kills:
+            aimed["full converge"] = unique(point[0] for point in self.points)
+        if self.kills > controller_kills:
+            aimed["replayed"] = unique(point[0] for point in self.module_points)
+        self.summary = summarize(self.rows, self.kills, time.time() - started, self.problems, aimed)
+        print(summary_line(self.seed, self.summary))
         return 1 if self.problems else 0
 
     def report(self, path):
@@ -411,24 +470,31 @@ class Harness:
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True)
         result = {"seed": self.seed, "commit": commit.stdout.strip() or "unknown",
                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                  "points": [point[0] for point in POINTS], "module_points": [point[0] for point in MODULE_POINTS],
                   "summary": self.summary, "rows": self.rows}
         with open(path, "w") as handle:
             json.dump(result, handle, indent=1)
         sys.stderr.write("report: %s\n" % path)  # stdout's last line stays the summary
 
 
-def main(seed, kills, container, project, workdir, verify_every=15, report=""):
-    seed, kills = int(seed), int(kills)
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
+    for name in ("seed", "kills"):
+        parser.add_argument(name, type=int)
+    for name in ("container", "project", "workdir"):
+        parser.add_argument(name)
+    parser.add_argument("--verify-every", type=int, default=15, help="run verify.yml every N rounds (and after the last)")
+    parser.add_argument("--report", help="where the JSON report goes (default WORKDIR/report.json)")
+    options = parser.parse_args(argv)
+    seed, kills, verify_every = options.seed, options.kills, options.verify_every
     controller_kills = min(kills, int(os.environ.get("K8SLAB_CRASH_CONTROLLER_KILLS") or 3))
     print("crash harness: seed %d, %d kills, %d of them in full converges (rerun with this seed to repeat them)"
           % (seed, kills, controller_kills))
     sys.stdout.flush()
-    harness = Harness(seed, kills, container, project, workdir, int(verify_every))
+    harness = Harness(seed, kills, options.container, options.project, options.workdir, verify_every)
     status = harness.run(controller_kills)
-    harness.report(report or os.path.join(workdir, "report.json"))
+    harness.report(options.report or os.path.join(options.workdir, "report.json"))
     return status
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))

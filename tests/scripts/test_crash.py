@@ -1,0 +1,115 @@
+# Copyright: (c) 2026, k8slab maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The crash harness's pure choices (molecule/reliability/files/crash.py): where a kill aims, when it lands, and
+the summary it reports."""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+import random
+
+import jinja2
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+spec = importlib.util.spec_from_file_location("crash", os.path.join(REPO, "molecule", "reliability", "files", "crash.py"))
+crash = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(crash)
+
+
+def row(kind, phase, aim, ok=True, killed=True, takeover=1.5, took_over=False, failed=0, gap=0.05):
+    return {"kind": kind, "phase": phase, "aim": aim, "ok": ok, "killed": killed, "takeover": takeover if killed else None,
+            "took_over": took_over, "failed": failed, "gap": gap}
+
+
+def test_the_summary_line_shows_the_reports_figures():
+    rows = [row("controller", "full converge", "app stop", takeover=3.04),
+            row("module in a full converge", "full converge", "random moment", killed=False),
+            row("replayed module", "replayed", "app start", ok=False, took_over=True, failed=2, gap=0.75),
+            row("replayed module", "replayed", "random moment", takeover=0.4)]
+    summary = crash.summarize(rows, 30, 81.6, ["round 3: verify failed"],
+                              {"full converge": ["random moment", "app stop"], "replayed": ["random moment", "app start", "app stop"]})
+    assert summary["kills_by_kind"] == {"controller": 1, "module in a full converge": 0, "replayed module": 2}
+    assert summary["no_kill"] == {"full converge": ["random moment"], "replayed": ["app stop"]}
+    assert crash.summary_line(99, summary) == (
+        "seed 99: 4 rounds in 82 s; 3 kills (1 controller, 0 module in a full converge, 2 replayed module), 2 survived; "
+        "next converge held the lock after at most 3.0 s (1 takeovers of a lapsed lock); 2 failed new connections; "
+        "longest gap 0.75 s")
+
+
+def model(*pods, layout="tutorial", backend="iptables"):
+    return {"k8slab_pods": [{"name": name, "labels": {"component": "app"}} for name in pods] + [crash.CLIENT],
+            "service_proxy_layout": layout, "service_proxy_backend": backend}
+
+
+def aimed(old, new):
+    return set(point[0] for point in crash.aims(crash.POINTS, old, new))
+
+
+@pytest.mark.parametrize("old, new, named", [
+    # pods joining, none leaving: the drain, the window after it and the app stop have nothing to do
+    (model("adam", "eve"), model("adam", "eve", "cain", layout="kube-proxy", backend="nftables"),
+     {"pod_sync, veth pairs half made", "last sync: records, then apply"}),
+    (model("adam", "eve", "cain"), model("adam"),
+     {"drain sync: records, then apply", "between drain and app stop", "app stop", "last sync: records, then apply"}),
+    (model("adam", "eve"), model("adam", "cain"),
+     {"drain sync: records, then apply", "between drain and app stop", "app stop", "pod_sync, veth pairs half made",
+      "last sync: records, then apply"}),
+])
+def test_a_full_converge_aims_at_a_named_step_only_when_it_gives_that_step_work(old, new, named):
+    assert aimed(old, new) == named | {"random moment"}
+
+
+def test_with_no_named_step_left_a_full_converge_aims_at_a_random_moment():
+    drains = [point for point in crash.POINTS if point[0].startswith("drain")]  # K8SLAB_CRASH_POINTS=drain
+    assert crash.aims(drains, model("adam"), model("adam", "eve")) == [("random moment", None, None)]
+
+
+def printed_task_names():
+    """The task headers ansible-playbook prints for the roles' tasks, the drain's and the last sync's both (an
+    import's own name is never printed)."""
+    names, jinja = set(), jinja2.Environment()
+    jinja.filters["bool"] = bool
+    for path in glob.glob(os.path.join(REPO, "roles", "*", "tasks", "*.yml")):
+        with open(path, encoding="utf-8") as handle:
+            tasks = yaml.safe_load(handle) or []
+        for task in tasks:
+            if "name" in task and not any(key.endswith(("import_role", "import_tasks")) for key in task):
+                template = jinja.from_string(task["name"])
+                names.update("TASK [role : %s]" % template.render(service_proxy_drain=drain) for drain in (True, False))
+    return names
+
+
+def test_every_named_step_waits_for_a_line_ansible_playbook_prints():
+    names = printed_task_names()
+    for label, marker, work in crash.POINTS:
+        if marker:
+            assert [name for name in names if marker in name], "%s: %r is never printed" % (label, marker)
+    drain, last = (point[1] for point in crash.POINTS if point[0].endswith("sync: records, then apply"))
+    assert len([name for name in names if drain in name]) == len([name for name in names if last in name]) == 1
+
+
+def recovery(*seconds):
+    return [{"step": label, "seconds": value} for label, value in zip(["node_lock locked", "sysctl", "pod_sync",
+                                                                       "node_lock unlocked"], seconds)]
+
+
+def test_a_sets_step_times_are_the_shortest_of_its_replays():
+    first = crash.shortest(None, recovery(0.3, 0.9, 0.5, 0.2))
+    assert first == [["node_lock locked", 0.3], ["sysctl", 0.9], ["pod_sync", 0.5], ["node_lock unlocked", 0.2]]
+    assert crash.shortest(first, recovery(0.4, 0.25, 0.7, 0.1)) == [
+        ["node_lock locked", 0.3], ["sysctl", 0.25], ["pod_sync", 0.5], ["node_lock unlocked", 0.1]]
+
+
+def test_a_timed_replay_kill_lands_within_the_aimed_steps_shortest_time():
+    steps = crash.shortest(crash.shortest(None, recovery(0.4, 0.25, 0.7, 0.1)), recovery(0.3, 0.9, 0.5, 0.2))
+    rng = random.Random(7)
+    for _draw in range(200):
+        number, at = crash.moment(rng, steps, ("between drain and app stop", "sysctl", None))
+        assert number == 1 and 0.0 <= at <= 0.25
+        number, at = crash.moment(rng, steps, ("random moment", None, None))
+        assert number < 3 and 0.0 <= at <= steps[number][1]
