@@ -154,6 +154,8 @@ class IptablesOwner:
             chain_keys = chain_input_keys(self.backend, self.version, chains)
             builtin_key = builtin_input_key(self.backend, self.version, builtin_rules)
             cached = cached_canonical(record, digest)
+            if cached is not None and any(name not in cached[0] for name in chains):
+                cached = None  # a record edited by hand since: canonicalise again (the plan then names the clash)
             if cached is None and not chains and not builtin_rules:
                 cached = (OrderedDict(), [])  # nothing declared: nothing to canonicalise
             if cached is None:

@@ -297,3 +297,16 @@ def test_broken_record_stops_the_run(node):
     result = node.run()
     assert result["failed"] is True and "cannot read ownership record" in result["msg"]
     assert "iptables-nft-save" not in node.commands()
+
+
+def test_a_record_edited_by_hand_is_not_trusted(node):
+    node.run()
+    node.table = LOADED_NAT
+    path = node.state_dir / "service_proxy.ipv4.nat.json"
+    record = json.loads(path.read_text())
+    del record["chains"]["EVE-HTTP"]  # its input digest still says the canonical form is known
+    path.write_text(json.dumps(record))
+    (node.state_dir / "service_proxy.ipv4.nat.no-change.json").unlink(missing_ok=True)
+    result = node.run()
+    assert result["failed"] is True and "chain EVE-HTTP already exists in table nat" in result["msg"]
+
