@@ -16,19 +16,44 @@ table and IP version.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections import OrderedDict
 
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.proxier import text_digest
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
-    ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, check_declared,
-    combined_payload, dump_record, empty_record, explain_restore_error, input_digest, load_record, merge_records,
-    other_owners, parse_save, plan, record_name, referenced_chains, remember_inputs, render_scratch_tables,
-    reusable_canonical)
+    ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, chains_digest,
+    check_declared, combined_payload, dump_record, empty_record, explain_restore_error, input_digest, load_record,
+    merge_records, other_owners, parse_save, plan, planned_digest, record_name, referenced_chains, remember_inputs,
+    render_scratch_tables, reusable_canonical, scan_save, watched_chains)
 
 # Runs inside the scratch namespace; every value comes in as a positional argument, never pasted in.
 # With an empty table ($3) every table is read back.
 SCRATCH_SCRIPT = '"$1" -w "$4" && exec "$2" ${3:+-t "$3"}'
+NO_CHANGE_VERSION = 1
+
+
+def code_digest():
+    """A digest of the planning code (this module and :mod:`iptables`), read through their loaders (AnsiballZ
+    imports them from a zip), so that new code never takes an old run's no-change entry; None when unreadable."""
+    try:
+        names = (__name__, ValidationError.__module__)
+        sources = [sys.modules[name].__loader__.get_source(name) for name in names]
+    except (AttributeError, ImportError, KeyError, OSError):
+        return None
+    return text_digest("".join(sources)) if all(sources) else None
+
+
+def no_change_input(*values):
+    """The digest of a run's raw arguments, as the module got them (before any normalising); None when they
+    are not plain JSON data (such a run takes the full path)."""
+    code = code_digest()
+    try:
+        return code and text_digest(json.dumps([NO_CHANGE_VERSION, code, list(values)], sort_keys=True, separators=(",", ":")))
+    except (TypeError, ValueError):
+        return None
 
 
 class IptablesOwner:
@@ -51,6 +76,7 @@ class IptablesOwner:
         self.loaded = {}  # table -> the record as loaded (None when there was no file)
         self.on_disk = {}  # table -> the record as the file holds it now
         self.store = RecordStore(state_dir, keep_previous=True)
+        self.memo = RecordStore(state_dir)  # the no-change entry: a cache, no .prev
 
     # ------------------------------------------------------------ commands
     def run(self, argv, data=None, what=None):
@@ -154,6 +180,8 @@ class IptablesOwner:
             chain_keys = chain_input_keys(self.backend, self.version, chains)
             builtin_key = builtin_input_key(self.backend, self.version, builtin_rules)
             cached = cached_canonical(record, digest)
+            if cached is not None and any(name not in cached[0] for name in chains):
+                cached = None  # a record edited by hand since: canonicalise again (the plan then names the clash)
             if cached is None and not chains and not builtin_rules:
                 cached = (OrderedDict(), [])  # nothing declared: nothing to canonicalise
             if cached is None:
@@ -227,6 +255,63 @@ class IptablesOwner:
             return
         self.store.write_text(self.record_key(table), dump_record(record))
         self.on_disk[table] = record
+
+    # ------------------------------------------------------------ the no-change path
+    def no_change_name(self):
+        """The no-change entry's name: ``OWNER.IP_VERSION.TABLE.no-change`` (never a record's name, which ends
+        in a table)."""
+        return "%s.no-change" % self.record_key("+".join(self.tables))
+
+    def record_digests(self):
+        """Record name -> sha256 of its file, for every ownership record of these tables (every owner's)."""
+        result = OrderedDict()
+        for table in self.tables:
+            for key in self.store.names(".%s.%s" % (self.ip_version, table)):
+                text = self.store.read_text(key)
+                result[key] = None if text is None else text_digest(text)
+        return result
+
+    def recorded_no_change(self, raw_input):
+        """The entry the last full run left when its raw input had the digest ``raw_input``, else None; reads
+        one file and runs nothing (so bad arguments still fail before any command)."""
+        try:
+            entry = self.memo.read(self.no_change_name())
+        except (OSError, ValueError):
+            return None  # only a cache: a bad one means the full path
+        if not isinstance(entry, dict) or not raw_input or entry.get("input") != raw_input:
+            return None
+        return entry if isinstance(entry.get("watched"), dict) and isinstance(entry.get("chains"), dict) else None
+
+    def still_unchanged(self, entry):
+        """Whether nothing the entry's run depended on has changed since (after :meth:`detect_backend`).
+
+        Each is compared: the same iptables backend and version; every ownership record of these tables,
+        byte for byte (this owner's, and the other owners', which decide clashes); and the chains this owner
+        watches (its own, and those holding its rules, foreign rules and their order included) as one
+        ``iptables-save`` shows them now, against their digest as that run left them. A rule edited or
+        deleted by hand, a chain flushed or deleted, a foreign rule put above ours all differ.
+        """
+        if (entry.get("backend"), entry.get("iptables_version")) != (self.backend, self.version):
+            return False
+        if entry.get("records") != self.record_digests():
+            return False
+        out = self.save_text(self.tables[0]) if len(self.tables) == 1 else self.save_text()
+        return chains_digest(scan_save(out, entry["watched"])) == entry.get("live")
+
+    def remember_no_change(self, raw_input, plans, output):
+        """After a full run (not in check mode): what a later run with the same raw input compares, or nothing
+        when the input cannot be digested."""
+        if not raw_input:
+            self.forget_no_change()
+            return
+        watched = watched_chains(plans)
+        self.memo.write(self.no_change_name(), OrderedDict([
+            ("input", raw_input), ("backend", self.backend), ("iptables_version", self.version),
+            ("records", self.record_digests()), ("watched", watched), ("live", planned_digest(plans, watched)),
+            ("chains", output["chains"])]))
+
+    def forget_no_change(self):
+        self.memo.remove(self.no_change_name())
 
     # ------------------------------------------------------------ checks and states
     def check_clashes(self, declared, records=None, current=None, adopt=()):

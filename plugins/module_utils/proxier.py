@@ -27,9 +27,9 @@ import hashlib
 import ipaddress
 import json
 
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils import kube_proxy_nftables, service_model
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.kube_proxy_iptables import plan_kube_proxy_chains
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_chains import plan_service_chains
+# The renderers (service_model, service_chains, kube_proxy_iptables, kube_proxy_nftables) are imported where
+# they are used: a no-change run of proxy_sync (the digest path) renders nothing, and not importing them spares
+# it their compile time (AnsiballZ runs module_utils from a zip, compiled anew on every run).
 
 LAYOUTS = ("tutorial", "kube-proxy")
 BACKENDS = ("iptables", "nftables")
@@ -78,6 +78,7 @@ def model_digest(args, code=""):
 
 def local_pods(pods, node=None):
     """The pods that run on this node: those without a node (one-node lab) or naming ``node``."""
+    from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model
     return [pod for pod in pods if isinstance(pod, dict) and service_model.pod_is_local(pod, node)]
 
 
@@ -95,6 +96,7 @@ def drained_pods(pods, node, running_netns, serving=None):
     sync after the app answers, as a new pod does. Other nodes' pods stay: whether they run is their
     node's business.
     """
+    from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model
     running = set(running_netns)
     served = None if serving is None else set(serving)
     kept, waiting = [], []
@@ -141,6 +143,7 @@ def check_options(layout, backend, options):
 
 
 def check_pods(pods):
+    from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model
     if not isinstance(pods, list):
         raise ModelError("pods must be a list of pod records, got %s" % service_model.yaml_kind(pods))
     for index, pod in enumerate(pods):
@@ -155,6 +158,9 @@ def plan_layout(layout, services, endpoint_slices, pods, options, node=None):
     node (this node's name) tells the kube-proxy layout which endpoints are local
     (internalTrafficPolicy Local).
     """
+    from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model
+    from ansible_collections.k8slab.kube_proxy.plugins.module_utils.kube_proxy_iptables import plan_kube_proxy_chains
+    from ansible_collections.k8slab.kube_proxy.plugins.module_utils.service_chains import plan_service_chains
     try:
         if layout == "tutorial":
             # The tutorial layout matches selectors only; EndpointSlices are still checked.
@@ -181,6 +187,7 @@ def plan_layout(layout, services, endpoint_slices, pods, options, node=None):
 
 def render_nft(layout, plan, options):
     """The body of the nftables table for a plan: (content, counters)."""
+    from ansible_collections.k8slab.kube_proxy.plugins.module_utils import kube_proxy_nftables
     if layout == "tutorial":
         return kube_proxy_nftables.render_tutorial(plan["services"], counters=bool(options["nft_counters"]))
     return kube_proxy_nftables.render_kube_proxy(plan["services"], options["cluster_cidr"], options["service_cidr"],
@@ -189,6 +196,7 @@ def render_nft(layout, plan, options):
 
 def split(services, endpoint_slices):
     """Services and EndpointSlices from the two lists (either may hold both kinds, or kind: List)."""
+    from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model
     if not isinstance(services, list) or not isinstance(endpoint_slices, list):
         raise ModelError("services and endpoint_slices must be lists of manifests")
     try:

@@ -27,6 +27,15 @@ description:
     digest of its own declared rules, so when only some chains change only those are loaded into the
     scratch namespace, and the one C(iptables-restore --noflush) rewrites only the chains that differ
     from the table (partial sync, as kube-proxy does since KEP-3453).
+  - A re-run with the very same arguments usually takes the no-change path (RV(digest_hit)), which neither checks
+    nor renders the arguments again, nor plans, and runs one C(iptables-save) only. After every full run (not in
+    check mode) the module keeps, next to the ownership record, a no-change entry C(OWNER.IP_VERSION.TABLE.no-change.json)
+    with a digest of the arguments as given and of the module's planning code, the iptables backend and version, a digest
+    of every ownership record file of the table (every owner's), and a digest of the chains it watches (its own, and
+    those that hold its rules, foreign rules and their order included) as that run left them. When all of them are
+    the same the run reports no change; when anything differs (a rule edited or deleted by hand, a chain flushed or
+    deleted, a rule put above one of the owner's, another owner's record, another iptables) the full path runs, as
+    it would without the entry. Diff mode always takes the full path.
   - Touches only what the owner owns. Chains and rules of Docker, of the user or of other owners are
     left byte for byte as they were, including the order of foreign rules in built-in chains.
   - Ownership is tracked in a JSON record per owner, table and IP version under O(state_dir), not with
@@ -143,6 +152,8 @@ options:
     description:
       - Directory of the ownership records, one JSON file C(OWNER.IP_VERSION.TABLE.json) per owner, table and
         IP version. The records of other owners found here are read to keep out of their chains and rules.
+      - Each owner's no-change entry, C(OWNER.IP_VERSION.TABLE.no-change.json), lives here too; it is only a cache
+        (deleting it costs one full run) and O(state=absent) removes it.
     type: path
     default: /var/lib/k8slab/iptables_chains
   backend:
@@ -156,7 +167,8 @@ extends_documentation_fragment:
   - k8slab.kube_proxy.attributes
 attributes:
   check_mode:
-    description: Reads the table and loads the scratch namespace, changes nothing, reports what it would do.
+    description: Reads the table and loads the scratch namespace, changes nothing, reports what it would do; it uses a
+      no-change entry but never writes one.
   diff_mode:
     description: Shows the owner's chains and rules before and after, as C(iptables-save) lines.
   platform:
@@ -291,6 +303,13 @@ backend:
   returned: always
   type: str
   sample: nft
+digest_hit:
+  description:
+    - Whether the run took the no-change path - the arguments, the ownership records and the watched chains as the
+      last full run left them - so nothing was checked, rendered or planned again (and nothing changed).
+  returned: always
+  type: bool
+  sample: true
 diff:
   description: The owner's chains and rules before and after, as C(iptables-save) lines.
   returned: when diff mode is on
@@ -313,21 +332,30 @@ ECHO_LIMIT = 200
 SCRATCH_SCRIPT = iptables_owner.SCRATCH_SCRIPT
 
 
-def converge(module, chains, builtin_rules, adopt):
+def converge(module, worker, chains, builtin_rules, adopt):
     """One table through the shared IptablesOwner: the module's result, as it always was."""
     params = module.params
     table = params["table"]
-    worker = iptables_owner.IptablesOwner(module, Runner(module), params["owner"], [table], params["ip_version"],
-                                          params["state_dir"], params["wait"])
-    worker.detect_backend(params["backend"])
     declared = {table: (chains, builtin_rules)} if params["state"] == "present" else None
     output, plans = worker.converge(params["state"], declared, adopt)
     result = dict(changed=output["changed"], table=table, chains=output["chains"][table],
                   created=output["created"][table], deleted=output["deleted"][table], applied=output["applied"],
-                  backend=output["backend"])
+                  backend=output["backend"], digest_hit=False)
     if module._diff:
         result["diff"] = worker.diff(plans)
-    return result
+    return result, output, plans
+
+
+def normalized(module):
+    """The arguments checked and rendered: (chains, builtin_rules, adopt); bad ones fail before any command."""
+    params = module.params
+    try:
+        chains = normalize_chains(params["chains"], params["table"])
+        builtin_rules = normalize_builtin_rules(params["builtin_rules"], chains)
+        adopt = [validate_chain_name(name, params["table"], "adopt: chain") for name in params["adopt"]]
+    except ValidationError as exc:
+        module.fail_json(msg=str(exc))
+    return chains, builtin_rules, adopt
 
 
 def main():
@@ -359,16 +387,36 @@ def main():
         validate_owner(params["owner"])
         if params["wait"] < 0:
             raise ValidationError("wait must be 0 or more seconds")
-        chains = normalize_chains(params["chains"], params["table"])
-        builtin_rules = normalize_builtin_rules(params["builtin_rules"], chains)
-        adopt = [validate_chain_name(name, params["table"], "adopt: chain") for name in params["adopt"]]
     except ValidationError as exc:
         module.fail_json(msg=str(exc))
-    output = converge(module, chains, builtin_rules, adopt)
-    rules = sum(len(chain_rules) for chain_rules in chains.values()) + len(builtin_rules)
+    table = params["table"]
+    worker = iptables_owner.IptablesOwner(module, Runner(module), params["owner"], [table], params["ip_version"],
+                                          params["state_dir"], params["wait"])
+    # The no-change path: the raw arguments' digest, taken before anything is checked or rendered (diff mode
+    # always takes the full path, which shows the owner's chains).
+    raw_input = None
+    if params["state"] == "present":
+        raw_input = iptables_owner.no_change_input(table, params["ip_version"], params["owner"], params["chains"],
+                                                   params["builtin_rules"], params["adopt"])
+    entry = None if module._diff else worker.recorded_no_change(raw_input)
+    arguments = normalized(module) if entry is None else None
+    worker.detect_backend(params["backend"])
+    if entry is not None and worker.still_unchanged(entry):
+        output = dict(changed=False, table=table, chains=entry["chains"][table], created=[], deleted=[], applied="",
+                      backend=worker.backend, digest_hit=True)
+    else:
+        arguments = arguments or normalized(module)
+        output, converged, plans = converge(module, worker, *arguments)
+        if not module.check_mode:
+            if params["state"] == "present":
+                worker.remember_no_change(raw_input, plans, converged)
+            else:
+                worker.forget_no_change()
+    rules = sum(len(chain["rules"] or []) for chain in params["chains"]) + len(params["builtin_rules"])
     if rules > ECHO_LIMIT:
         # Echoing a kube-proxy-sized input (a megabyte) back as the task's invocation costs more than the work.
-        output["invocation"] = {"module_args": dict(params, chains="%d chains with %d rules (not echoed back)" % (len(chains), rules))}
+        output["invocation"] = {"module_args": dict(params, chains="%d chains with %d rules (not echoed back)"
+                                                    % (len(params["chains"]), rules))}
     module.exit_json(**output)
 
 

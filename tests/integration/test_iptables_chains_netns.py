@@ -80,6 +80,7 @@ def node(sandbox):
 def test_create_then_rerun_is_unchanged(node):
     first, second = node.playbook(SERVICE + SERVICE.replace("name: service", "name: again", 1))
     assert first["changed"] is True and second["changed"] is False
+    assert first["digest_hit"] is False and second["digest_hit"] is True  # through AnsiballZ too
     assert first["created"] == ["APP-SERVICE", "EDEN-SVC-HTTP", "ADAM-HTTP", "EVE-HTTP"]
     assert second["applied"] == "" and second["created"] == []
     nat = save(node, "nat")
@@ -91,6 +92,28 @@ def test_create_then_rerun_is_unchanged(node):
     # everything foreign is byte-identical, in the same order
     assert without(nat, OWNED_NAT + OWNED_CHAINS) == node.foreign["nat"]
     assert save(node, "filter") == node.foreign["filter"]
+
+
+def test_no_change_run_still_sees_drift(node):
+    """The no-change path reads the owner's chains: a rule edited by hand and a flushed chain are repaired."""
+    again = SERVICE.replace("name: service", "name: again", 1)
+    node.playbook(SERVICE)
+    node.run(["iptables", "-t", "nat", "-R", "EVE-HTTP", "1", "-p", "tcp", "-m", "tcp", "-j", "DNAT",
+              "--to-destination", "10.0.0.99:8080"])
+    result, second = node.playbook(SERVICE + again)
+    assert (result["changed"], result["digest_hit"]) == (True, False)
+    assert "-A EVE-HTTP -p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080" in result["applied"]
+    assert (second["changed"], second["digest_hit"]) == (False, True)
+    node.run(["iptables", "-t", "nat", "-F", "EDEN-SVC-HTTP"])
+    result, = node.playbook(SERVICE)
+    assert (result["changed"], result["digest_hit"]) == (True, False)
+    for line in OWNED_NAT:
+        assert line in save(node, "nat").splitlines()
+    # A foreign rule above our last jump leaves it in place: read again, nothing to change
+    node.run(["iptables", "-t", "nat", "-I", "OUTPUT", "1", "-d", "192.0.2.9/32", "-j", "RETURN"])
+    result, second = node.playbook(SERVICE + again)
+    assert (result["changed"], result["digest_hit"]) == (False, False)
+    assert (second["changed"], second["digest_hit"]) == (False, True)
 
 
 def test_wrong_order_is_repaired(node):
@@ -253,7 +276,8 @@ def test_absent_removes_all_it_owns_and_nothing_else(node):
     again, = node.playbook(SERVICE.replace("state_dir:", "state: absent\n    state_dir:"))
     assert again["changed"] is False
     # the other owner's record keeps the folder; once it goes too, no trace is left
-    assert node.run(["ls", STATE_DIR]).stdout.split() == ["pod_network.ipv4.nat.json", "pod_network.ipv4.nat.json.prev"]
+    assert node.run(["ls", STATE_DIR]).stdout.split() == ["pod_network.ipv4.nat.json", "pod_network.ipv4.nat.json.prev",
+                                                          "pod_network.ipv4.nat.no-change.json"]
     node.playbook(pod_network.replace("state_dir:", "state: absent\n    state_dir:"))
     assert node.run(["test", "-e", STATE_DIR], check=False).returncode == 1
 

@@ -297,3 +297,156 @@ def test_broken_record_stops_the_run(node):
     result = node.run()
     assert result["failed"] is True and "cannot read ownership record" in result["msg"]
     assert "iptables-nft-save" not in node.commands()
+
+
+def test_a_record_edited_by_hand_is_not_trusted(node):
+    node.run()
+    node.table = LOADED_NAT
+    path = node.state_dir / "service_proxy.ipv4.nat.json"
+    record = json.loads(path.read_text())
+    del record["chains"]["EVE-HTTP"]  # its input digest still says the canonical form is known
+    path.write_text(json.dumps(record))
+    (node.state_dir / "service_proxy.ipv4.nat.no-change.json").unlink(missing_ok=True)
+    result = node.run()
+    assert result["failed"] is True and "chain EVE-HTTP already exists in table nat" in result["msg"]
+
+
+# ---------------------------------------------------------------- the no-change path
+
+NO_CHANGE = "service_proxy.ipv4.nat.no-change.json"
+
+
+def rerun_hits(node, monkeypatch):
+    """A re-run that takes the no-change path: nothing normalised, planned or parsed, one iptables-save."""
+    node.run()
+    node.table = LOADED_NAT  # what the restore made of the table, as planned
+    with monkeypatch.context() as patch:
+        for name in ("normalize_chains", "normalize_builtin_rules"):
+            patch.setattr(iptables_chains, name, lambda *args: pytest.fail("arguments normalised again"))
+        patch.setattr(iptables_owner, "parse_save", lambda *args: pytest.fail("table parsed"))
+        patch.setattr(iptables_owner, "plan", lambda *args, **kwargs: pytest.fail("planned"))
+        result = node.run()
+    assert node.commands() == ["iptables --version", "iptables-nft-restore --version", "iptables-nft-save"]
+    assert node.calls[2] == ("iptables-nft-save", "-t", "nat")
+    return result
+
+
+def test_rerun_takes_the_no_change_path(node, monkeypatch):
+    result = rerun_hits(node, monkeypatch)
+    assert result["changed"] is False and result["digest_hit"] is True and result["applied"] == ""
+    assert (result["chains"], result["created"], result["deleted"]) == (["EDEN-SVC-HTTP", "EVE-HTTP"], [], [])
+    assert (result["backend"], result["table"]) == ("nft", "nat")
+    entry = json.loads((node.state_dir / NO_CHANGE).read_text())
+    assert entry["watched"] == {"nat": ["EDEN-SVC-HTTP", "EVE-HTTP", "OUTPUT"]}
+
+
+def test_the_first_rerun_hits_when_the_apply_went_as_planned(node):
+    node.run()
+    node.table = LOADED_NAT  # what the restore made of the table
+    assert node.run()["digest_hit"] is True
+
+
+@pytest.mark.parametrize("drift", [
+    # a rule edited by hand
+    ("-A EVE-HTTP -p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080", "-A EVE-HTTP -p tcp -m tcp -j DNAT --to-destination 10.0.0.99:8080"),
+    # a chain flushed
+    ("-A EDEN-SVC-HTTP -m statistic --mode random --probability 0.50000000000 -j EVE-HTTP\n", ""),
+    # a chain deleted with its rules, and the jump to it
+    (":EVE-HTTP - [0:0]\n", ""),
+    # a foreign rule put above our first rule
+    ("-A OUTPUT -j EDEN-SVC-HTTP\n", "-A OUTPUT -d 192.0.2.9/32 -j RETURN\n-A OUTPUT -j EDEN-SVC-HTTP\n"),
+])
+def test_drift_misses_the_no_change_path_and_is_repaired(node, monkeypatch, drift):
+    rerun_hits(node, monkeypatch)
+    node.table = LOADED_NAT.replace(*drift)
+    if drift[0] == ":EVE-HTTP - [0:0]\n":
+        node.table = node.table.replace("-A EVE-HTTP -p tcp -m tcp -j DNAT --to-destination 10.0.0.21:8080\n", "")
+    result = node.run()
+    assert result["digest_hit"] is False and result["changed"] is True and node.applied
+
+
+def test_rerun_after_drift_was_repaired_hits_again(node, monkeypatch):
+    rerun_hits(node, monkeypatch)
+    node.table = LOADED_NAT.replace("10.0.0.21:8080", "10.0.0.99:8080")
+    assert node.run()["changed"] is True
+    node.table = LOADED_NAT
+    assert node.run()["digest_hit"] is True
+
+
+def test_foreign_chains_do_not_count(node, monkeypatch):
+    rerun_hits(node, monkeypatch)
+    node.table = LOADED_NAT.replace(":EVE-HTTP - [0:0]\n", ":EVE-HTTP - [0:0]\n:DOCKER - [0:0]\n") + ""
+    node.table = node.table.replace("COMMIT", "-A DOCKER -j RETURN\n-A POSTROUTING -j MASQUERADE\nCOMMIT")
+    assert node.run()["digest_hit"] is True
+
+
+def test_another_owner_claiming_a_chain_misses_and_fails(node, monkeypatch):
+    rerun_hits(node, monkeypatch)
+    (node.state_dir / "pod_network.ipv4.nat.json").write_text(json.dumps({
+        "version": 1, "owner": "pod_network", "table": "nat", "ip_version": "ipv4", "backend": "nft",
+        "input_digest": None, "chains": {"EVE-HTTP": {"created": True, "rules": []}}, "builtin_rules": []}))
+    result = node.run()
+    assert result["failed"] is True and "owned by owner pod_network" in result["msg"]
+
+
+def test_an_edited_record_misses(node, monkeypatch):
+    rerun_hits(node, monkeypatch)
+    path = node.state_dir / "service_proxy.ipv4.nat.json"
+    record = json.loads(path.read_text())
+    del record["chains"]["EVE-HTTP"]
+    path.write_text(json.dumps(record))
+    result = node.run()
+    assert result["failed"] is True and "chain EVE-HTTP already exists" in result["msg"]
+
+
+@pytest.mark.parametrize("args", [
+    dict(builtin_rules=[{"chain": "OUTPUT", "rule": "-j EDEN-SVC-HTTP", "position": "last"}]),
+    dict(adopt=["EVE-HTTP"]),
+])
+def test_other_arguments_miss(node, monkeypatch, args):
+    rerun_hits(node, monkeypatch)
+    assert node.run(**args)["digest_hit"] is False
+
+
+def test_another_owner_misses_and_meets_the_clash(node, monkeypatch):
+    rerun_hits(node, monkeypatch)
+    result = node.run(owner="other")
+    assert result["failed"] is True and "chain EDEN-SVC-HTTP is owned by owner service_proxy" in result["msg"]
+
+
+def test_another_iptables_version_misses(node, monkeypatch):
+    rerun_hits(node, monkeypatch)
+    node.backend = "nf_tables) (v1.8.10"
+    assert node.run()["digest_hit"] is False
+    assert "unshare" in node.commands()
+
+
+def test_new_planning_code_misses(node, monkeypatch):
+    rerun_hits(node, monkeypatch)
+    monkeypatch.setattr(iptables_owner, "code_digest", lambda: "new code")
+    assert node.run()["digest_hit"] is False
+
+
+def test_a_broken_entry_means_the_full_path(node, monkeypatch):
+    rerun_hits(node, monkeypatch)
+    (node.state_dir / NO_CHANGE).write_text("{not json")
+    result = node.run()
+    assert result["changed"] is False and result["digest_hit"] is False
+    assert json.loads((node.state_dir / NO_CHANGE).read_text())["input"]
+
+
+def test_bad_arguments_still_fail_before_any_command_after_a_sync(node, monkeypatch):
+    rerun_hits(node, monkeypatch)
+    result = node.run(chains=[{"name": "X", "rules": ["-j ACCEPT\n-F"]}])
+    assert result["failed"] is True and "one line" in result["msg"] and node.calls == []
+
+
+def test_check_and_diff_mode_and_absent(node, monkeypatch):
+    node.run(check=True)
+    assert not (node.state_dir / NO_CHANGE).exists()
+    rerun_hits(node, monkeypatch)
+    result = node.run(diff=True)  # diff mode shows the owner's chains: the full path
+    assert result["digest_hit"] is False and result["changed"] is False and "diff" in result
+    assert node.run(check=True)["digest_hit"] is True
+    node.run(state="absent")
+    assert not (node.state_dir / NO_CHANGE).exists() and not node.state_dir.exists()
