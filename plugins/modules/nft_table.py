@@ -14,7 +14,7 @@ description:
   - Makes one nftables table (O(family) and O(name)) contain exactly the chains, sets, maps, named
     counters and rules of O(content). This is how kube-proxy in nftables mode manages C(table ip kube-proxy).
   - Reads the live table with C(nft -j list table), compares it with the desired table and, when they differ,
-    applies one C(nft -f) file that touches only what changed, as kube-proxy's partial sync does: it flushes
+    applies one C(nft -f) file that touches only what changed, as kube-proxy's partial sync does - it flushes
     the chains whose rules changed and the sets and maps whose elements changed and declares them again,
     declares new objects and deletes the ones that go; the other chains, sets and counters are left alone.
     When the declaration of an existing object changed (a chain's type, hook or priority, a set's type), the
