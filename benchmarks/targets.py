@@ -32,14 +32,23 @@ class Targets:
         self.title = title
         self.rows = []
 
-    def add(self, figure, value, measured, target=None, at_most=True, unit="x"):
-        """value: the figure (a ratio when unit is 'x'); target None means 'reported as it is'."""
+    def add(self, figure, value, measured, target=None, at_most=True, unit="x", explained=None):
+        """value: the figure (a ratio when unit is 'x'); target None means 'reported as it is'.
+
+        explained: (condition, why) for a target that also accepts a miss its measurement explains,
+        e.g. a gap a floor measured in the same run shows as well; a miss with condition true reads
+        "explained: why", never "met".
+        """
         if target is None:
             verdict, target_text = "(report)", "-"
         else:
             met = value <= target if at_most else value >= target
             verdict = "met" if met else "MISSED"
             target_text = "%s %g%s" % ("<=" if at_most else ">=", target, unit if unit == "x" else " " + unit)
+            if explained is not None:
+                target_text += ", or explained"
+                if not met and explained[0]:
+                    verdict = "explained: %s" % explained[1]
         if unit == "x":
             value_text = "%.2fx" % value
         else:

@@ -94,3 +94,20 @@ def test_rows_hold_nftables_flat_at_every_count():
     datapath.add_rows(table, [point("nftables", 1, 4000.0), point("nftables", 10000, 3500.0)], 0.25)
     flat = [row for row in table.rows if "10000 vs 1 Service" in row[0]][0]
     assert flat[2:] == ("0.88x", ">= 0.9x", "MISSED")
+
+
+@pytest.mark.parametrize("clusterip, split, verdict", [
+    (3500.0, 3600.0, "explained: the hand-written split is 0.90x the pod IP"),  # split itself under 0.9x, ClusterIP within 5 %
+    (3000.0, 3600.0, "MISSED"),  # the split is under 0.9x too, but the ClusterIP is 17 % under it
+    (3500.0, 3900.0, "MISSED"),  # the split reaches 0.98x: nothing explains the ClusterIP's 0.88x
+    (3700.0, 3600.0, "met"),
+])
+def test_the_pod_ip_row_accepts_a_gap_only_the_floor_explains(clusterip, split, verdict):
+    one = point("iptables", 1, clusterip)
+    one["paths"]["pod IP"]["rate"] = [4001.0]
+    one["paths"]["floor-split"]["rate"] = [split]
+    table = Targets("t")
+    datapath.add_rows(table, [one], 0.25)
+    row = [row for row in table.rows if row[0] == "  via the ClusterIP vs the pod IP"][0]
+    assert row[3] == ">= 0.9x, or explained"
+    assert row[4] == verdict
