@@ -27,11 +27,22 @@ class CallbackModule(CallbackBase):
     CALLBACK_NAME = "task_times"
     CALLBACK_NEEDS_ENABLED = True
 
+    # Actions that finish on the controller: everything else ran a module on the host.
+    CONTROLLER_ONLY = frozenset(("assert", "set_fact", "debug", "fail", "meta", "include_vars",
+                                 "validate_argument_spec", "include_tasks", "include_role"))
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.times = {}
+        self.modules = {}
         self.current = None
         self.started = None
+
+    def v2_runner_on_ok(self, result):
+        """Count the tasks that ran a module on each host (what one task's round trip costs N times)."""
+        if result._task.action.rsplit(".", 1)[-1] not in self.CONTROLLER_ONLY:
+            host = result._host.get_name()
+            self.modules[host] = self.modules.get(host, 0) + 1
 
     def _close(self):
         if self.current is not None:
@@ -54,4 +65,4 @@ class CallbackModule(CallbackBase):
         path = os.environ.get("K8SLAB_TASK_TIMES")
         if path:
             with open(path, "w", encoding="utf-8") as handle:
-                json.dump(self.times, handle)
+                json.dump({"tasks": self.times, "modules": self.modules}, handle)
