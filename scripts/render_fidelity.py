@@ -30,7 +30,6 @@ END = '.. fidelity-table-end'
 # Which case features each DIFFERENCES entry is about (the one fact not in the data itself;
 # tests/unit/scripts/test_render_fidelity.py fails when an entry is missing here).
 DIFFERENCE_FEATURES = {
-    'loadbalancer': ['loadbalancer', 'load-balancer-source-ranges'],
     'nfacct-invalid-drop': ['conntrack-invalid-drop', 'nfacct'],
     'nfacct-localhost-nodeports': ['localhost-nodeports', 'nfacct'],
     'kubelet-firewall-always': [],

@@ -16,8 +16,11 @@ Deliberate differences from kube-proxy (each a knob or explained in the docs):
 no KUBE-PROXY-CANARY chains (nothing monitors them here); no ``-m nfacct``
 counters (they need nfacct objects outside the table); KUBE-FIREWALL always
 holds kubelet's anti-martian rule (kube-proxy only writes it with localhost
-NodePorts; kubelet writes it always, so a real node always shows it); no
-LoadBalancer. ``internalTrafficPolicy: Local`` is kube-proxy's: the cluster IP
+NodePorts; kubelet writes it always, so a real node always shows it).
+LoadBalancer Services are kube-proxy's: each ingress IP leads from
+KUBE-SERVICES to KUBE-EXT-..., or with ``loadBalancerSourceRanges`` to
+KUBE-FW-..., which sends the allowed sources on to KUBE-EXT-... and leaves the
+rest to filter KUBE-PROXY-FIREWALL's DROP. ``internalTrafficPolicy: Local`` is kube-proxy's: the cluster IP
 leads to KUBE-SVL-... (this node's endpoints), or is dropped in filter
 KUBE-SERVICES when this node has none. So is ``externalTrafficPolicy: Local``:
 KUBE-EXT-... sends pod and node traffic to KUBE-SVC-... (the node's
@@ -95,13 +98,15 @@ class _Table(object):
 
 
 def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, localhost_nodeports=False,
-           conntrack_tcp_liberal=False, masquerade_bit=MASQUERADE_BIT):
+           conntrack_tcp_liberal=False, masquerade_bit=MASQUERADE_BIT, node_ip=None):
     """Return {"nat": {"chains", "builtin_rules"}, "filter": {...}, "paths": {key: [chains]}}.
 
     records: :func:`service_model.service_ports` output. cluster_cidr: the pod CIDR that
     counts as "local" (kube-proxy's --cluster-cidr); traffic to a cluster IP from outside
     it is marked for masquerade. Without it (and without masquerade_all) no such rule is
-    written, as kube-proxy does without a local traffic detector.
+    written, as kube-proxy does without a local traffic detector. node_ip: the node's IP
+    (kube-proxy's node IP); when a Service's loadBalancerSourceRanges hold it, the
+    Service's load balancer IPs are allowed as sources too.
     """
     mark = "0x%x" % (1 << masquerade_bit)
     nat = _Table(NAT_TOP_CHAINS)
@@ -156,6 +161,24 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
             if not policy["external"]:
                 filt.add("KUBE-EXTERNAL-SERVICES", "-m comment --comment", external_filter[0], match, destination,
                          external_filter[1])
+        # Load balancer IPs: to KUBE-EXT-..., or through KUBE-FW-... when source ranges restrict them (filter
+        # KUBE-PROXY-FIREWALL drops what KUBE-FW-... did not send on, as it is still addressed to the IP).
+        lb_ips = record.get("load_balancer_ips") or []
+        source_ranges = record.get("load_balancer_source_ranges") or []
+        fw_chain = record["chains"]["firewall"]
+        uses_firewall = has_endpoints and bool(lb_ips) and bool(source_ranges)
+        for lb_ip in lb_ips:
+            destination = "-d %s --dport %d" % (lb_ip, record["port"])
+            if has_endpoints:
+                nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(key + " loadbalancer IP"), match, destination,
+                        "-j", fw_chain if uses_firewall else ext_chain)
+            if uses_firewall:
+                filt.add("KUBE-PROXY-FIREWALL", "-m comment --comment",
+                         _quoted("%s traffic not accepted by %s" % (key, fw_chain)), match, destination, "-j DROP")
+        if not policy["external"]:
+            for lb_ip in lb_ips:
+                filt.add("KUBE-EXTERNAL-SERVICES", "-m comment --comment", external_filter[0], match,
+                         "-d %s --dport %d" % (lb_ip, record["port"]), external_filter[1])
         if record.get("node_port"):
             if has_endpoints:
                 nat.add("KUBE-NODEPORTS", "-m comment --comment", key, match, "--dport %d" % record["node_port"],
@@ -209,6 +232,16 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
                 nat.add(ext_chain, "-j", record["chains"]["local"] if policy["external_local"] else svc_chain)
             # After KUBE-SERVICES: its last rule leads to KUBE-NODEPORTS, an external IP rule to the EXT chain.
             path.extend(["KUBE-NODEPORTS", ext_chain] if record.get("node_port") else [ext_chain])
+        if uses_firewall:
+            nat.chain(fw_chain)
+            comment = _quoted(key + " loadbalancer IP")
+            for cidr in source_ranges:
+                nat.add(fw_chain, "-m comment --comment", comment, "-s", cidr, "-j", ext_chain)
+            if service_model.allows_node(source_ranges, node_ip):
+                for lb_ip in lb_ips:
+                    nat.add(fw_chain, "-m comment --comment", comment, "-s", lb_ip, "-j", ext_chain)
+            nat.add(fw_chain, "-m comment --comment",
+                    _quoted("other traffic to %s will be dropped by KUBE-PROXY-FIREWALL" % key))
         path.extend(chain for chain, dummy in policy_chains)
         affinity = record.get("session_affinity") == "ClientIP"
         for chain, chosen in policy_chains:
@@ -272,10 +305,11 @@ def _with_shares(endpoints):
 
 
 def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=None, random_fully=True,
-                           localhost_nodeports=False, node=None):
+                           localhost_nodeports=False, node=None, node_ip=None):
     """Services, EndpointSlices and pods -> the plan: nat, filter, paths, services, endpoints, warnings.
 
     node: this node's name, which tells the local endpoints (internalTrafficPolicy Local).
+    node_ip: this node's IP (see :func:`render`).
 
     Raises ValueError with a readable message on bad input.
     """
@@ -293,7 +327,7 @@ def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=No
             raise ValueError("cluster_cidr %r is not a CIDR" % (cluster_cidr,))
     records = service_model.service_ports(service_manifests, slice_manifests, pods, node=node)
     rendered = render(records, cluster_cidr=cluster_cidr, random_fully=random_fully,
-                      localhost_nodeports=localhost_nodeports)
+                      localhost_nodeports=localhost_nodeports, node_ip=node_ip)
     warnings = []
     services_out = []
     this_node = "node %s" % node if node else "no node named"
@@ -316,7 +350,7 @@ def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=No
                             "cluster IP are dropped" % (where, this_node))
         if endpoints and not policy["external"]:
             warnings.append("%s: externalTrafficPolicy Local and no endpoint on this node (%s); connections from outside "
-                            "to its node port and external IPs are dropped" % (where, this_node))
+                            "to its node port, external IPs and load balancer IPs are dropped" % (where, this_node))
     return {
         "nat": rendered["nat"],
         "filter": rendered["filter"],

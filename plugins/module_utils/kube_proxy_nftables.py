@@ -21,8 +21,11 @@ Two layouts, both the body of ``table ip kube-proxy``:
 
 Optionally every endpoint chain counts its packets in a named counter of the
 same name, which is what playbooks/verify_services.yml reads (``nft -j list
-counters``). Left out from kube-proxy on purpose: LoadBalancer (firewall-ips
-stays empty), IPv6. ``internalTrafficPolicy: Local`` is kube-proxy's: the
+counters``). Left out from kube-proxy on purpose: IPv6. LoadBalancer Services
+are kube-proxy's: each ingress IP is a ``service-ips`` element leading to
+``external-...``; with ``loadBalancerSourceRanges`` a ``firewall-ips`` element
+sends new connections to it, before DNAT, to ``firewall-<hash>-...``, which drops
+every source outside the ranges. ``internalTrafficPolicy: Local`` is kube-proxy's: the
 cluster IP goes to ``local-<hash>-...`` (this node's endpoints), or is dropped
 in ``no-endpoint-services`` when this node has none. So is
 ``externalTrafficPolicy: Local``: ``external-<hash>-...`` short-circuits pod and
@@ -114,10 +117,12 @@ def render_tutorial(services, counters=True):
 
 # ---------------------------------------------------------------- kube-proxy layout
 
-def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addresses=(), counters=False):
+def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addresses=(), counters=False, node_ip=None):
     """The body of ``table ip kube-proxy`` as kube-proxy's nftables proxier writes it.
 
-    ``service_ports`` are service_model.service_ports records. Returns (content, counters).
+    ``service_ports`` are service_model.service_ports records. node_ip: the node's IP; when a
+    Service's loadBalancerSourceRanges hold it, its load balancer IPs are allowed sources
+    too (kube-proxy's allowFromNode). Returns (content, counters).
     """
     sets = {"cluster-ips": [], "nodeport-ips": list(nodeport_addresses)}
     maps = {"firewall-ips": [], "no-endpoint-nodeports": [], "no-endpoint-services": [], "service-ips": [],
@@ -131,10 +136,13 @@ def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addres
         service_chain = "service-" + base
         local_chain = "local-" + base
         external_chain = "external-" + base
+        firewall_chain = "firewall-" + base
         policy = service_model.traffic_policy_endpoints(record)
         # Cluster IP traffic: local-... (this node's endpoints) with internalTrafficPolicy Local.
         internal_chain = local_chain if policy["internal_local"] else service_chain
-        external = bool(record.get("node_port") or record.get("external_ips"))
+        external = policy["externally"]
+        lb_ips = record.get("load_balancer_ips") or []
+        source_ranges = record.get("load_balancer_source_ranges") or []
         sets["cluster-ips"].append(record["cluster_ip"])
         verdict = "goto reject-chain"
         if policy["internal"]:
@@ -147,15 +155,23 @@ def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addres
             # External traffic without an endpoint for it: rejected without any, dropped (externalTrafficPolicy Local)
             # when only this node has none; pod and node traffic is short-circuited before (external-... chain).
             external_verdict = "drop" if policy["any"] else verdict
-            for address in record.get("external_ips") or []:
+            for address in (record.get("external_ips") or []) + lb_ips:
                 maps["no-endpoint-services"].append('%s . %s . %d comment "%s" : %s'
                                                     % (address, proto, record["port"], key, external_verdict))
             if record.get("node_port"):
                 maps["no-endpoint-nodeports"].append('%s . %d comment "%s" : %s'
                                                      % (proto, record["node_port"], key, external_verdict))
+        if lb_ips and source_ranges:
+            # Unlike the iptables mode, written with or without endpoints: the check runs before DNAT, in filter.
+            sources = list(source_ranges)
+            if service_model.allows_node(source_ranges, node_ip):
+                sources.extend(lb_ips)
+            service_chains.append((firewall_chain, ["ip saddr != { %s } drop" % ", ".join(sources)]))
+            maps["firewall-ips"].extend("%s . %s . %d : goto %s" % (address, proto, record["port"], firewall_chain)
+                                        for address in lb_ips)
         if not policy["any"]:
             continue
-        for address in record.get("external_ips") or []:
+        for address in (record.get("external_ips") or []) + lb_ips:
             maps["service-ips"].append("%s . %s . %d : goto %s" % (address, proto, record["port"], external_chain))
         if record.get("node_port"):
             maps["service-nodeports"].append("%s . %d : goto %s" % (proto, record["node_port"], external_chain))

@@ -47,6 +47,7 @@ LAYOUT_OPTIONS = {
     "jump_position": ("last", "tutorial"),
     # kube-proxy layout
     "cluster_cidr": (None, "kube-proxy"),
+    "node_ip": (None, "kube-proxy"),
     "masquerade_random_fully": (True, "kube-proxy"),
     # nftables backend
     "nft_table": ("kube-proxy", "nftables"),
@@ -130,6 +131,11 @@ def check_options(layout, backend, options):
         if not result["cluster_cidr"]:
             raise ModelError("the kube-proxy layout needs cluster_cidr (the pod CIDR, kube-proxy's --cluster-cidr)")
         result["cluster_cidr"] = _cidr(result["cluster_cidr"], "cluster_cidr")
+        if result["node_ip"]:
+            try:
+                result["node_ip"] = str(ipaddress.IPv4Address(str(result["node_ip"])))
+            except ValueError:
+                raise ModelError("node_ip %r is not an IPv4 address" % (result["node_ip"],))
     if backend == "nftables":
         result["service_cidr"] = _cidr(result["service_cidr"], "service_cidr")
         addresses = []
@@ -178,7 +184,8 @@ def plan_layout(layout, services, endpoint_slices, pods, options, node=None):
         else:
             plan = plan_kube_proxy_chains(services, pods, endpoint_slices=endpoint_slices,
                                           cluster_cidr=options["cluster_cidr"],
-                                          random_fully=bool(options["masquerade_random_fully"]), node=node)
+                                          random_fully=bool(options["masquerade_random_fully"]), node=node,
+                                          node_ip=options["node_ip"])
             plan["dispatch_chain"] = "KUBE-SERVICES"
     except ValueError as exc:
         raise ModelError(str(exc))
@@ -191,7 +198,8 @@ def render_nft(layout, plan, options):
     if layout == "tutorial":
         return kube_proxy_nftables.render_tutorial(plan["services"], counters=bool(options["nft_counters"]))
     return kube_proxy_nftables.render_kube_proxy(plan["services"], options["cluster_cidr"], options["service_cidr"],
-                                                 options["nodeport_addresses"], counters=bool(options["nft_counters"]))
+                                                 options["nodeport_addresses"], counters=bool(options["nft_counters"]),
+                                                 node_ip=options["node_ip"])
 
 
 def split(services, endpoint_slices):

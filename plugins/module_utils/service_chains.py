@@ -12,8 +12,10 @@ validate without rendering. Services are parsed by
 layout cannot express: headless Services, named target ports, two ports of
 one Service on the same port number and protocol, and ``internalTrafficPolicy:
 Local`` (the kube-proxy layout's). Node ports, external IPs, session affinity,
-``externalTrafficPolicy`` and ``healthCheckNodePort`` are read and ignored: this
-layout writes cluster IP rules only, which they do not change.
+``externalTrafficPolicy``, ``healthCheckNodePort`` and a LoadBalancer's ingress
+IPs, ``loadBalancerSourceRanges`` and ``allocateLoadBalancerNodePorts`` are read
+(and checked) and ignored: this layout writes cluster IP rules only, which they
+do not change.
 """
 
 from __future__ import annotations

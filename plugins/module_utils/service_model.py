@@ -23,8 +23,16 @@ EndpointSlice controller would give it. kube-proxy uses the ready endpoints and,
 only when none is ready, the serving and terminating ones; ``ready: false``
 endpoints are otherwise left out. With ``internalTrafficPolicy: Local`` the cluster IP,
 with ``externalTrafficPolicy: Local`` the external destinations (node ports, external
-IPs) lead only to this node's endpoints (``local_endpoints``); the renderers decide
-what that means for the rules.
+IPs, load balancer IPs) lead only to this node's endpoints (``local_endpoints``); the
+renderers decide what that means for the rules.
+
+A LoadBalancer Service is read as kube-proxy reads it: its
+``status.loadBalancer.ingress[].ip`` (IPv4, ``ipMode`` VIP or unset; a Proxy
+load balancer's IP and hostname-only entries get no rules), its
+``spec.loadBalancerSourceRanges`` (IPv4 CIDRs, spaces trimmed; a ``/0`` among them
+means no restriction) and its ``allocateLoadBalancerNodePorts`` (a bool; a port
+without ``nodePort`` gets no node port rules, whatever it says, as this lab
+allocates none). On other Service types these fields are checked and ignored.
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ import ipaddress
 import re
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
-SERVICE_TYPES = ("ClusterIP", "NodePort")
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
+INGRESS_IP_MODES = ("VIP", "Proxy")
 TRAFFIC_POLICIES = ("Cluster", "Local")
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 DEFAULT_AFFINITY_TIMEOUT = 10800  # v1.DefaultClientIPServiceAffinitySeconds
@@ -148,6 +157,61 @@ def _metadata(manifest, index, kind, name_re=_DNS_LABEL):
     return namespace, name, metadata
 
 
+def _ipv4_ingress_ips(status, where):
+    """status.loadBalancer.ingress -> the IPv4 VIPs kube-proxy writes rules for (checked, in order, once each)."""
+    if status in (None, ""):
+        return []
+    if not isinstance(status, dict):
+        _fail(where, "status must be a mapping")
+    load_balancer = status.get("loadBalancer") or {}
+    if not isinstance(load_balancer, dict):
+        _fail(where, "status.loadBalancer must be a mapping")
+    ingress = load_balancer.get("ingress") or []
+    if not isinstance(ingress, list):
+        _fail(where, "status.loadBalancer.ingress must be a list")
+    result = []
+    for index, item in enumerate(ingress):
+        what = "status.loadBalancer.ingress[%d]" % index
+        if not isinstance(item, dict):
+            _fail(where, "%s is not a mapping" % what)
+        mode = item.get("ipMode") or "VIP"
+        if mode not in INGRESS_IP_MODES:
+            _fail(where, "%s.ipMode %r must be VIP or Proxy" % (what, mode))
+        if item.get("ip") in (None, ""):
+            continue  # a hostname-only load balancer: kube-proxy writes nothing for it
+        try:
+            address = ipaddress.ip_address(_text(item["ip"]).strip())
+        except ValueError:
+            _fail(where, "%s.ip %r is not an IP address" % (what, item["ip"]))
+        # kube-proxy: a Proxy-mode load balancer sends its traffic to the node itself, so it gets no VIP rules;
+        # an IPv4 proxier ignores IPv6 VIPs.
+        if mode == "VIP" and address.version == 4 and str(address) not in result:
+            result.append(str(address))
+    return result
+
+
+def _ipv4_source_ranges(ranges, where):
+    """spec.loadBalancerSourceRanges -> IPv4 networks as kube-proxy keeps them ([] when one is /0: no restriction)."""
+    if ranges in (None, ""):
+        return []
+    if not isinstance(ranges, list):
+        _fail(where, "spec.loadBalancerSourceRanges must be a list of CIDRs")
+    result = []
+    for value in ranges:
+        text = _text(value).strip()  # the API lets spaces through; kube-proxy trims them
+        if "/" not in text:
+            _fail(where, "spec.loadBalancerSourceRanges entry %r is not a CIDR (give a prefix length, e.g. /32)" % (value,))
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            _fail(where, "spec.loadBalancerSourceRanges entry %r is not a CIDR" % (value,))
+        if network.version == 4:
+            result.append(network)
+    if any(network.prefixlen == 0 for network in result):
+        return []
+    return [str(network) for network in result]
+
+
 def normalise_service(manifest, index=0):
     """One Service manifest -> a record; ValueError on anything this lab cannot proxy.
 
@@ -155,8 +219,9 @@ def normalise_service(manifest, index=0):
     kube-proxy ignores), internal_traffic_policy and external_traffic_policy (Cluster or
     Local), health_check_node_port (0 when none), selector,
     session_affinity (None or ClientIP),
-    affinity_timeout, external_ips, ports (port_name, protocol, port, target_port
-    (a number, or a name), node_port (0 when none)).
+    affinity_timeout, external_ips, load_balancer_ips and load_balancer_source_ranges
+    (LoadBalancer only, else empty), allocate_load_balancer_node_ports, ports (port_name,
+    protocol, port, target_port (a number, or a name), node_port (0 when none)).
     """
     namespace, name, _metadata_ = _metadata(manifest, index, "Service")
     where = "Service %s/%s" % (namespace, name)
@@ -192,10 +257,16 @@ def normalise_service(manifest, index=0):
     health_check_node_port = spec.get("healthCheckNodePort") or 0
     if health_check_node_port:
         health_check_node_port = _port_number(health_check_node_port, "spec.healthCheckNodePort", where)
-        if external_policy != "Local" or service_type != "NodePort":
-            # kube-proxy reads it only with externalTrafficPolicy Local (on a LoadBalancer, which this lab models
-            # as the NodePort Service it contains), as it reads a nodePort only where one means something.
+        if external_policy != "Local" or service_type != "LoadBalancer":
+            # kube-proxy reads it only on a LoadBalancer with externalTrafficPolicy Local (NeedsHealthCheck).
             health_check_node_port = 0
+    load_balancer_ips = _ipv4_ingress_ips(manifest.get("status"), where)
+    source_ranges = _ipv4_source_ranges(spec.get("loadBalancerSourceRanges"), where)
+    allocate_node_ports = spec.get("allocateLoadBalancerNodePorts")
+    if allocate_node_ports is not None and not isinstance(allocate_node_ports, bool):
+        _fail(where, "spec.allocateLoadBalancerNodePorts %r must be true or false" % (allocate_node_ports,))
+    if service_type != "LoadBalancer":
+        load_balancer_ips, source_ranges = [], []  # a load balancer's fields mean nothing on another type
     affinity = spec.get("sessionAffinity") or "None"
     if affinity not in ("None", "ClientIP"):
         _fail(where, "spec.sessionAffinity %r must be None or ClientIP" % (affinity,))
@@ -238,7 +309,7 @@ def normalise_service(manifest, index=0):
         node_port = port.get("nodePort") or 0
         if node_port:
             node_port = _port_number(node_port, what + ".nodePort", where)
-            if service_type != "NodePort":
+            if service_type == "ClusterIP":
                 node_port = 0  # a ClusterIP Service's nodePort means nothing (kube-proxy reads it for NodePort and LoadBalancer)
         seen.add(port_name)
         result.append({"port_name": port_name, "protocol": protocol, "port": number, "target_port": target,
@@ -247,7 +318,9 @@ def normalise_service(manifest, index=0):
             "internal_traffic_policy": internal_policy, "external_traffic_policy": external_policy,
             "health_check_node_port": health_check_node_port, "selector": selector,
             "session_affinity": "ClientIP" if affinity == "ClientIP" else None,
-            "affinity_timeout": timeout, "external_ips": external_ips, "ports": result}
+            "affinity_timeout": timeout, "external_ips": external_ips, "load_balancer_ips": load_balancer_ips,
+            "load_balancer_source_ranges": source_ranges,
+            "allocate_load_balancer_node_ports": allocate_node_ports is not False, "ports": result}
 
 
 def normalise_endpoint_slice(manifest, index=0):
@@ -342,7 +415,7 @@ def service_ports(services, endpoint_slices=(), pods=(), node=None):
 
     Record: key (kube-proxy's service port name, ``ns/name:port``), namespace, name,
     port_name, protocol, cluster_ip, port, node_port, target_port, type, external_ips,
-    internal_traffic_policy, external_traffic_policy, health_check_node_port,
+    load_balancer_ips, load_balancer_source_ranges, internal_traffic_policy, external_traffic_policy, health_check_node_port,
     session_affinity, affinity_timeout, selector, source
     (``endpointslices``, ``selector`` or ``none``), chains (see
     :func:`service_chain_names`), endpoints (kube-proxy's cluster endpoints, on any
@@ -446,6 +519,8 @@ def service_ports(services, endpoint_slices=(), pods=(), node=None):
                 "cluster_ip": service["cluster_ip"], "port": port["port"], "node_port": port["node_port"],
                 "target_port": port["target_port"], "type": service["type"],
                 "external_ips": list(service["external_ips"]),
+                "load_balancer_ips": list(service["load_balancer_ips"]),
+                "load_balancer_source_ranges": list(service["load_balancer_source_ranges"]),
                 "internal_traffic_policy": service["internal_traffic_policy"],
                 "external_traffic_policy": service["external_traffic_policy"],
                 "health_check_node_port": service["health_check_node_port"],
@@ -459,13 +534,23 @@ def service_ports(services, endpoint_slices=(), pods=(), node=None):
     return records
 
 
+def allows_node(source_ranges, node_ip):
+    """kube-proxy's allowFromNode: a source range holds the node's IP, so the node's own connections to a load
+    balancer IP it holds as a local address (which they then take as their source) are let through too."""
+    if not node_ip:
+        return False
+    address = ipaddress.ip_address(node_ip)
+    return any(address in ipaddress.ip_network(cidr) for cidr in source_ranges)
+
+
 def traffic_policy_endpoints(record):
     """What kube-proxy's proxiers derive from a Service port's traffic policies, for both renderers.
 
     Returns dict: any (some endpoint is usable on some node), cluster and local (the
     record's endpoints and local_endpoints), internal_local (internalTrafficPolicy
     Local), internal (cluster IP traffic has endpoints: else it is rejected without any
-    endpoint, dropped without a local one), externally (a node port or an external IP),
+    endpoint, dropped without a local one), externally (a node port, an external IP or a
+    load balancer IP),
     external_local (externalTrafficPolicy Local on such a Service), external (external
     traffic that is not short-circuited has endpoints: else rejected without any,
     dropped without a local one), uses_cluster and uses_local (whether the Cluster and
@@ -476,7 +561,7 @@ def traffic_policy_endpoints(record):
     """
     cluster, local = record["endpoints"], record.get("local_endpoints") or []
     internal_local = record.get("internal_traffic_policy") == "Local"
-    externally = bool(record.get("node_port") or record.get("external_ips"))
+    externally = bool(record.get("node_port") or record.get("external_ips") or record.get("load_balancer_ips"))
     external_local = externally and record.get("external_traffic_policy") == "Local"
     uses_cluster = bool(cluster) and (not internal_local or externally)
     uses_local = bool(local) and (internal_local or external_local)

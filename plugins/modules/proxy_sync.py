@@ -68,11 +68,18 @@ options:
       - Service manifests (metadata.name, optional metadata.namespace, spec.clusterIP, spec.selector, spec.ports).
         Items may also be EndpointSlices or C(kind=List) objects of both.
       - C(spec.internalTrafficPolicy) may be C(Local) with O(layout=kube-proxy) (see O(node)); the tutorial layout
-        refuses it. C(spec.type) must be C(ClusterIP) or C(NodePort).
+        refuses it. C(spec.type) must be C(ClusterIP), C(NodePort) or C(LoadBalancer).
       - C(spec.externalTrafficPolicy) (C(Cluster) or C(Local)) and C(spec.healthCheckNodePort) (read only with
-        C(Local) on a C(NodePort) Service, the lab's stand-in for a LoadBalancer) are kube-proxy's with
-        O(layout=kube-proxy) (see O(node)). The tutorial layout renders no node port or external IP, so it ignores
-        both, as it ignores C(nodePort) and C(externalIPs).
+        C(Local) on a C(LoadBalancer) Service) are kube-proxy's with O(layout=kube-proxy) (see O(node)).
+      - A C(LoadBalancer) Service's C(status.loadBalancer.ingress[].ip) (IPv4; not with C(ipMode=Proxy)),
+        C(spec.loadBalancerSourceRanges) (IPv4 CIDRs; C(0.0.0.0/0) means any source) and
+        C(spec.allocateLoadBalancerNodePorts) (true or false; a port without C(nodePort) gets no node port rule
+        either way, as this lab allocates none) are kube-proxy's with O(layout=kube-proxy) - the ingress IPs lead
+        to C(KUBE-EXT-*), or with source ranges through C(KUBE-FW-*) and filter C(KUBE-PROXY-FIREWALL)
+        (nftables - C(firewall-ips) and C(firewall-*) chains). They are checked on any type and ignored on the
+        others, as kube-proxy reads them only there (see O(node_ip)).
+      - The tutorial layout renders no node port, external IP or load balancer IP, so it ignores these fields, as
+        it ignores C(nodePort) and C(externalIPs).
       - Omitted only by the action plugin when it sends the digest instead of the model.
       - Mutually exclusive with a O(model_file) that holds C(services).
     type: list
@@ -119,9 +126,9 @@ options:
       - With O(layout=kube-proxy), a Service whose C(spec.internalTrafficPolicy) is C(Local) sends cluster IP traffic
         only to this node's endpoints - EndpointSlice endpoints whose C(nodeName) is this name, pods matched by
         selector that name it or no node - and drops it when there is none, as kube-proxy does.
-      - Likewise C(spec.externalTrafficPolicy=Local) sends node port and external IP traffic from outside only to this
-        node's endpoints, unmasqueraded, and drops it when there is none (pods and the node itself still reach every
-        endpoint); with the iptables backend its C(spec.healthCheckNodePort) is accepted in filter C(KUBE-NODEPORTS)
+      - Likewise C(spec.externalTrafficPolicy=Local) sends node port, external IP and load balancer IP traffic from
+        outside only to this node's endpoints, unmasqueraded, and drops it when there is none (pods and the node
+        itself still reach every endpoint); with the iptables backend its C(spec.healthCheckNodePort) is accepted in filter C(KUBE-NODEPORTS)
         (no health check server runs there; kube-proxy's answers whether this node has endpoints).
     type: str
   drain:
@@ -174,6 +181,13 @@ options:
     description:
       - kube-proxy layout (required there), the pod CIDR (kube-proxy's C(--cluster-cidr)); traffic to a cluster IP
         from outside it is marked for masquerade.
+    type: str
+  node_ip:
+    description:
+      - kube-proxy layout, this node's IPv4 address (kube-proxy's node IP). When a C(LoadBalancer) Service's
+        C(spec.loadBalancerSourceRanges) hold it, the Service's load balancer IPs are allowed sources too, for a
+        node that holds those IPs as local addresses and so uses them as the source of its own connections to
+        them (kube-proxy's allowFromNode). Without it no such source is allowed.
     type: str
   masquerade_random_fully:
     description: kube-proxy layout with iptables, C(MASQUERADE --random-fully).

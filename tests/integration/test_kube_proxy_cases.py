@@ -12,6 +12,13 @@ test file holds the case, a throwaway sandbox (conftest.py) becomes the node:
   every packet between pods crosses the node's netfilter, no bridge short-cut);
 - one namespace per client source: cluster-CIDR sources as pods, other sources behind the node on a
   veth each; node addresses and 127.0.0.1 as sources are the node itself (OUTPUT);
+- every load balancer (ingress) IP of the case's LoadBalancer Services as a local address of the
+  node, as a VIP-style load balancer leaves it on a real node (GCE routes it there as a local
+  address; kube-proxy's allowFromNode is written for that): clients route every packet through the
+  node, so a packet to the IP meets the node's rules with the IP still its destination, as it does
+  behind a real load balancer; the node itself can use the IP as a source (the "same node to LB,
+  SNATted to LB" flows); and a packet that no rule takes reaches the node's own listener, so a
+  missing DROP or REJECT shows instead of passing as a timeout;
 - our rules for the case, rendered by kube_proxy_iptables / kube_proxy_nftables and loaded with
   iptables-restore / nft -f.
 Each flow is then sent for real and its outcome compared with kube-proxy's: the endpoints reached
@@ -31,7 +38,6 @@ import textwrap
 
 import pytest
 
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils import kube_proxy_iptables as kpi
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import nftables as nft_utils
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model as model
 from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.module_utils import kube_proxy_cases as kc
@@ -123,6 +129,10 @@ class Node(object):
         for address in case["node"]["ips"]:
             run(["ip", "addr", "add", address + "/24", "dev", "node0"])
             self.netns[address] = ""
+        for address in sorted(set(ip for dummy, manifests, dummy2, dummy3 in kc.steps(case)
+                                  for ip in kc.load_balancer_ips(manifests))):
+            run(["ip", "addr", "add", address + "/32", "dev", "node0"])
+            self.netns[address] = ""
         self.netns["127.0.0.1"] = ""
         run(["ip", "route", "replace", "default", "dev", "node0"])
 
@@ -182,10 +192,7 @@ def _popen(box, argv):
 def load_rules(box, case, manifests, backend):
     if backend == "iptables":
         opts = kc.options(case, "iptables")
-        cluster_cidr = opts["cluster_cidr"] if "cluster_cidr" in opts else case["cluster_cidr"]
-        result = kpi.render(kc.records(case, manifests), cluster_cidr=cluster_cidr,
-                            random_fully=opts["random_fully"], masquerade_all=opts["masquerade_all"],
-                            localhost_nodeports=opts["localhost_nodeports"])
+        result = kc.render_iptables_tables(case, manifests)
         text = ""
         for table in ("filter", "nat"):
             lines = ["*" + table] + [":%s - [0:0]" % c["name"] for c in result[table]["chains"]]

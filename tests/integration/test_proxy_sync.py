@@ -55,9 +55,9 @@ print(json.dumps(hits))
 """
 
 
-def curl_hits(box, count=20):
-    """Who answers at the cluster IP, from the sandbox's own namespace: pod name -> hits."""
-    return json.loads(box.run(["python3", "-c", HITS, str(count)]).stdout)
+def curl_hits(box, count=20, address="10.96.0.1"):
+    """Who answers at the cluster IP (or address), from the sandbox's own namespace: pod name -> hits."""
+    return json.loads(box.run(["python3", "-c", HITS.replace("10.96.0.1", address), str(count)]).stdout)
 
 
 @pytest.fixture
@@ -125,6 +125,27 @@ def test_sync_serves_then_a_rerun_sends_only_the_digest(lab, layout, backend):
             assert 'comment "rules for kube-proxy"' in listing, listing[:300]
     else:
         assert "DOCKER" in user_chains(lab) and lab.run(["iptables", "-t", "nat", "-S", "DOCKER"]).stdout.count("-A") == 1
+
+
+# A LoadBalancer whose source ranges hold the node (10.0.0.1), as a node holding its ingress IP sees it.
+LB_SERVICE = {"metadata": {"name": "app-service"},
+              "spec": dict(SERVICE["spec"], type="LoadBalancer", loadBalancerSourceRanges=["10.0.0.0/24"]),
+              "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}}
+
+
+@pytest.mark.parametrize("backend", ["iptables", pytest.param("nftables", marks=needs_nft)])
+def test_a_load_balancer_ip_the_node_holds_is_served_to_the_node_only_with_its_node_ip(lab, backend):
+    """The node's own connections to an ingress IP it holds come from that IP: kube-proxy lets them through its
+    source ranges only when the ranges hold the node IP (allowFromNode). A second run finds the rules as written."""
+    lab.run(["ip", "addr", "add", "192.0.2.10/32", "dev", "lo"])
+    kube_proxy = dict(layout="kube-proxy", backend=backend, services=[LB_SERVICE])
+    first, again = lab.playbook(sync("lb", **kube_proxy) + sync("lb again", return_plan=True, **kube_proxy))
+    assert first["changed"] is True and again["changed"] is False
+    assert curl_hits(lab, 2, "192.0.2.10") == {"failed": 2}
+    with_node_ip, again = lab.playbook(sync("lb, node ip", node_ip="10.0.0.1", **kube_proxy)
+                                       + sync("lb, node ip again", node_ip="10.0.0.1", return_plan=True, **kube_proxy))
+    assert with_node_ip["changed"] is True and again["changed"] is False
+    assert set(curl_hits(lab, 20, "192.0.2.10")) == {"adam", "eve"}
 
 
 def test_kube_proxy_layout_writes_nat_and_filter_in_one_restore(lab):

@@ -94,23 +94,9 @@ def flow_backends(flow):
 
 # -- input adaptations (each one named by a DIFFERENCES entry) --------------------------------------
 
-def _loadbalancer_as_nodeport(service):
-    spec = service.get("spec") or {}
-    if spec.get("type") != "LoadBalancer":
-        return False
-    spec["type"] = "NodePort" if any(port.get("nodePort") for port in spec.get("ports") or []) else "ClusterIP"
-    dropped = ["loadBalancerSourceRanges", "loadBalancerIP", "allocateLoadBalancerNodePorts"]
-    if spec["type"] != "NodePort":
-        dropped.append("healthCheckNodePort")  # the model takes it on the NodePort Service a LoadBalancer contains
-    for field in dropped:
-        spec.pop(field, None)
-    service.pop("status", None)
-    return True
-
-
-ADAPTERS = {
-    "loadbalancer-as-nodeport": _loadbalancer_as_nodeport,
-}
+# name -> function(service manifest) that adapts it in place and returns whether it changed it. None is
+# needed today: the model takes every case's Services as they are.
+ADAPTERS = {}
 
 
 def _applies(entry, case_name):
@@ -142,14 +128,24 @@ def records(case, manifests, used=None):
 
 # -- rendering ------------------------------------------------------------------------------------
 
-def render_iptables(case, manifests, used=None):
-    """Our iptables-restore text for a case (filter then nat), with the case's flags."""
+def node_ip(case):
+    """kube-proxy's node IP for a case: the fake proxier's first node address (its testNodeIP)."""
+    return case["node"]["ips"][0]
+
+
+def render_iptables_tables(case, manifests, used=None):
+    """kube_proxy_iptables.render for a case, with the case's flags."""
     opts = options(case, "iptables")
     cluster_cidr = opts["cluster_cidr"] if "cluster_cidr" in opts else case["cluster_cidr"]
-    result = kpi.render(records(case, manifests, used), cluster_cidr=cluster_cidr,
-                        random_fully=opts["random_fully"], masquerade_all=opts["masquerade_all"],
-                        localhost_nodeports=opts["localhost_nodeports"],
-                        conntrack_tcp_liberal=opts.get("conntrack_tcp_liberal", False))
+    return kpi.render(records(case, manifests, used), cluster_cidr=cluster_cidr,
+                      random_fully=opts["random_fully"], masquerade_all=opts["masquerade_all"],
+                      localhost_nodeports=opts["localhost_nodeports"],
+                      conntrack_tcp_liberal=opts.get("conntrack_tcp_liberal", False), node_ip=node_ip(case))
+
+
+def render_iptables(case, manifests, used=None):
+    """Our iptables-restore text for a case (filter then nat), with the case's flags."""
+    result = render_iptables_tables(case, manifests, used)
     return "".join(kpi.restore_text(name, result[name]) for name in ("filter", "nat"))
 
 
@@ -166,7 +162,7 @@ def nodeport_ips(case):
 def render_nftables(case, manifests, used=None):
     """Our body of ``table ip kube-proxy`` for a case."""
     body, dummy = kpn.render_kube_proxy(records(case, manifests, used), case["cluster_cidr"],
-                                        case["service_cidr"], nodeport_ips(case))
+                                        case["service_cidr"], nodeport_ips(case), node_ip=node_ip(case))
     return body
 
 
@@ -410,13 +406,10 @@ def destination(flow):
     return address, int(port)
 
 
-def _to_loadbalancer(case, manifests, flow):
-    address, port = destination(flow)
-    for service in _services(manifests):
-        ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-        if address in [item.get("ip") for item in ingress]:
-            return True
-    return False
+def load_balancer_ips(manifests):
+    """The ingress IPs of the LoadBalancer Services among a step's manifests."""
+    return [item.get("ip") for service in _services(manifests) if (service.get("spec") or {}).get("type") == "LoadBalancer"
+            for item in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or [] if item.get("ip")]
 
 
 def _outside_nodeport_addresses(case, manifests, flow):
@@ -439,14 +432,14 @@ def _to_cluster_ip_with_masquerade_all(case, manifests, flow):
 
 
 def _to_etp_local_external_destination(case, manifests, flow):
-    """A node port (on a node address) or external IP of a Service with externalTrafficPolicy Local."""
+    """A node port (on a node address), external IP or load balancer IP of a Service with externalTrafficPolicy Local."""
     address, port = destination(flow)
     for service in _services(manifests):
         spec = service.get("spec") or {}
         if spec.get("externalTrafficPolicy") != "Local":
             continue
         for service_port in spec.get("ports") or []:
-            if address in (spec.get("externalIPs") or []) and port == service_port.get("port"):
+            if address in (spec.get("externalIPs") or []) + load_balancer_ips([service]) and port == service_port.get("port"):
                 return True
             if address in case["node"]["ips"] + ["127.0.0.1"] and port == service_port.get("nodePort"):
                 return True
@@ -464,7 +457,6 @@ def _local_traffic_told_without_local_detector(case, manifests, flow):
 FLOW_SELECTORS = {
     "to-cluster-ip-with-masquerade-all": _to_cluster_ip_with_masquerade_all,
     "to-cluster-ip-or-etp-local-destination-without-local-detector": _local_traffic_told_without_local_detector,
-    "to-loadbalancer-ip": _to_loadbalancer,
     "to-nodeport-outside-nodeport-addresses": _outside_nodeport_addresses,
 }
 

@@ -5,8 +5,7 @@
 
 The whole-ruleset comparisons against kube-proxy's own tests (TestOverallIPTablesRules and the
 others), with the one DIFFERENCES list, are in test_kube_proxy_cases.py over
-tests/data/kube_proxy_cases. The Services here are those of its TestOverallRules case, as our
-model takes them (differences.yml adapts the LoadBalancer ones). kube-proxy's cases with
+tests/data/kube_proxy_cases. The Services here are those of its TestOverallRules case. kube-proxy's cases with
 internalTrafficPolicy Local, and those with externalTrafficPolicy Local and an endpoint on this
 node, hold packet flows only, no ruleset, so the rules for them are held here against the text
 proxier.go writes.
@@ -203,6 +202,7 @@ def test_external_local_policy_without_a_local_endpoint_drops():
     chains = dict((c["name"], c["rules"]) for c in render_overall()["filter"]["chains"])
     assert chains["KUBE-EXTERNAL-SERVICES"] == [
         '-m comment --comment "ns2/svc2:p80 has no local endpoints" -m tcp -p tcp -d 192.168.99.22 --dport 80 -j DROP',
+        '-m comment --comment "ns2/svc2:p80 has no local endpoints" -m tcp -p tcp -d 1.2.3.4 --dport 80 -j DROP',
         '-m comment --comment "ns2/svc2:p80 has no local endpoints" -m addrtype --dst-type LOCAL -m tcp -p tcp --dport 3001 -j DROP']
     nat = dict((c["name"], c["rules"]) for c in render_overall()["nat"]["chains"])
     assert "KUBE-SVL-GNZBNJ2PO5MGZ6GT" not in nat
@@ -224,3 +224,45 @@ def test_the_plan_warns_of_external_local_policy_without_a_local_endpoint():
     slices = [endpoint_slice("ns", "web", ["10.0.0.11"])]
     plan = kpi.plan_kube_proxy_chains(services, [], slices, cluster_cidr="10.0.0.0/16", node="node1")
     assert [w for w in plan["warnings"] if "externalTrafficPolicy Local" in w and "node node1" in w]
+
+
+LB_CASE = next(c for c in kc.CASES if c["name"] == "TestLoadBalancer")
+LB_EXT = "KUBE-EXT-XPGD46QRK7WJZT7O"
+LB_FW = "KUBE-FW-XPGD46QRK7WJZT7O"
+
+
+def lb_chains(node_ip):
+    records = kc.records(LB_CASE, LB_CASE["manifests"])
+    result = kpi.render(records, cluster_cidr="10.0.0.0/8", node_ip=node_ip)
+    return dict((c["name"], c["rules"]) for c in result["nat"]["chains"]), \
+        dict((c["name"], c["rules"]) for c in result["filter"]["chains"])
+
+
+def test_source_ranges_that_hold_the_node_ip_let_the_load_balancer_ips_in_as_sources():
+    """kube-proxy's KUBE-FW-... (TestLoadBalancer's Service; its test holds flows only): each range, then with
+    allowFromNode each load balancer IP, on to KUBE-EXT-...; the rest falls through to KUBE-PROXY-FIREWALL."""
+    comment = '-m comment --comment "ns1/svc1:p80 loadbalancer IP" -s %s -j ' + LB_EXT
+    other = '-m comment --comment "other traffic to ns1/svc1:p80 will be dropped by KUBE-PROXY-FIREWALL"'
+    nat, filt = lb_chains("192.168.0.2")
+    assert nat[LB_FW] == [comment % cidr for cidr in ("192.168.0.0/24", "203.0.113.0/25", "1.2.3.4", "5.6.7.8")] + [other]
+    assert filt["KUBE-PROXY-FIREWALL"] == [
+        '-m comment --comment "ns1/svc1:p80 traffic not accepted by %s" -m tcp -p tcp -d %s --dport 80 -j DROP' % (LB_FW, ip)
+        for ip in ("1.2.3.4", "5.6.7.8")]
+    assert [r for r in nat["KUBE-SERVICES"] if "loadbalancer IP" in r] == [
+        '-m comment --comment "ns1/svc1:p80 loadbalancer IP" -m tcp -p tcp -d %s --dport 80 -j %s' % (ip, LB_FW)
+        for ip in ("1.2.3.4", "5.6.7.8")]
+    for node_ip in (None, "192.168.1.2"):  # no node IP, or one outside the ranges: no allowFromNode
+        nat, dummy = lb_chains(node_ip)
+        assert nat[LB_FW] == [comment % cidr for cidr in ("192.168.0.0/24", "203.0.113.0/25")] + [other], node_ip
+
+
+def test_a_load_balancer_without_endpoints_has_no_firewall_chain_and_is_rejected():
+    """kube-proxy's iptables mode: usesFWChain needs endpoints; without any, KUBE-EXTERNAL-SERVICES rejects the IP."""
+    lb = service("ns", "web", "10.96.0.5", type="LoadBalancer", node_port=30080, loadBalancerSourceRanges=["203.0.113.0/25"])
+    lb["status"] = {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}
+    result = kpi.render(model.service_ports([lb], [], []), cluster_cidr="10.0.0.0/8", node_ip="192.0.2.2")
+    nat = dict((c["name"], c["rules"]) for c in result["nat"]["chains"])
+    filt = dict((c["name"], c["rules"]) for c in result["filter"]["chains"])
+    assert not [name for name in nat if name.startswith("KUBE-FW-")] and filt["KUBE-PROXY-FIREWALL"] == []
+    assert '-m comment --comment "ns/web:p80 has no endpoints" -m tcp -p tcp -d 192.0.2.10 --dport 80 -j REJECT' \
+        in filt["KUBE-EXTERNAL-SERVICES"]

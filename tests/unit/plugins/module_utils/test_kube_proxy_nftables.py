@@ -157,3 +157,18 @@ def test_external_local_policy_without_a_local_endpoint_drops():
     assert 'element no-endpoint-nodeports tcp . 3001 comment "ns2/svc2:p80" : drop' in lines
     assert 'element no-endpoint-services 192.168.99.22 . tcp . 80 comment "ns2/svc2:p80" : drop' in lines
     assert not [line for line in lines if "local-42NFTM6N" in line]
+
+
+def test_a_load_balancer_without_endpoints_keeps_its_firewall():
+    """kube-proxy's nftables mode writes the firewall chain and firewall-ips elements with or without endpoints
+    (unlike its iptables mode); the load balancer IP itself is rejected in no-endpoint-services."""
+    lb = kc.service("ns", "web", "10.96.0.5", type="LoadBalancer", loadBalancerSourceRanges=["203.0.113.0/25", "192.0.2.0/28"])
+    lb["status"] = {"loadBalancer": {"ingress": [{"ip": "198.51.100.10"}]}}
+    records = model.service_ports([lb], [], [])
+    base = kpn.service_chain_base("ns", "web", "tcp", "p80")
+    for node_ip, sources in ((None, "203.0.113.0/25, 192.0.2.0/28"), ("192.0.2.2", "203.0.113.0/25, 192.0.2.0/28, 198.51.100.10")):
+        lines = kc.nft_from_body(kpn.render_kube_proxy(records, "10.0.0.0/8", "10.96.0.0/16", node_ip=node_ip)[0])
+        assert "rule firewall-%s ip saddr != { %s } drop" % (base, sources) in lines, node_ip
+        assert "element firewall-ips 198.51.100.10 . tcp . 80 : goto firewall-%s" % base in lines
+        assert 'element no-endpoint-services 198.51.100.10 . tcp . 80 comment "ns/web:p80" : goto reject-chain' in lines
+        assert not [line for line in lines if line.startswith("element service-ips 198.51.100.10 ")]

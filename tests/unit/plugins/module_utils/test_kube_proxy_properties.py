@@ -9,8 +9,9 @@ iptables, for ClusterIP Services with one TCP port and ready endpoints:
 - every KUBE-SVC-/KUBE-SEP- chain is jumped to by some rule;
 - chain names are kube-proxy's hashed names (service_model's helpers).
 
-nftables (the table proxy_sync writes, through proxier.render), for ClusterIP and NodePort Services,
-some with ClientIP affinity, some without endpoints:
+nftables (the table proxy_sync writes, through proxier.render), for ClusterIP, NodePort and
+LoadBalancer Services (an ingress IP, some with source ranges), some with ClientIP affinity, some
+without endpoints:
 - the service-ips element of a Service with n endpoints goes to its chain, whose
   ``numgen random mod n vmap`` has the keys 0..n-1, one per endpoint chain (probability 1/n each),
   and each endpoint chain DNATs to its endpoint;
@@ -43,7 +44,8 @@ ENDPOINTS = st.lists(st.integers(1, 250), min_size=1, max_size=6, unique=True)
 @st.composite
 def services_and_slices(draw, variety=False):
     """(Services, EndpointSlices, {port name: ["address:port", ...]}); with ``variety`` some Services
-    are NodePorts, some have ClientIP affinity and some have no endpoints."""
+    are NodePorts or LoadBalancers (one ingress IP, maybe source ranges), some have ClientIP affinity and
+    some have no endpoints."""
     names = draw(st.lists(NAMES, min_size=1, max_size=4, unique=True))
     services, slices, expected = [], [], {}
     for i, name in enumerate(names):
@@ -51,14 +53,22 @@ def services_and_slices(draw, variety=False):
         addresses = ["10.180.%d.%d" % (i, host) for host in draw(ENDPOINTS)]
         target = draw(st.integers(1, 65535))
         spec = {}
+        status = None
         if variety:
-            if draw(st.booleans()):
-                spec.update(type="NodePort", node_port=30000 + i)
+            service_type = draw(st.sampled_from(["ClusterIP", "NodePort", "LoadBalancer"]))
+            if service_type != "ClusterIP":
+                spec.update(type=service_type, node_port=30000 + i)
+            if service_type == "LoadBalancer":
+                status = {"loadBalancer": {"ingress": [{"ip": "198.51.100.%d" % (i + 1)}]}}
+                if draw(st.booleans()):
+                    spec["loadBalancerSourceRanges"] = ["203.0.113.0/25"]
             if draw(st.booleans()):
                 spec["sessionAffinity"] = "ClientIP"
             if draw(st.booleans()):
                 addresses = []
         services.append(service("ns1", name, "172.30.0.%d" % (i + 1), port=port, **spec))
+        if status:
+            services[-1]["status"] = status
         if addresses:
             slices.append(endpoint_slice("ns1", name, addresses, port=target))
         expected[model.service_port_name("ns1", name, "p80")] = ["%s:%d" % (a, target) for a in addresses]

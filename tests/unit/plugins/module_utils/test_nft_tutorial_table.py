@@ -38,6 +38,8 @@ def test_tutorial_plan_gives_the_tutorials_chain_names():
     ({"layout": "kube-proxy", "cluster_cidr": "10.0.0.0/24", "nodeport_addresses": ["nope"]}, "nodeport address"),
     ({"layout": "kube-proxy", "cluster_cidr": "bad"}, "not a CIDR"),
     ({"layout": "kube-proxy", "cluster_cidr": "10.0.0.0/24", "service_cidr": "bad"}, "service_cidr 'bad' is not a CIDR"),
+    ({"layout": "kube-proxy", "cluster_cidr": "10.0.0.0/24", "node_ip": "192.0.2"}, "node_ip '192.0.2' is not an IPv4 address"),
+    ({"layout": "kube-proxy", "cluster_cidr": "10.0.0.0/24", "node_ip": "fd00::2"}, "node_ip 'fd00::2' is not an IPv4"),
     ({"backend": "ipvs"}, "backend"),
     ({"jump_position": "middle"}, "jump_position"),
 ])

@@ -324,7 +324,7 @@ def broken(path, value):
     (broken(("spec", "clusterIP"), "None"), "headless"),
     (broken(("spec", "clusterIP"), "10.96.0"), "not an IP address"),
     (broken(("spec", "clusterIP"), "fd00::1"), "only IPv4"),
-    (broken(("spec", "type"), "LoadBalancer"), "spec.type 'LoadBalancer'"),
+    (broken(("spec", "type"), "ExternalName"), "spec.type 'ExternalName'"),
     (broken(("kind",), "Deployment"), "expected Service"),
     (broken(("metadata", "name"), "App_Service"), "DNS label"),
     (broken(("metadata", "name"), KeyError), "metadata.name"),

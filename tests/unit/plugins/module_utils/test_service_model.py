@@ -114,7 +114,7 @@ def test_nodeport_and_affinity_are_read():
 
 
 @pytest.mark.parametrize("spec, message", [
-    ({"type": "LoadBalancer", "clusterIP": "10.96.0.5", "ports": [{"port": 80}]}, "not supported"),
+    ({"type": "ExternalName", "clusterIP": "10.96.0.5", "ports": [{"port": 80}]}, "not supported"),
     ({"clusterIP": "10.96.0.5", "externalTrafficPolicy": "Nearby", "ports": [{"port": 80}]},
      "externalTrafficPolicy 'Nearby' must be Cluster or Local"),
     ({"type": "NodePort", "clusterIP": "10.96.0.5", "externalTrafficPolicy": "Local", "healthCheckNodePort": 70000,
@@ -205,14 +205,87 @@ def test_the_tutorial_layout_refuses_the_local_policy():
 
 
 def test_external_local_policy_and_health_check_node_port_are_read():
-    """kube-proxy reads healthCheckNodePort only with externalTrafficPolicy Local (NodePort here stands in for LoadBalancer)."""
-    spec = {"type": "NodePort", "clusterIP": "10.96.0.5", "selector": {"component": "app"}, "externalTrafficPolicy": "Local",
-            "healthCheckNodePort": 30000, "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]}
+    """kube-proxy reads healthCheckNodePort only on a LoadBalancer with externalTrafficPolicy Local (NeedsHealthCheck)."""
+    spec = {"type": "LoadBalancer", "clusterIP": "10.96.0.5", "selector": {"component": "app"},
+            "externalTrafficPolicy": "Local", "healthCheckNodePort": 30000,
+            "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]}
     [record] = model.service_ports([{"metadata": {"name": "web"}, "spec": spec}], [], PODS)
     assert (record["external_traffic_policy"], record["health_check_node_port"]) == ("Local", 30000)
-    spec = dict(spec, externalTrafficPolicy="Cluster")
-    [record] = model.service_ports([{"metadata": {"name": "web"}, "spec": spec}], [], PODS)
-    assert (record["external_traffic_policy"], record["health_check_node_port"]) == ("Cluster", 0)
+    for changed in ({"externalTrafficPolicy": "Cluster"}, {"type": "NodePort"}):
+        [record] = model.service_ports([{"metadata": {"name": "web"}, "spec": dict(spec, **changed)}], [], PODS)
+        assert record["health_check_node_port"] == 0, changed
+
+
+def load_balancer(status=None, **spec):
+    """A LoadBalancer Service of the app's pods, with a nodePort, one ingress IP unless status is given."""
+    body = {"type": "LoadBalancer", "clusterIP": "10.96.0.5", "selector": {"component": "app"},
+            "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]}
+    body.update(spec)
+    if status is None:
+        status = {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}
+    return {"metadata": {"name": "web"}, "spec": body, "status": status}
+
+
+def test_load_balancer_ips_and_source_ranges_are_read_as_kube_proxy_reads_them():
+    """Ingress IPs: IPv4 VIPs once each, not a Proxy-mode IP or a hostname; ranges trimmed, IPv4 only, host bits cleared."""
+    status = {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}, {"ip": "2001:db8::1"}, {"hostname": "lb.example"},
+                                           {"ip": "192.0.2.11", "ipMode": "Proxy"}, {"ip": "192.0.2.10", "ipMode": "VIP"},
+                                           {"ip": "192.0.2.12"}]}}
+    service = load_balancer(status, loadBalancerSourceRanges=[" 203.0.113.0/25", "2001:db8::/32", "198.51.100.7/24"])
+    [record] = model.service_ports([service], [], PODS)
+    assert record["type"] == "LoadBalancer" and record["node_port"] == 30080
+    assert record["load_balancer_ips"] == ["192.0.2.10", "192.0.2.12"]
+    assert record["load_balancer_source_ranges"] == ["203.0.113.0/25", "198.51.100.0/24"]
+    assert model.traffic_policy_endpoints(record)["externally"]
+
+
+def test_a_zero_source_range_lifts_the_restriction():
+    """kube-proxy: a /0 among the ranges means any source, as no ranges do."""
+    [record] = model.service_ports([load_balancer(loadBalancerSourceRanges=["10.0.0.0/8", "0.0.0.0/0"])], [], PODS)
+    assert record["load_balancer_source_ranges"] == []
+
+
+def test_without_node_ports_a_load_balancer_has_none():
+    """allocateLoadBalancerNodePorts false: the ports have no nodePort, so no node port rule is written."""
+    service = load_balancer(allocateLoadBalancerNodePorts=False,
+                            ports=[{"port": 80, "targetPort": 8080}])
+    [record] = model.service_ports([service], [], PODS)
+    assert (record["node_port"], record["load_balancer_ips"]) == (0, ["192.0.2.10"])
+    assert model.traffic_policy_endpoints(record)["externally"]
+
+
+def test_load_balancer_fields_mean_nothing_on_other_types():
+    for service_type in ("ClusterIP", "NodePort"):
+        service = load_balancer(type=service_type, loadBalancerSourceRanges=["203.0.113.0/25"])
+        [record] = model.service_ports([service], [], PODS)
+        assert (record["load_balancer_ips"], record["load_balancer_source_ranges"]) == ([], []), service_type
+
+
+@pytest.mark.parametrize("status, spec, message", [
+    ({"loadBalancer": {"ingress": [{"ip": "1.2.3"}]}}, {}, r"status.loadBalancer.ingress\[0\].ip '1.2.3' is not an IP address"),
+    ({"loadBalancer": {"ingress": [{"ip": "192.0.2.10", "ipMode": "Direct"}]}}, {},
+     r"ingress\[0\].ipMode 'Direct' must be VIP or Proxy"),
+    ({"loadBalancer": {"ingress": "192.0.2.10"}}, {}, "ingress must be a list"),
+    ({"loadBalancer": {"ingress": ["192.0.2.10"]}}, {}, r"ingress\[0\] is not a mapping"),
+    ({"loadBalancer": ["192.0.2.10"]}, {}, "status.loadBalancer must be a mapping"),
+    ("up", {}, "status must be a mapping"),
+    (None, {"loadBalancerSourceRanges": ["203.0.113.0/33"]}, "loadBalancerSourceRanges entry '203.0.113.0/33' is not a CIDR"),
+    (None, {"loadBalancerSourceRanges": ["203.0.113.7"]}, "is not a CIDR .give a prefix length"),
+    (None, {"loadBalancerSourceRanges": "203.0.113.0/25"}, "loadBalancerSourceRanges must be a list"),
+    (None, {"allocateLoadBalancerNodePorts": "no"}, "allocateLoadBalancerNodePorts 'no' must be true or false"),
+    # Checked on any type, as a ClusterIP Service's nodePort is: a bad field is refused, not carried.
+    ({"loadBalancer": {"ingress": [{"ip": "nowhere"}]}}, {"type": "ClusterIP"}, "'nowhere' is not an IP address"),
+])
+def test_bad_load_balancer_fields_are_refused_with_a_reason(status, spec, message):
+    with pytest.raises(ValueError, match="Service default/web: .*" + message):
+        model.service_ports([load_balancer(status, **spec)], [], PODS)
+
+
+def test_the_tutorial_layout_ignores_load_balancer_fields():
+    """The tutorial layout writes cluster IP rules only; a LoadBalancer's IPs and ranges change none of them."""
+    service = dict(APP, spec=dict(APP["spec"], type="LoadBalancer", loadBalancerSourceRanges=["203.0.113.0/25"]),
+                   status={"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}})
+    assert service_chains.plan_service_chains([service], PODS) == service_chains.plan_service_chains([APP], PODS)
 
 
 def test_external_local_policy_uses_both_chains_and_drops_without_a_local_endpoint():
