@@ -28,14 +28,16 @@ PROTOCOL = "udp"
 def udp_frontends(plan_services):
     """The UDP Service ports of a renderer's plan, as JSON-able records for the sync record.
 
-    Each: key, destinations (cluster IP then external IPs), port, node_port (or None), endpoints
-    (sorted endpoint addresses).
+    Each: key, destinations (cluster IP, then external IPs, then load balancer IPs: every address
+    kube-proxy clears stale entries for), port, node_port (or None), endpoints (sorted endpoint
+    addresses).
     """
     result = []
     for record in plan_services:
         if str(record.get("protocol", "TCP")).lower() != PROTOCOL:
             continue
-        destinations = [str(record["cluster_ip"])] + [str(ip) for ip in record.get("external_ips") or []]
+        destinations = [str(record["cluster_ip"])] + [str(ip) for ip in (record.get("external_ips") or [])
+                                                      + (record.get("load_balancer_ips") or [])]
         result.append({
             "key": record["key"], "destinations": destinations, "port": int(record["port"]),
             "node_port": int(record["node_port"]) if record.get("node_port") else None,

@@ -67,6 +67,12 @@ def test_udp_frontends_of_a_plan():
         "endpoints": ["10.0.0.11", "10.0.0.21"]}]
 
 
+def test_external_and_load_balancer_ips_are_destinations_too():
+    record = {"key": "default/dns:dns", "protocol": "UDP", "cluster_ip": "10.96.0.10", "port": 53,
+              "external_ips": ["192.0.2.7"], "load_balancer_ips": ["203.0.113.5"], "endpoints": [{"address": "10.0.0.11"}]}
+    assert conntrack.udp_frontends([record])[0]["destinations"] == ["10.96.0.10", "192.0.2.7", "203.0.113.5"]
+
+
 def test_tcp_services_have_no_frontends():
     record = {"key": "default/app", "protocol": "TCP", "cluster_ip": "10.96.0.1", "port": 8080, "endpoints": []}
     assert conntrack.udp_frontends([record]) == []
