@@ -182,8 +182,7 @@ def _popen(box, argv):
 def load_rules(box, case, manifests, backend):
     if backend == "iptables":
         opts = kc.options(case, "iptables")
-        cluster_cidr = opts["cluster_cidr"] if "cluster_cidr" in opts else case["cluster_cidr"]
-        result = kpi.render(kc.records(case, manifests), cluster_cidr=cluster_cidr,
+        result = kpi.render(kc.records(case, manifests), cluster_cidr=kc.cluster_cidr(case, "iptables"),
                             random_fully=opts["random_fully"], masquerade_all=opts["masquerade_all"],
                             localhost_nodeports=opts["localhost_nodeports"])
         text = ""
