@@ -47,6 +47,7 @@ LAYOUT_OPTIONS = {
     "jump_position": ("last", "tutorial"),
     # kube-proxy layout
     "cluster_cidr": (None, "kube-proxy"),
+    "masquerade_all": (False, "kube-proxy"),
     "masquerade_random_fully": (True, "kube-proxy"),
     # nftables backend
     "nft_table": ("kube-proxy", "nftables"),
@@ -177,7 +178,7 @@ def plan_layout(layout, services, endpoint_slices, pods, options, node=None):
                                  for record in plan["services"] if record["chain"])
         else:
             plan = plan_kube_proxy_chains(services, pods, endpoint_slices=endpoint_slices,
-                                          cluster_cidr=options["cluster_cidr"],
+                                          cluster_cidr=options["cluster_cidr"], masquerade_all=bool(options["masquerade_all"]),
                                           random_fully=bool(options["masquerade_random_fully"]), node=node)
             plan["dispatch_chain"] = "KUBE-SERVICES"
     except ValueError as exc:
@@ -191,7 +192,8 @@ def render_nft(layout, plan, options):
     if layout == "tutorial":
         return kube_proxy_nftables.render_tutorial(plan["services"], counters=bool(options["nft_counters"]))
     return kube_proxy_nftables.render_kube_proxy(plan["services"], options["cluster_cidr"], options["service_cidr"],
-                                                 options["nodeport_addresses"], counters=bool(options["nft_counters"]))
+                                                 options["nodeport_addresses"], counters=bool(options["nft_counters"]),
+                                                 masquerade_all=bool(options["masquerade_all"]))
 
 
 def split(services, endpoint_slices):

@@ -175,6 +175,12 @@ options:
       - kube-proxy layout (required there), the pod CIDR (kube-proxy's C(--cluster-cidr)); traffic to a cluster IP
         from outside it is marked for masquerade.
     type: str
+  masquerade_all:
+    description:
+      - kube-proxy layout, kube-proxy's C(--masquerade-all) with either backend - every connection to a cluster IP is
+        marked for masquerade, a pod's too, not only one from outside O(cluster_cidr).
+    type: bool
+    default: false
   masquerade_random_fully:
     description: kube-proxy layout with iptables, C(MASQUERADE --random-fully).
     type: bool
