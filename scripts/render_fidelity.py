@@ -35,8 +35,6 @@ DIFFERENCE_FEATURES = {
     'kubelet-firewall-always': [],
     'nodeport-addresses': ['nodeport-addresses'],
     'nft-stale-chains': ['stale-chains'],
-    'nft-no-masquerade-all': ['masquerade-all'],
-    'nft-no-local-detector-off': ['masquerade'],
 }
 
 

@@ -305,7 +305,7 @@ def _with_shares(endpoints):
 
 
 def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=None, random_fully=True,
-                           localhost_nodeports=False, node=None, node_ip=None):
+                           localhost_nodeports=False, node=None, node_ip=None, masquerade_all=False):
     """Services, EndpointSlices and pods -> the plan: nat, filter, paths, services, endpoints, warnings.
 
     node: this node's name, which tells the local endpoints (internalTrafficPolicy Local).
@@ -326,7 +326,7 @@ def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=No
         except ValueError:
             raise ValueError("cluster_cidr %r is not a CIDR" % (cluster_cidr,))
     records = service_model.service_ports(service_manifests, slice_manifests, pods, node=node)
-    rendered = render(records, cluster_cidr=cluster_cidr, random_fully=random_fully,
+    rendered = render(records, cluster_cidr=cluster_cidr, random_fully=random_fully, masquerade_all=masquerade_all,
                       localhost_nodeports=localhost_nodeports, node_ip=node_ip)
     warnings = []
     services_out = []

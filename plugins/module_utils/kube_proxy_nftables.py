@@ -117,12 +117,17 @@ def render_tutorial(services, counters=True):
 
 # ---------------------------------------------------------------- kube-proxy layout
 
-def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addresses=(), counters=False, node_ip=None):
+def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addresses=(), counters=False,
+                      masquerade_all=False, node_ip=None):
     """The body of ``table ip kube-proxy`` as kube-proxy's nftables proxier writes it.
 
-    ``service_ports`` are service_model.service_ports records. node_ip: the node's IP; when a
-    Service's loadBalancerSourceRanges hold it, its load balancer IPs are allowed sources
-    too (kube-proxy's allowFromNode). Returns (content, counters).
+    ``service_ports`` are service_model.service_ports records. ``cluster_cidr`` (the pod CIDR, kube-proxy's
+    --cluster-cidr) tells local traffic: cluster IP traffic from outside it is masqueraded, and pod traffic to
+    an externalTrafficPolicy Local Service's external destinations is short-circuited to every endpoint.
+    Without it (None) neither rule is written, as kube-proxy does without a local traffic detector.
+    ``masquerade_all`` (--masquerade-all) masquerades all cluster IP traffic instead. node_ip: the node's IP;
+    when a Service's loadBalancerSourceRanges hold it, its load balancer IPs are allowed sources too
+    (kube-proxy's allowFromNode). Returns (content, counters).
     """
     sets = {"cluster-ips": [], "nodeport-ips": list(nodeport_addresses)}
     maps = {"firewall-ips": [], "no-endpoint-nodeports": [], "no-endpoint-services": [], "service-ips": [],
@@ -193,13 +198,17 @@ def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addres
             ep_rules.append(dnat)
             endpoint_chains.append((ep_chain, ep_rules))
         # The policy chains: the one cluster IP traffic takes first masquerades what comes from outside the
-        # cluster; each then picks one of its endpoints.
+        # cluster (all of it with masquerade_all, none without a cluster CIDR); each then picks one of its endpoints.
         for chain, used, chosen in ((service_chain, policy["uses_cluster"], policy["cluster"]),
                                     (local_chain, policy["uses_local"], policy["local"])):
             if not used:
                 continue
             rules = []
-            if chain == internal_chain:
+            if chain == internal_chain and masquerade_all:
+                # With the port match every proxier.go we can read writes here (kube-proxy dropped it from the
+                # cluster CIDR rule only, which the map lookup before already implies).
+                rules.append("ip daddr %s %s dport %d jump mark-for-masquerade" % (record["cluster_ip"], proto, record["port"]))
+            elif chain == internal_chain and cluster_cidr:
                 rules.append("ip daddr %s ip saddr != %s jump mark-for-masquerade" % (record["cluster_ip"], cluster_cidr))
             if affinity:
                 rules.extend("ip saddr @%s goto %s" % (affinity_of[e["endpoint"]], chain_of[e["endpoint"]]) for e in chosen)
@@ -208,9 +217,10 @@ def render_kube_proxy(service_ports, cluster_cidr, service_cidr, nodeport_addres
         if external and not policy["external_local"]:
             service_chains.append((external_chain, ["jump mark-for-masquerade", "goto %s" % service_chain]))
         elif external:
-            # Local: the client's address is kept; pods and the node itself take the cluster policy (the node masqueraded).
-            service_chains.append((external_chain, [
-                'ip saddr %s goto %s comment "short-circuit pod traffic"' % (cluster_cidr, service_chain),
+            # Local: the client's address is kept; pods (told by the cluster CIDR) and the node itself take the
+            # cluster policy (the node masqueraded).
+            pods_first = ['ip saddr %s goto %s comment "short-circuit pod traffic"' % (cluster_cidr, service_chain)]
+            service_chains.append((external_chain, (pods_first if cluster_cidr else []) + [
                 'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
                 'fib saddr type local goto %s comment "short-circuit local traffic"' % service_chain,
             ] + (["goto %s" % local_chain] if policy["external"] else [])))

@@ -48,6 +48,7 @@ LAYOUT_OPTIONS = {
     # kube-proxy layout
     "cluster_cidr": (None, "kube-proxy"),
     "node_ip": (None, "kube-proxy"),
+    "masquerade_all": (False, "kube-proxy"),
     "masquerade_random_fully": (True, "kube-proxy"),
     # nftables backend
     "nft_table": ("kube-proxy", "nftables"),
@@ -183,7 +184,7 @@ def plan_layout(layout, services, endpoint_slices, pods, options, node=None):
                                  for record in plan["services"] if record["chain"])
         else:
             plan = plan_kube_proxy_chains(services, pods, endpoint_slices=endpoint_slices,
-                                          cluster_cidr=options["cluster_cidr"],
+                                          cluster_cidr=options["cluster_cidr"], masquerade_all=bool(options["masquerade_all"]),
                                           random_fully=bool(options["masquerade_random_fully"]), node=node,
                                           node_ip=options["node_ip"])
             plan["dispatch_chain"] = "KUBE-SERVICES"
@@ -199,7 +200,7 @@ def render_nft(layout, plan, options):
         return kube_proxy_nftables.render_tutorial(plan["services"], counters=bool(options["nft_counters"]))
     return kube_proxy_nftables.render_kube_proxy(plan["services"], options["cluster_cidr"], options["service_cidr"],
                                                  options["nodeport_addresses"], counters=bool(options["nft_counters"]),
-                                                 node_ip=options["node_ip"])
+                                                 masquerade_all=bool(options["masquerade_all"]), node_ip=options["node_ip"])
 
 
 def split(services, endpoint_slices):

@@ -189,6 +189,12 @@ options:
         node that holds those IPs as local addresses and so uses them as the source of its own connections to
         them (kube-proxy's allowFromNode). Without it no such source is allowed.
     type: str
+  masquerade_all:
+    description:
+      - kube-proxy layout, kube-proxy's C(--masquerade-all) with either backend - every connection to a cluster IP is
+        marked for masquerade, a pod's too, not only one from outside O(cluster_cidr).
+    type: bool
+    default: false
   masquerade_random_fully:
     description: kube-proxy layout with iptables, C(MASQUERADE --random-fully).
     type: bool

@@ -203,6 +203,25 @@ def test_nftables_partial_sync_writes_only_what_changed_and_lists_as_a_full_writ
 
 
 @needs_nft
+def test_nftables_partial_sync_deletes_a_gone_services_chains_with_its_map_element(lab):
+    """kube-proxy keeps a deleted Service's chains, flushed, for a later sync (kernels before 6.2 refuse to delete a
+    chain a just-removed map element named); the partial sync here removes the element and deletes the chains in
+    one transaction, which this kernel accepts (differences.yml, nft-stale-chains)."""
+    kube_proxy = dict(layout="kube-proxy", backend="nftables")
+    other = {"metadata": {"name": "other"}, "spec": dict(SERVICE["spec"], clusterIP="10.96.0.2")}
+    lab.playbook(sync("two Services", services=[SERVICE, other], **kube_proxy))
+    [gone] = lab.playbook(sync("other is deleted", **kube_proxy))
+    assert gone["changed"] is True and gone["partial"] is True
+    applied = gone["applied"].splitlines()
+    deleted = [line for line in applied if line.startswith("delete chain ") and "default/other/" in line]
+    assert sorted(line.split()[4].split("-")[0] for line in deleted) == ["endpoint", "endpoint", "service"]
+    assert applied.index("flush map ip kube-proxy service-ips") < applied.index(deleted[0])
+    chains = lab.run(["nft", "list", "chains", "ip"]).stdout
+    assert "default/other/" not in chains and "default/app-service/" in chains
+    assert set(curl_hits(lab)) == {"adam", "eve"}
+
+
+@needs_nft
 def test_switching_backends_removes_the_other_after_writing(lab):
     lab.playbook(sync(layout="kube-proxy"))
     [to_nft] = lab.playbook(sync(layout="kube-proxy", backend="nftables"))

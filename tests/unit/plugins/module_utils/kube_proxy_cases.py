@@ -133,11 +133,16 @@ def node_ip(case):
     return case["node"]["ips"][0]
 
 
+def cluster_cidr(case, backend):
+    """The local traffic detector's CIDR for a case: the case's own option (null: no detector), else its pod CIDR."""
+    opts = options(case, backend)
+    return opts["cluster_cidr"] if "cluster_cidr" in opts else case["cluster_cidr"]
+
+
 def render_iptables_tables(case, manifests, used=None):
     """kube_proxy_iptables.render for a case, with the case's flags."""
     opts = options(case, "iptables")
-    cluster_cidr = opts["cluster_cidr"] if "cluster_cidr" in opts else case["cluster_cidr"]
-    return kpi.render(records(case, manifests, used), cluster_cidr=cluster_cidr,
+    return kpi.render(records(case, manifests, used), cluster_cidr=cluster_cidr(case, "iptables"),
                       random_fully=opts["random_fully"], masquerade_all=opts["masquerade_all"],
                       localhost_nodeports=opts["localhost_nodeports"],
                       conntrack_tcp_liberal=opts.get("conntrack_tcp_liberal", False), node_ip=node_ip(case))
@@ -160,9 +165,11 @@ def nodeport_ips(case):
 
 
 def render_nftables(case, manifests, used=None):
-    """Our body of ``table ip kube-proxy`` for a case."""
-    body, dummy = kpn.render_kube_proxy(records(case, manifests, used), case["cluster_cidr"],
-                                        case["service_cidr"], nodeport_ips(case), node_ip=node_ip(case))
+    """Our body of ``table ip kube-proxy`` for a case, with the case's flags."""
+    body, dummy = kpn.render_kube_proxy(records(case, manifests, used), cluster_cidr(case, "nftables"),
+                                        case["service_cidr"], nodeport_ips(case),
+                                        masquerade_all=options(case, "nftables").get("masquerade_all", False),
+                                        node_ip=node_ip(case))
     return body
 
 
@@ -423,40 +430,7 @@ def _outside_nodeport_addresses(case, manifests, flow):
     return port in node_ports and address in case["node"]["ips"] and not inside
 
 
-def _cluster_ips(manifests):
-    return [(s.get("spec") or {}).get("clusterIP") for s in _services(manifests)]
-
-
-def _to_cluster_ip_with_masquerade_all(case, manifests, flow):
-    return bool((case.get("options") or {}).get("masquerade_all")) and destination(flow)[0] in _cluster_ips(manifests)
-
-
-def _to_etp_local_external_destination(case, manifests, flow):
-    """A node port (on a node address), external IP or load balancer IP of a Service with externalTrafficPolicy Local."""
-    address, port = destination(flow)
-    for service in _services(manifests):
-        spec = service.get("spec") or {}
-        if spec.get("externalTrafficPolicy") != "Local":
-            continue
-        for service_port in spec.get("ports") or []:
-            if address in (spec.get("externalIPs") or []) + load_balancer_ips([service]) and port == service_port.get("port"):
-                return True
-            if address in case["node"]["ips"] + ["127.0.0.1"] and port == service_port.get("nodePort"):
-                return True
-    return False
-
-
-def _local_traffic_told_without_local_detector(case, manifests, flow):
-    """Without a local traffic detector: a cluster IP (masquerade) or an externalTrafficPolicy Local destination (pod short-circuit)."""
-    options_ = case.get("options") or {}
-    if "cluster_cidr" not in options_ or options_["cluster_cidr"]:
-        return False
-    return destination(flow)[0] in _cluster_ips(manifests) or _to_etp_local_external_destination(case, manifests, flow)
-
-
 FLOW_SELECTORS = {
-    "to-cluster-ip-with-masquerade-all": _to_cluster_ip_with_masquerade_all,
-    "to-cluster-ip-or-etp-local-destination-without-local-detector": _local_traffic_told_without_local_detector,
     "to-nodeport-outside-nodeport-addresses": _outside_nodeport_addresses,
 }
 

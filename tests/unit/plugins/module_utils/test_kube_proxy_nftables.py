@@ -172,3 +172,38 @@ def test_a_load_balancer_without_endpoints_keeps_its_firewall():
         assert "element firewall-ips 198.51.100.10 . tcp . 80 : goto firewall-%s" % base in lines
         assert 'element no-endpoint-services 198.51.100.10 . tcp . 80 comment "ns/web:p80" : goto reject-chain' in lines
         assert not [line for line in lines if line.startswith("element service-ips 198.51.100.10 ")]
+
+
+def rules_of(lines, chain):
+    return [line[len("rule %s " % chain):] for line in lines if line.startswith("rule %s " % chain)]
+
+
+def test_masquerade_all_masquerades_every_cluster_ip_connection():
+    """kube-proxy's --masquerade-all: the chain cluster IP traffic takes first marks all of it, pods' too."""
+    for name in ("TestInternalExternalMasquerade/masqueradeAll",
+                 "TestInternalExternalMasquerade/masqueradeAll, no LocalTrafficDetector"):
+        lines = case_lines(name)
+        assert rules_of(lines, "service-ULMVA6XW-ns1/svc1/tcp/p80")[0] == "ip daddr 172.30.0.41 tcp dport 80 jump mark-for-masquerade"
+        # internalTrafficPolicy Local: the cluster IP's chain is local-..., the rule goes there, not to service-...
+        assert rules_of(lines, "local-4AT6LBPK-ns3/svc3/tcp/p80")[0] == "ip daddr 172.30.0.43 tcp dport 80 jump mark-for-masquerade"
+        assert not [rule for rule in rules_of(lines, "service-4AT6LBPK-ns3/svc3/tcp/p80") if "mark-for-masquerade" in rule]
+        assert not [line for line in lines if "ip saddr != " in line]
+
+
+def test_without_a_cluster_cidr_no_rule_tells_local_traffic():
+    """kube-proxy without a local traffic detector: no masquerade for outside clients of a cluster IP, and pods
+    reaching an externalTrafficPolicy Local Service's node port are not short-circuited to every endpoint."""
+    lines = case_lines("TestInternalExternalMasquerade/no LocalTrafficDetector")
+    assert not [line for line in lines if "10.0.0.0/8" in line]
+    assert [rule.split(" vmap ")[0] for rule in rules_of(lines, "service-ULMVA6XW-ns1/svc1/tcp/p80")] == [
+        "numgen random mod 2"]
+    assert rules_of(lines, "external-42NFTM6N-ns2/svc2/tcp/p80") == [
+        'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
+        'fib saddr type local goto service-42NFTM6N-ns2/svc2/tcp/p80 comment "short-circuit local traffic"',
+        "goto local-42NFTM6N-ns2/svc2/tcp/p80"]
+    # The same Services with the detector keep both rules (the base sub-test).
+    base = case_lines("TestInternalExternalMasquerade/base")
+    assert rules_of(base, "service-ULMVA6XW-ns1/svc1/tcp/p80")[0] == \
+        "ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade"
+    assert rules_of(base, "external-42NFTM6N-ns2/svc2/tcp/p80")[0] == \
+        'ip saddr 10.0.0.0/8 goto service-42NFTM6N-ns2/svc2/tcp/p80 comment "short-circuit pod traffic"'

@@ -47,3 +47,20 @@ def test_bad_arguments(kwargs, message):
     layout, backend = kwargs.pop("layout", "tutorial"), kwargs.pop("backend", "nftables")
     with pytest.raises(proxier.ModelError, match=message):
         proxier.check_options(layout, backend, kwargs)
+
+
+@pytest.mark.parametrize("backend, rule", [
+    ("nftables", "\tip daddr 10.96.0.1 tcp dport 8080 jump mark-for-masquerade"),
+    ("iptables", '-m comment --comment "default/app-service cluster IP" -m tcp -p tcp -d 10.96.0.1 --dport 8080 '
+                 "-j KUBE-MARK-MASQ"),
+])
+def test_masquerade_all_is_one_option_for_both_backends(backend, rule):
+    """The kube-proxy layout's masquerade_all reaches either renderer: all cluster IP traffic is marked."""
+    def rules(**options):
+        rendered = proxier.render("kube-proxy", backend, SERVICES, [], records(),
+                                  proxier.check_options("kube-proxy", backend, dict(cluster_cidr="10.0.0.0/24", **options)))
+        if backend == "nftables":
+            return rendered["nft"].splitlines()
+        return [r for chain in rendered["iptables"]["nat"][0] for r in chain["rules"]]
+    assert rule in rules(masquerade_all=True)
+    assert rule not in rules() and rule not in rules(masquerade_all=False)

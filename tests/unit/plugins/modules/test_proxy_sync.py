@@ -302,6 +302,7 @@ def test_absent_removes_everything_and_every_record(node):
 
 @pytest.mark.parametrize("args, message", [
     (dict(layout="kube-proxy", cluster_cidr=None), "needs cluster_cidr"),
+    (dict(layout="kube-proxy", masquerade_all="maybe"), "argument 'masquerade_all' is of type"),
     (dict(pods=[{"name": "adam"}]), "complete pod record"),
     (dict(services=[{"metadata": {"name": "x"}, "spec": {"ports": [{"port": 80}]}}]), "spec.clusterIP is required"),
     (dict(owner="../x"), "owner '../x'"),
