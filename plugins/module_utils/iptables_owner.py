@@ -21,8 +21,7 @@ import os
 import sys
 from collections import OrderedDict
 
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.proxier import text_digest
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore, file_digest, text_digest
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
     ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, chains_digest,
     check_declared, combined_payload, dump_record, empty_record, explain_restore_error, input_digest, load_record,
@@ -264,12 +263,8 @@ class IptablesOwner:
 
     def record_digests(self):
         """Record name -> sha256 of its file, for every ownership record of these tables (every owner's)."""
-        result = OrderedDict()
-        for table in self.tables:
-            for key in self.store.names(".%s.%s" % (self.ip_version, table)):
-                text = self.store.read_text(key)
-                result[key] = None if text is None else text_digest(text)
-        return result
+        return OrderedDict((key, file_digest(self.store.path(key)))
+                           for table in self.tables for key in self.store.names(".%s.%s" % (self.ip_version, table)))
 
     def recorded_no_change(self, raw_input):
         """The entry the last full run left when its raw input had the digest ``raw_input``, else None; reads

@@ -441,7 +441,6 @@ pods:
   sample: [{name: adam, netns: netns_adam, address: 10.0.0.11}]
 """
 
-import hashlib
 import json
 import os
 
@@ -453,7 +452,7 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables_owner import IptablesOwner
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.nft_owner import NftTable
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore, read_text
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore, file_digest, text_digest
 
 NETNS_DIR = "/run/netns"
 
@@ -473,12 +472,6 @@ def unpack_model(module):
     for key, value in model.items():
         module.params[key] = value
     module.params["model_json"] = None
-
-
-def file_digest(path):
-    """sha256 of a file's bytes, None when it does not exist."""
-    text = read_text(path)
-    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class ProxySync:
@@ -562,7 +555,7 @@ class ProxySync:
             if not nft:
                 return "no nft"
             rc, out, dummy = self.runner.read([nft, "-s", "list", "table", "ip", self.nft_name])
-            live = proxier.text_digest(proxier.nft_stable_text(out)) if rc == 0 else None
+            live = text_digest(proxier.nft_stable_text(out)) if rc == 0 else None
         if live != record.get("live"):
             return "the live rules differ from what was written"
         return None
@@ -651,7 +644,7 @@ class ProxySync:
             if not self.module.check_mode:
                 # The listing the write left (the scratch load's, or read now) is what the next run compares.
                 out = nft.text if nft.text is not None else nft.read_text()
-                live = proxier.text_digest(proxier.nft_stable_text(out))
+                live = text_digest(proxier.nft_stable_text(out))
             if self.module._diff and "diff" in result:
                 output["diff"] = result["diff"]
         output.update(changed=result["changed"], in_sync=not result["changed"], applied=result["applied"])
@@ -685,7 +678,7 @@ class ProxySync:
                 or not last.get("nft_body") or not self.has_nft_record():
             return None
         text = nft.read_text()
-        if proxier.text_digest(proxier.nft_stable_text(text)) != last.get("live"):
+        if text_digest(proxier.nft_stable_text(text)) != last.get("live"):
             return None  # changed behind our back, or gone: read, compare and write in full
         plan = nftables.content_plan("ip", self.nft_name, last["nft_body"], blocks)
         if plan is None:
