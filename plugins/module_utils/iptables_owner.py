@@ -278,20 +278,45 @@ class IptablesOwner:
         return entry if isinstance(entry.get("watched"), dict) and isinstance(entry.get("chains"), dict) else None
 
     def still_unchanged(self, entry):
-        """Whether nothing the entry's run depended on has changed since (after :meth:`detect_backend`).
-
-        Each is compared: the same iptables backend and version; every ownership record of these tables,
-        byte for byte (this owner's, and the other owners', which decide clashes); and the chains this owner
-        watches (its own, and those holding its rules, foreign rules and their order included) as one
-        ``iptables-save`` shows them now, against their digest as that run left them. A rule edited or
-        deleted by hand, a chain flushed or deleted, a foreign rule put above ours all differ.
-        """
+        """Whether nothing the entry's run depended on has changed since (after :meth:`detect_backend`): the same
+        iptables backend and version, and nothing :meth:`changed_since` finds."""
         if (entry.get("backend"), entry.get("iptables_version")) != (self.backend, self.version):
             return False
+        return self.changed_since(entry) is None
+
+    def changed_since(self, entry):
+        """Why the tables may differ from what the run that left ``entry`` (:meth:`no_change_entry`) wrote, or None.
+
+        Compared: every ownership record of these tables, byte for byte (this owner's, and the other owners',
+        which decide clashes); and the chains this owner watches (its own, and those holding its rules, foreign
+        rules and their order included) as one ``iptables-save`` shows them now, against their digest as that
+        run left them. A rule edited or deleted by hand, a chain flushed or deleted, a foreign rule put above
+        ours all differ. Runs that one save only, with the entry's ``iptables-save`` when the backend was not
+        detected (proxy_sync's digest path, which spends no command on ``--version``).
+        """
         if entry.get("records") != self.record_digests():
-            return False
-        out = self.save_text(self.tables[0]) if len(self.tables) == 1 else self.save_text()
-        return chains_digest(scan_save(out, entry["watched"])) == entry.get("live")
+            return "an ownership record changed"
+        if not isinstance(entry.get("watched"), dict):
+            return "no watched chains recorded"
+        if self.save_bin is None:
+            if not entry.get("save_bin") or not os.path.exists(entry["save_bin"]):
+                return "no iptables-save recorded"
+            self.save_bin = entry["save_bin"]
+        # One read of every table when more than one is watched: with the nf_tables backend each
+        # iptables-save fetches the whole ruleset from the kernel, whatever table it prints.
+        tables = list(entry["watched"]) or self.tables
+        out = self.save_text(tables[0]) if len(tables) == 1 else self.save_text()
+        if chains_digest(scan_save(out, entry["watched"])) != entry.get("live"):
+            return "the live rules differ from what was written"
+        return None
+
+    def no_change_entry(self, plans):
+        """What :meth:`still_unchanged` compares later, after a full run (not in check mode) that made ``plans``:
+        the backend, its version and ``iptables-save``, the record digests, the watched chains and their digest."""
+        watched = watched_chains(plans)
+        return OrderedDict([("backend", self.backend), ("iptables_version", self.version), ("save_bin", self.save_bin),
+                            ("records", self.record_digests()), ("watched", watched),
+                            ("live", planned_digest(plans, watched))])
 
     def remember_no_change(self, raw_input, plans, output):
         """After a full run (not in check mode): what a later run with the same raw input compares, or nothing
@@ -299,11 +324,10 @@ class IptablesOwner:
         if not raw_input:
             self.forget_no_change()
             return
-        watched = watched_chains(plans)
-        self.memo.write(self.no_change_name(), OrderedDict([
-            ("input", raw_input), ("backend", self.backend), ("iptables_version", self.version),
-            ("records", self.record_digests()), ("watched", watched), ("live", planned_digest(plans, watched)),
-            ("chains", output["chains"])]))
+        entry = OrderedDict([("input", raw_input)])
+        entry.update(self.no_change_entry(plans))
+        entry["chains"] = output["chains"]
+        self.memo.write(self.no_change_name(), entry)
 
     def forget_no_change(self):
         self.memo.remove(self.no_change_name())

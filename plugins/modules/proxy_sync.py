@@ -447,8 +447,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import conntrack, nftables, proxier
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
-    ValidationError, chains_digest, normalize_builtin_rules, normalize_chains, planned_digest, record_name, scan_save,
-    validate_chain_name, validate_owner, watched_chains)
+    ValidationError, normalize_builtin_rules, normalize_chains, record_name, validate_chain_name, validate_owner)
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables_owner import IptablesOwner
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.nft_owner import NftTable
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
@@ -488,12 +487,17 @@ class ProxySync:
         self.nft_name = params["nft_table"]
 
     # ------------------------------------------------------------ records
-    def record_files(self):
-        """The ownership records whose bytes a no-change run compares: both backends' (a missing one is None)."""
-        paths = [os.path.join(self.iptables_dir, record_name(self.owner, table, "ipv4"))
-                 for table in proxier.IPTABLES_TABLES]
-        paths.append(os.path.join(self.nft_dir, "ip.%s.json" % self.nft_name))
-        return dict((path, file_digest(path)) for path in paths)
+    def record_paths(self):
+        """This owner's ownership records: iptables (filter, nat), then nftables."""
+        return [os.path.join(self.iptables_dir, record_name(self.owner, table, "ipv4")) for table in proxier.IPTABLES_TABLES] \
+            + [os.path.join(self.nft_dir, "ip.%s.json" % self.nft_name)]
+
+    def record_files(self, backend):
+        """The ownership records whose bytes a no-change run compares itself (a missing one is None): both
+        backends' of this owner, but for the iptables ones with the iptables backend, which the engine's
+        :meth:`IptablesOwner.changed_since` compares (every owner's)."""
+        paths = self.record_paths()
+        return dict((path, file_digest(path)) for path in (paths[2:] if backend == "iptables" else paths))
 
     def iptables_owner(self):
         return IptablesOwner(self.module, self.runner, self.owner, proxier.IPTABLES_TABLES, "ipv4", self.iptables_dir,
@@ -503,10 +507,10 @@ class ProxySync:
         return NftTable(self.module, self.runner, "ip", self.nft_name, self.nft_dir, state)
 
     def has_iptables_records(self):
-        return any(os.path.exists(path) for path in list(self.record_files())[:2])
+        return any(os.path.exists(path) for path in self.record_paths()[:2])
 
     def has_nft_record(self):
-        return os.path.exists(list(self.record_files())[2])
+        return os.path.exists(self.record_paths()[2])
 
     def load_sync_record(self):
         try:
@@ -534,28 +538,21 @@ class ProxySync:
         record = self.load_sync_record()
         if not record or not params["model_digest"] or record.get("digest") != params["model_digest"]:
             return "the node recorded another model"
-        if record.get("records") != self.record_files():
+        if record.get("records") != self.record_files(params["backend"]):
             return "an ownership record changed"
         if params["drain"]:
             running = set(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else set()
             if not set(params["local_netns"] or []) <= running:
                 return "a pod of this node does not run"
         if params["backend"] == "iptables":
-            save_bin = record.get("save_bin")
-            if not save_bin or not os.path.exists(save_bin):
-                return "no iptables-save recorded"
-            watched = record.get("watched") or {}
-            # One read of every table when more than one is watched: with the nf_tables backend each
-            # iptables-save fetches the whole ruleset from the kernel, whatever table it prints.
-            tables = [["-t", table] for table in watched] if len(watched) == 1 else [[]]
-            out = "".join(self.runner.read([save_bin] + argv, what=save_bin)[1] for argv in tables)
-            live = chains_digest(scan_save(out, watched))
-        else:
-            nft = self.runner.bin("nft", required=False)
-            if not nft:
-                return "no nft"
-            rc, out, dummy = self.runner.read([nft, "-s", "list", "table", "ip", self.nft_name])
-            live = text_digest(proxier.nft_stable_text(out)) if rc == 0 else None
+            entry = record.get("iptables")
+            # The engine's own check, with the iptables-save the sync recorded (no --version run).
+            return self.iptables_owner().changed_since(entry) if isinstance(entry, dict) else "no iptables entry recorded"
+        nft = self.runner.bin("nft", required=False)
+        if not nft:
+            return "no nft"
+        rc, out, dummy = self.runner.read([nft, "-s", "list", "table", "ip", self.nft_name])
+        live = text_digest(proxier.nft_stable_text(out)) if rc == 0 else None
         if live != record.get("live"):
             return "the live rules differ from what was written"
         return None
@@ -618,11 +615,9 @@ class ProxySync:
             if backend == "nftables":
                 nft.check_owned()
             return output
-        blocks = None  # the nftables body by object, whose record the next sync may trust (nft_partial)
+        blocks = live = None  # the nftables body by object (nft_partial), and the listing's digest
         if backend == "iptables":
             result, plans = iptables.converge("present", declared, params["adopt"], records, current)
-            live = planned_digest(plans, watched_chains(plans))
-            watched = watched_chains(plans)
             if self.module._diff:
                 output["diff"] = iptables.diff(plans)
             if nft is not None:
@@ -635,12 +630,10 @@ class ProxySync:
             output["partial"] = result is not None
             if result is None:
                 result = nft.converge("present", rendered["nft"], False, trusted=True)
-            watched = None
             if iptables is not None:
                 gone, dummy = iptables.converge("absent", None, (), records, current)
                 result["changed"] = result["changed"] or gone["changed"]
                 output["removed_backend"] = "iptables" if gone["changed"] else None
-            live = None
             if not self.module.check_mode:
                 # The listing the write left (the scratch load's, or read now) is what the next run compares.
                 out = nft.text if nft.text is not None else nft.read_text()
@@ -663,8 +656,10 @@ class ProxySync:
                 "digest": None if waiting else params["model_digest"],
                 # This node's pods the written rules serve: the next drain keeps no other (drained_pods).
                 "serving": proxier.local_netns(kept, params["node"]),
-                "save_bin": iptables.save_bin if iptables and backend == "iptables" else None,
-                "watched": watched, "live": live, "records": self.record_files(), "warnings": full["warnings"],
+                # What the next run's digest path compares: the engine's entry (iptables), the listing's digest (nft).
+                "iptables": iptables.no_change_entry(plans) if backend == "iptables" else None,
+                "live": live,
+                "records": self.record_files(backend), "warnings": full["warnings"],
                 # The body written, block by block: the next sync changes only the blocks that differ (nft_partial).
                 "nft_body": blocks[0] if blocks else None})
         return output

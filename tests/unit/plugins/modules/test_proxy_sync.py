@@ -181,7 +181,11 @@ def test_kube_proxy_layout_writes_nat_and_filter_in_one_restore(node):
      "an ownership record changed"),
     (lambda node: (node.state_dir / "proxy_sync" / "service_proxy.json").unlink(), "another model"),
     (lambda node: (node.netns / "netns_eve").unlink(), None),  # only drain cares whether pods run
-], ids=["in-sync", "rule-deleted", "foreign-rule-on-top", "record-corrupt", "no-sync-record", "netns-gone"])
+    # another owner's record decides clashes: the engine's check compares every owner's
+    (lambda node: (node.state_dir / "iptables_chains" / "pod_network.ipv4.nat.json").write_text("{}"),
+     "an ownership record changed"),
+], ids=["in-sync", "rule-deleted", "foreign-rule-on-top", "record-corrupt", "no-sync-record", "netns-gone",
+        "other-owners-record"])
 def test_digest_path_answers_from_the_record_and_one_read(node, break_it, reason):
     node.run()
     if break_it:
