@@ -522,20 +522,21 @@ class ProxySync:
     # ------------------------------------------------------------ the digest path
     def fast(self):
         """Without the model: is the node exactly as the last sync of this digest left it?"""
-        why = self.out_of_sync()
+        record = self.load_sync_record()
+        why = self.out_of_sync(record)
         if why:
             return dict(changed=False, model_needed=True, reason=why)
-        warnings = [] if self.params["drain"] else self.load_sync_record().get("warnings") or []
+        warnings = [] if self.params["drain"] else record.get("warnings") or []
         for warning in warnings:
             self.module.warn(warning)
         return dict(changed=False, in_sync=True, digest_hit=True, model_sent=False, backend=self.params["backend"],
                     layout=self.params["layout"], applied="", removed_backend=None, partial=False, waiting=[], no_endpoints=warnings,
                     complete=True)
 
-    def out_of_sync(self):
-        """Why the node may differ from the model of this digest (None when it does not)."""
+    def out_of_sync(self, record):
+        """Why the node may differ from the model of this digest, the sync record ``record`` says (None when it
+        does not)."""
         params = self.params
-        record = self.load_sync_record()
         if not record or not params["model_digest"] or record.get("digest") != params["model_digest"]:
             return "the node recorded another model"
         if record.get("records") != self.record_files(params["backend"]):
@@ -569,6 +570,8 @@ class ProxySync:
     def present(self):
         params = self.params
         layout, backend = params["layout"], params["backend"]
+        # Read once: with nftables it holds the body of the last write (tens of thousands of entries).
+        last = self.load_sync_record()
         try:
             options = proxier.check_options(layout, backend, dict((key, params[key]) for key in proxier.LAYOUT_OPTIONS))
             services, slices = proxier.split(params["services"] or [], params["endpoint_slices"] or [])
@@ -581,8 +584,7 @@ class ProxySync:
                 running = os.listdir(NETNS_DIR) if os.path.isdir(NETNS_DIR) else []
                 # Only pods the last sync served: a converge killed between pod_sync and the app start left a
                 # namespace whose app never answered (a record without the list: any pod that runs).
-                last = self.load_sync_record() or {}
-                kept, waiting = proxier.drained_pods(pods, params["node"], running, last.get("serving"))
+                kept, waiting = proxier.drained_pods(pods, params["node"], running, (last or {}).get("serving"))
                 if waiting:
                     rendered = proxier.render(layout, backend, services, slices, kept, options, node=params["node"])
             declared_full = self.declared(full) if backend == "iptables" else None
@@ -590,8 +592,7 @@ class ProxySync:
         except (proxier.ModelError, ValidationError) as exc:
             self.module.fail_json(msg="the model was rejected before any change: %s" % exc)
         # Nothing of this owner on the node yet: a drain run only checks (there is nothing to drain).
-        only_check = params["drain"] and not (self.has_iptables_records() or self.has_nft_record()
-                                              or self.load_sync_record())
+        only_check = params["drain"] and not (self.has_iptables_records() or self.has_nft_record() or last)
         # Both backends' records are read (a broken one stops the run) before the first change.
         iptables = self.iptables_owner() if backend == "iptables" or self.has_iptables_records() else None
         records = current = None
@@ -626,7 +627,7 @@ class ProxySync:
                 output["removed_backend"] = "nftables" if gone["changed"] else None
         else:
             blocks = nftables.content_blocks(rendered["nft"])
-            result = self.nft_partial(nft, blocks) if iptables is None else None
+            result = self.nft_partial(nft, blocks, last) if iptables is None else None
             output["partial"] = result is not None
             if result is None:
                 result = nft.converge("present", rendered["nft"], False, trusted=True)
@@ -644,7 +645,7 @@ class ProxySync:
         # After the new rules are in, before the record: a failed clean-up is retried by the next run.
         udp = conntrack.udp_frontends(rendered["plan"]["services"])
         if params["conntrack_cleanup"]:
-            output["conntrack_deleted"] = self.conntrack_cleanup(udp)
+            output["conntrack_deleted"] = self.conntrack_cleanup(udp, last)
             if any(item["deleted"] for item in output["conntrack_deleted"]):
                 output.update(changed=True, in_sync=False)
         if not self.module.check_mode:
@@ -664,11 +665,10 @@ class ProxySync:
                 "nft_body": blocks[0] if blocks else None})
         return output
 
-    def nft_partial(self, nft, blocks):
-        """kube-proxy's partial sync: when the table lists exactly as this owner's last write left it, write only
-        the blocks (nftables.content_blocks of the rendered body) that differ from that write's record. The nft_table converge output, or None
-        when the full path must run (nothing is changed then)."""
-        last = self.load_sync_record()
+    def nft_partial(self, nft, blocks, last):
+        """kube-proxy's partial sync: when the table lists exactly as this owner's last write left it (``last``, the
+        sync record), write only the blocks (nftables.content_blocks of the rendered body) that differ from that
+        write's record. The nft_table converge output, or None when the full path must run (nothing is changed then)."""
         if self.module.check_mode or self.module._diff or not last or last.get("backend") != "nftables" \
                 or not last.get("nft_body") or not self.has_nft_record():
             return None
@@ -684,9 +684,9 @@ class ProxySync:
         return dict(changed=plan.changed, family="ip", name=self.nft_name, created=False, deleted=False, adopted=False,
                     removed=plan.removed, replaced=[], applied=plan.payload)
 
-    def conntrack_cleanup(self, udp):
-        """Delete (check mode: count) the UDP conntrack entries this sync made stale, as kube-proxy does."""
-        record = self.load_sync_record()
+    def conntrack_cleanup(self, udp, record):
+        """Delete (check mode: count) the UDP conntrack entries this sync made stale, as kube-proxy does; ``record``
+        is the last sync's record."""
         previous = record.get("udp") if record and isinstance(record.get("udp"), list) else None
         filters = conntrack.stale_filters(previous, udp)
         if not filters:

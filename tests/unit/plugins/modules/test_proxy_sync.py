@@ -208,6 +208,15 @@ def test_kube_proxy_layout_digest_path_reads_both_tables_in_one_save(node, table
     assert node.run(digest_only=True, layout="kube-proxy")["reason"] == "the live rules differ from what was written"
 
 
+def test_a_sync_reads_its_record_once(node, monkeypatch):
+    node.run()
+    reads = []
+    load = proxy_sync.ProxySync.load_sync_record
+    monkeypatch.setattr(proxy_sync.ProxySync, "load_sync_record", lambda self: reads.append(1) or load(self))
+    assert node.run(drain=True, rule_comments=True)["changed"] is True
+    assert len(reads) == 1  # drain, the drain-only check and the conntrack clean-up share it
+
+
 def test_a_hand_deleted_rule_is_repaired_by_the_full_path(node):
     node.run()
     node.iptables.tables["nat"]["EDEN-SVC-HTTP"].pop()
