@@ -25,7 +25,7 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
     ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, chains_digest,
     check_declared, combined_payload, dump_record, empty_record, explain_restore_error, input_digest, load_record,
-    merge_records, other_owners, parse_save, plan, planned_digest, record_name, referenced_chains, remember_inputs,
+    merge_records, other_owners, parse_save, parse_tables, plan, planned_digest, record_name, referenced_chains, remember_inputs,
     render_scratch_tables, reusable_canonical, scan_save, watched_chains)
 
 # Runs inside the scratch namespace; every value comes in as a positional argument, never pasted in.
@@ -124,7 +124,9 @@ class IptablesOwner:
         if len(self.tables) == 1:
             return OrderedDict([(self.tables[0], parse_save(self.save_text(self.tables[0]), self.tables[0]))])
         out = self.save_text()
-        return OrderedDict((table, parse_save(out if "*%s\n" % table in out else self.save_text(table), table))
+        # One pass over the text for the tables it holds; a table it leaves out is read with -t.
+        result = parse_tables(out, [table for table in self.tables if "*%s\n" % table in out])
+        return OrderedDict((table, result[table] if table in result else parse_save(self.save_text(table), table))
                            for table in self.tables)
 
     def scratch_canonical(self, todo, current):
@@ -175,9 +177,10 @@ class IptablesOwner:
         known, todo = OrderedDict(), OrderedDict()
         for table, (chains, builtin_rules) in declared.items():
             record = records[table]
-            digest = input_digest(table, self.ip_version, self.backend, self.version, chains, builtin_rules)
             chain_keys = chain_input_keys(self.backend, self.version, chains)
             builtin_key = builtin_input_key(self.backend, self.version, builtin_rules)
+            digest = input_digest(table, self.ip_version, self.backend, self.version, chains, builtin_rules, chain_keys,
+                                  builtin_key)
             cached = cached_canonical(record, digest)
             if cached is not None and any(name not in cached[0] for name in chains):
                 cached = None  # a record edited by hand since: canonicalise again (the plan then names the clash)
@@ -185,6 +188,8 @@ class IptablesOwner:
                 cached = (OrderedDict(), [])  # nothing declared: nothing to canonicalise
             if cached is None:
                 reusable, builtin = reusable_canonical(record, chain_keys, builtin_key)
+                if builtin is None and not builtin_rules:
+                    builtin = []  # no built-in rule: nothing to load for them
                 missing = OrderedDict((name, rules) for name, rules in chains.items() if name not in reusable)
                 if missing or builtin is None:
                     todo[table] = (missing, builtin_rules if builtin is None else [],
@@ -381,8 +386,9 @@ class IptablesOwner:
         payload = combined_payload(plans.values())
         if payload and not self.module.check_mode:
             if state == "present":
-                for table in self.tables:  # the journal: see merge_records
-                    self.store_record(table, merge_records(records[table][0], plans[table].record))
+                for table in self.tables:  # the journal (see merge_records), for the tables this restore writes
+                    if plans[table].changed:
+                        self.store_record(table, merge_records(records[table][0], plans[table].record))
             rc, dummy, err = self.runner.change([self.restore_bin, "--noflush", "-w", str(self.wait)], data=payload)
             if rc != 0:
                 if len(self.tables) == 1:

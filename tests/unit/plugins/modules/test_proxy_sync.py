@@ -17,7 +17,7 @@ from ansible.module_utils.common.parameters import PASS_VARS
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import complete_pods
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils import proxier
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iptables_owner, proxier
 from ansible_collections.k8slab.kube_proxy.plugins.modules import proxy_sync
 
 BUILTIN = {"filter": ("INPUT", "FORWARD", "OUTPUT"), "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")}
@@ -215,6 +215,16 @@ def test_a_sync_reads_its_record_once(node, monkeypatch):
     monkeypatch.setattr(proxy_sync.ProxySync, "load_sync_record", lambda self: reads.append(1) or load(self))
     assert node.run(drain=True, rule_comments=True)["changed"] is True
     assert len(reads) == 1  # drain, the drain-only check and the conntrack clean-up share it
+
+
+def test_the_journal_is_written_for_the_tables_the_restore_writes(node, monkeypatch):
+    node.run(layout="kube-proxy")
+    journaled = []
+    merge = iptables_owner.merge_records
+    monkeypatch.setattr(iptables_owner, "merge_records", lambda old, new: journaled.append(new["table"]) or merge(old, new))
+    result = node.run(layout="kube-proxy", pods=PODS[:1])  # eve leaves: nat changes, filter does not
+    assert result["changed"] is True and "*filter" not in node.restores[0]
+    assert journaled == ["nat"]
 
 
 def test_a_hand_deleted_rule_is_repaired_by_the_full_path(node):
