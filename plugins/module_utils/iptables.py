@@ -195,10 +195,14 @@ def normalize_builtin_rules(builtin_rules, declared):
     return result
 
 
-def input_digest(table, ip_version, backend, version, chains, builtin_rules):
-    """A digest of everything the canonical form depends on: a cache key for it."""
-    data = [table, ip_version, backend, version, list(chains.items()), [list(rule) for rule in builtin_rules]]
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode("utf-8")).hexdigest()
+def input_digest(table, ip_version, backend, version, chains, builtin_rules, chain_keys=None, builtin_key=None):
+    """A digest of everything the canonical form depends on: a cache key for it. Made of the per-chain keys
+    (:func:`chain_input_keys`, :func:`builtin_input_key`; pass them when they are at hand), which already hold
+    the rules, the backend and the version: the rules are not encoded a second time."""
+    chain_keys = chain_input_keys(backend, version, chains) if chain_keys is None else chain_keys
+    builtin_key = builtin_input_key(backend, version, builtin_rules) if builtin_key is None else builtin_key
+    data = [table, ip_version, backend, version, list(chain_keys.items()), builtin_key]
+    return hashlib.sha256(json.dumps(data).encode("utf-8")).hexdigest()
 
 
 def chain_input_keys(backend, version, chains):
@@ -206,9 +210,12 @@ def chain_input_keys(backend, version, chains):
 
     Recorded next to each chain's canonical rules, so that when some chains
     change only those go through the scratch namespace again (partial sync).
+    The rules are joined with newlines, which no validated rule or chain name
+    holds (nor a NUL), rather than JSON-encoded chain by chain: kube-proxy-sized
+    input has thousands of chains.
     """
-    prefix = json.dumps([backend, version])
-    return OrderedDict((name, hashlib.sha256(json.dumps([prefix, name, rules]).encode("utf-8")).hexdigest()[:24])
+    prefix = json.dumps([backend, version]) + "\0"
+    return OrderedDict((name, hashlib.sha256(("%s%s\0%s" % (prefix, name, "\n".join(rules))).encode("utf-8")).hexdigest()[:24])
                        for name, rules in chains.items())
 
 
@@ -258,31 +265,35 @@ def remember_inputs(record, chain_keys, builtin_key):
 
 def parse_save(text, table):
     """Parse the section of ``table`` from ``iptables-save`` output (missing table: empty Table)."""
-    result = Table(table)
-    current = None
+    return parse_tables(text, [table])[table]
+
+
+def parse_tables(text, tables):
+    """:func:`parse_save` for several tables in one pass over the text: table -> Table."""
+    result = OrderedDict((table, Table(table)) for table in tables)
+    found = None  # the Table of the section being read, None outside a wanted one
     for number, line in enumerate((text or "").splitlines(), 1):
-        line = line.rstrip("\n")
-        if not line or line.startswith("#"):
+        if not line or line[0] == "#":
             continue
-        if line.startswith("*"):
-            current = line[1:].strip()
+        if line[0] == "*":
+            found = result.get(line[1:].strip())
             continue
-        if current != table:
+        if found is None:
             continue
         if line == "COMMIT":
-            current = None
-        elif line.startswith(":"):
+            found = None
+        elif line.startswith("-A "):
+            parts = line.split(" ", 2)
+            rules = found.rules.get(parts[1])
+            if rules is None:
+                raise ValueError("iptables-save line %d: rule for undeclared chain %s" % (number, parts[1]))
+            rules.append(parts[2] if len(parts) > 2 else "")
+        elif line[0] == ":":
             parts = line[1:].split()
             if len(parts) < 2:
                 raise ValueError("iptables-save line %d: bad chain line %r" % (number, line))
-            result.policy[parts[0]] = parts[1]
-            result.rules.setdefault(parts[0], [])
-        elif line.startswith("-A "):
-            parts = line.split(" ", 2)
-            chain = parts[1]
-            if chain not in result.policy:
-                raise ValueError("iptables-save line %d: rule for undeclared chain %s" % (number, chain))
-            result.rules[chain].append(parts[2] if len(parts) > 2 else "")
+            found.policy[parts[0]] = parts[1]
+            found.rules.setdefault(parts[0], [])
         else:
             raise ValueError("iptables-save line %d: unexpected %r" % (number, line))
     return result
@@ -422,9 +433,12 @@ def cached_canonical(record, digest):
 
 # ---------------------------------------------------------------- planning
 
+# The word after each -j/--jump/-g/--goto word, as rule.split() would give them (a lookahead: "-j -j X" gives both).
+_JUMP = re.compile(r"(?<!\S)(?:-j|--jump|-g|--goto)(?=\s+(\S+))")
+
+
 def _jump_targets(rule):
-    tokens = rule.split()
-    return set(tokens[index + 1] for index, token in enumerate(tokens[:-1]) if token in ("-j", "--jump", "-g", "--goto"))
+    return set(_JUMP.findall(rule))
 
 
 def _claim(current_rules, claim_counts, other_counts):
@@ -467,8 +481,22 @@ class Plan:
         self.record = None
         self.final = {}  # chain -> rules: the table after the change
         self.managed = []
-        self.before = ""
-        self.after = ""
+        self.diff_inputs = None  # diff_texts' arguments, set by plan()
+        self._diff = None
+
+    def diff(self):
+        """(before, after): what this owner owns before and after, iptables-save style (:func:`diff_texts`)."""
+        if self._diff is None:
+            self._diff = diff_texts(*self.diff_inputs) if self.diff_inputs else ("", "")
+        return self._diff
+
+    @property
+    def before(self):
+        return self.diff()[0]
+
+    @property
+    def after(self):
+        return self.diff()[1]
 
     @property
     def changed(self):
@@ -656,11 +684,17 @@ def check_dangling_jumps(final, to_remove):
     """Refuse to delete a chain while a rule that stays (in ``final``, the table after the change) jumps to it."""
     if not to_remove:
         return
+    gone = set(to_remove)
+    # A rule can only jump to a name it holds: with a few chains going (one endpoint moved), looking for the
+    # names first spares reading the jumps of thousands of rules.
+    few = list(gone) if len(gone) <= 32 else None
     for chain, rules in final.items():
-        if chain in to_remove:
+        if chain in gone:
             continue
         for rule in rules:
-            hit = _jump_targets(rule) & set(to_remove)
+            if few is not None and not any(name in rule for name in few):
+                continue
+            hit = _jump_targets(rule) & gone
             if hit:
                 raise ValidationError("cannot delete chain %s: rule '-A %s %s' still jumps to it; remove that rule first"
                                       % (", ".join(sorted(hit)), chain, rule))
@@ -701,7 +735,8 @@ def plan(current, desired_chains, desired_builtin, record, other_records, digest
     before_builtin, after_builtin = plan_builtin_rules(result, current, desired_chains, desired_builtin, record,
                                                        foreign_builtin, to_remove, final)
     check_dangling_jumps(final, to_remove)
-    result.before, result.after = diff_texts(current, desired_chains, record, foreign_owned, before_builtin, after_builtin)
+    # Written out only when asked for (diff mode): thousands of chains make long texts.
+    result.diff_inputs = (current, desired_chains, record, foreign_owned, before_builtin, after_builtin)
     result.record = empty_record(record["owner"], current.name, record["ip_version"])
     result.record["backend"] = record.get("backend")
     result.record["input_digest"] = digest

@@ -21,12 +21,11 @@ import os
 import sys
 from collections import OrderedDict
 
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.proxier import text_digest
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore, file_digest, text_digest
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
     ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, chains_digest,
     check_declared, combined_payload, dump_record, empty_record, explain_restore_error, input_digest, load_record,
-    merge_records, other_owners, parse_save, plan, planned_digest, record_name, referenced_chains, remember_inputs,
+    merge_records, other_owners, parse_save, parse_tables, plan, planned_digest, record_name, referenced_chains, remember_inputs,
     render_scratch_tables, reusable_canonical, scan_save, watched_chains)
 
 # Runs inside the scratch namespace; every value comes in as a positional argument, never pasted in.
@@ -125,7 +124,9 @@ class IptablesOwner:
         if len(self.tables) == 1:
             return OrderedDict([(self.tables[0], parse_save(self.save_text(self.tables[0]), self.tables[0]))])
         out = self.save_text()
-        return OrderedDict((table, parse_save(out if "*%s\n" % table in out else self.save_text(table), table))
+        # One pass over the text for the tables it holds; a table it leaves out is read with -t.
+        result = parse_tables(out, [table for table in self.tables if "*%s\n" % table in out])
+        return OrderedDict((table, result[table] if table in result else parse_save(self.save_text(table), table))
                            for table in self.tables)
 
     def scratch_canonical(self, todo, current):
@@ -176,9 +177,10 @@ class IptablesOwner:
         known, todo = OrderedDict(), OrderedDict()
         for table, (chains, builtin_rules) in declared.items():
             record = records[table]
-            digest = input_digest(table, self.ip_version, self.backend, self.version, chains, builtin_rules)
             chain_keys = chain_input_keys(self.backend, self.version, chains)
             builtin_key = builtin_input_key(self.backend, self.version, builtin_rules)
+            digest = input_digest(table, self.ip_version, self.backend, self.version, chains, builtin_rules, chain_keys,
+                                  builtin_key)
             cached = cached_canonical(record, digest)
             if cached is not None and any(name not in cached[0] for name in chains):
                 cached = None  # a record edited by hand since: canonicalise again (the plan then names the clash)
@@ -186,6 +188,8 @@ class IptablesOwner:
                 cached = (OrderedDict(), [])  # nothing declared: nothing to canonicalise
             if cached is None:
                 reusable, builtin = reusable_canonical(record, chain_keys, builtin_key)
+                if builtin is None and not builtin_rules:
+                    builtin = []  # no built-in rule: nothing to load for them
                 missing = OrderedDict((name, rules) for name, rules in chains.items() if name not in reusable)
                 if missing or builtin is None:
                     todo[table] = (missing, builtin_rules if builtin is None else [],
@@ -264,12 +268,8 @@ class IptablesOwner:
 
     def record_digests(self):
         """Record name -> sha256 of its file, for every ownership record of these tables (every owner's)."""
-        result = OrderedDict()
-        for table in self.tables:
-            for key in self.store.names(".%s.%s" % (self.ip_version, table)):
-                text = self.store.read_text(key)
-                result[key] = None if text is None else text_digest(text)
-        return result
+        return OrderedDict((key, file_digest(self.store.path(key)))
+                           for table in self.tables for key in self.store.names(".%s.%s" % (self.ip_version, table)))
 
     def recorded_no_change(self, raw_input):
         """The entry the last full run left when its raw input had the digest ``raw_input``, else None; reads
@@ -283,20 +283,45 @@ class IptablesOwner:
         return entry if isinstance(entry.get("watched"), dict) and isinstance(entry.get("chains"), dict) else None
 
     def still_unchanged(self, entry):
-        """Whether nothing the entry's run depended on has changed since (after :meth:`detect_backend`).
-
-        Each is compared: the same iptables backend and version; every ownership record of these tables,
-        byte for byte (this owner's, and the other owners', which decide clashes); and the chains this owner
-        watches (its own, and those holding its rules, foreign rules and their order included) as one
-        ``iptables-save`` shows them now, against their digest as that run left them. A rule edited or
-        deleted by hand, a chain flushed or deleted, a foreign rule put above ours all differ.
-        """
+        """Whether nothing the entry's run depended on has changed since (after :meth:`detect_backend`): the same
+        iptables backend and version, and nothing :meth:`changed_since` finds."""
         if (entry.get("backend"), entry.get("iptables_version")) != (self.backend, self.version):
             return False
+        return self.changed_since(entry) is None
+
+    def changed_since(self, entry):
+        """Why the tables may differ from what the run that left ``entry`` (:meth:`no_change_entry`) wrote, or None.
+
+        Compared: every ownership record of these tables, byte for byte (this owner's, and the other owners',
+        which decide clashes); and the chains this owner watches (its own, and those holding its rules, foreign
+        rules and their order included) as one ``iptables-save`` shows them now, against their digest as that
+        run left them. A rule edited or deleted by hand, a chain flushed or deleted, a foreign rule put above
+        ours all differ. Runs that one save only, with the entry's ``iptables-save`` when the backend was not
+        detected (proxy_sync's digest path, which spends no command on ``--version``).
+        """
         if entry.get("records") != self.record_digests():
-            return False
-        out = self.save_text(self.tables[0]) if len(self.tables) == 1 else self.save_text()
-        return chains_digest(scan_save(out, entry["watched"])) == entry.get("live")
+            return "an ownership record changed"
+        if not isinstance(entry.get("watched"), dict):
+            return "no watched chains recorded"
+        if self.save_bin is None:
+            if not entry.get("save_bin") or not os.path.exists(entry["save_bin"]):
+                return "no iptables-save recorded"
+            self.save_bin = entry["save_bin"]
+        # One read of every table when more than one is watched: with the nf_tables backend each
+        # iptables-save fetches the whole ruleset from the kernel, whatever table it prints.
+        tables = list(entry["watched"]) or self.tables
+        out = self.save_text(tables[0]) if len(tables) == 1 else self.save_text()
+        if chains_digest(scan_save(out, entry["watched"])) != entry.get("live"):
+            return "the live rules differ from what was written"
+        return None
+
+    def no_change_entry(self, plans):
+        """What :meth:`still_unchanged` compares later, after a full run (not in check mode) that made ``plans``:
+        the backend, its version and ``iptables-save``, the record digests, the watched chains and their digest."""
+        watched = watched_chains(plans)
+        return OrderedDict([("backend", self.backend), ("iptables_version", self.version), ("save_bin", self.save_bin),
+                            ("records", self.record_digests()), ("watched", watched),
+                            ("live", planned_digest(plans, watched))])
 
     def remember_no_change(self, raw_input, plans, output):
         """After a full run (not in check mode): what a later run with the same raw input compares, or nothing
@@ -304,11 +329,10 @@ class IptablesOwner:
         if not raw_input:
             self.forget_no_change()
             return
-        watched = watched_chains(plans)
-        self.memo.write(self.no_change_name(), OrderedDict([
-            ("input", raw_input), ("backend", self.backend), ("iptables_version", self.version),
-            ("records", self.record_digests()), ("watched", watched), ("live", planned_digest(plans, watched)),
-            ("chains", output["chains"])]))
+        entry = OrderedDict([("input", raw_input)])
+        entry.update(self.no_change_entry(plans))
+        entry["chains"] = output["chains"]
+        self.memo.write(self.no_change_name(), entry)
 
     def forget_no_change(self):
         self.memo.remove(self.no_change_name())
@@ -362,8 +386,9 @@ class IptablesOwner:
         payload = combined_payload(plans.values())
         if payload and not self.module.check_mode:
             if state == "present":
-                for table in self.tables:  # the journal: see merge_records
-                    self.store_record(table, merge_records(records[table][0], plans[table].record))
+                for table in self.tables:  # the journal (see merge_records), for the tables this restore writes
+                    if plans[table].changed:
+                        self.store_record(table, merge_records(records[table][0], plans[table].record))
             rc, dummy, err = self.runner.change([self.restore_bin, "--noflush", "-w", str(self.wait)], data=payload)
             if rc != 0:
                 if len(self.tables) == 1:

@@ -283,7 +283,3 @@ def nft_stable_text(text):
             continue
         lines.append(line)
     return "\n".join(lines)
-
-
-def text_digest(text):
-    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()

@@ -8,12 +8,15 @@
   the same directory, its mode set, then renamed over the target, so a reader
   sees the old content or the new, never half of it;
 * :class:`RecordStore`: JSON records, one file per key, in a module's state
-  directory (``/var/lib/k8slab/<module>``), removed with the directory once empty.
+  directory (``/var/lib/k8slab/<module>``), removed with the directory once empty;
+* :func:`text_digest` / :func:`file_digest`: what the no-change paths compare a
+  record file or a table's listing by, without keeping the text.
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -71,6 +74,17 @@ def read_text(path):
         if not os.path.exists(path):
             return None
         raise
+
+
+def text_digest(text):
+    """sha256 of a text (None counts as empty)."""
+    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()
+
+
+def file_digest(path):
+    """sha256 of a file's text, None when it does not exist."""
+    text = read_text(path)
+    return None if text is None else text_digest(text)
 
 
 def prune_empty_state_dir(state_dir):

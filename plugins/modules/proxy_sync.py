@@ -461,19 +461,17 @@ pods:
   sample: [{name: adam, netns: netns_adam, address: 10.0.0.11}]
 """
 
-import hashlib
 import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import conntrack, nftables, proxier
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
-    ValidationError, chains_digest, normalize_builtin_rules, normalize_chains, planned_digest, record_name, scan_save,
-    validate_chain_name, validate_owner, watched_chains)
+    ValidationError, normalize_builtin_rules, normalize_chains, record_name, validate_chain_name, validate_owner)
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables_owner import IptablesOwner
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.nft_owner import NftTable
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore, read_text
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore, file_digest, text_digest
 
 NETNS_DIR = "/run/netns"
 
@@ -495,12 +493,6 @@ def unpack_model(module):
     module.params["model_json"] = None
 
 
-def file_digest(path):
-    """sha256 of a file's bytes, None when it does not exist."""
-    text = read_text(path)
-    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 class ProxySync:
     """One sync: validate, render, write one backend, remove the other, record what was written."""
 
@@ -515,12 +507,17 @@ class ProxySync:
         self.nft_name = params["nft_table"]
 
     # ------------------------------------------------------------ records
-    def record_files(self):
-        """The ownership records whose bytes a no-change run compares: both backends' (a missing one is None)."""
-        paths = [os.path.join(self.iptables_dir, record_name(self.owner, table, "ipv4"))
-                 for table in proxier.IPTABLES_TABLES]
-        paths.append(os.path.join(self.nft_dir, "ip.%s.json" % self.nft_name))
-        return dict((path, file_digest(path)) for path in paths)
+    def record_paths(self):
+        """This owner's ownership records: iptables (filter, nat), then nftables."""
+        return [os.path.join(self.iptables_dir, record_name(self.owner, table, "ipv4")) for table in proxier.IPTABLES_TABLES] \
+            + [os.path.join(self.nft_dir, "ip.%s.json" % self.nft_name)]
+
+    def record_files(self, backend):
+        """The ownership records whose bytes a no-change run compares itself (a missing one is None): both
+        backends' of this owner, but for the iptables ones with the iptables backend, which the engine's
+        :meth:`IptablesOwner.changed_since` compares (every owner's)."""
+        paths = self.record_paths()
+        return dict((path, file_digest(path)) for path in (paths[2:] if backend == "iptables" else paths))
 
     def iptables_owner(self):
         return IptablesOwner(self.module, self.runner, self.owner, proxier.IPTABLES_TABLES, "ipv4", self.iptables_dir,
@@ -530,10 +527,10 @@ class ProxySync:
         return NftTable(self.module, self.runner, "ip", self.nft_name, self.nft_dir, state)
 
     def has_iptables_records(self):
-        return any(os.path.exists(path) for path in list(self.record_files())[:2])
+        return any(os.path.exists(path) for path in self.record_paths()[:2])
 
     def has_nft_record(self):
-        return os.path.exists(list(self.record_files())[2])
+        return os.path.exists(self.record_paths()[2])
 
     def load_sync_record(self):
         try:
@@ -545,44 +542,38 @@ class ProxySync:
     # ------------------------------------------------------------ the digest path
     def fast(self):
         """Without the model: is the node exactly as the last sync of this digest left it?"""
-        why = self.out_of_sync()
+        record = self.load_sync_record()
+        why = self.out_of_sync(record)
         if why:
             return dict(changed=False, model_needed=True, reason=why)
-        warnings = [] if self.params["drain"] else self.load_sync_record().get("warnings") or []
+        warnings = [] if self.params["drain"] else record.get("warnings") or []
         for warning in warnings:
             self.module.warn(warning)
         return dict(changed=False, in_sync=True, digest_hit=True, model_sent=False, backend=self.params["backend"],
                     layout=self.params["layout"], applied="", removed_backend=None, partial=False, waiting=[], no_endpoints=warnings,
                     complete=True)
 
-    def out_of_sync(self):
-        """Why the node may differ from the model of this digest (None when it does not)."""
+    def out_of_sync(self, record):
+        """Why the node may differ from the model of this digest, the sync record ``record`` says (None when it
+        does not)."""
         params = self.params
-        record = self.load_sync_record()
         if not record or not params["model_digest"] or record.get("digest") != params["model_digest"]:
             return "the node recorded another model"
-        if record.get("records") != self.record_files():
+        if record.get("records") != self.record_files(params["backend"]):
             return "an ownership record changed"
         if params["drain"]:
             running = set(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else set()
             if not set(params["local_netns"] or []) <= running:
                 return "a pod of this node does not run"
         if params["backend"] == "iptables":
-            save_bin = record.get("save_bin")
-            if not save_bin or not os.path.exists(save_bin):
-                return "no iptables-save recorded"
-            watched = record.get("watched") or {}
-            # One read of every table when more than one is watched: with the nf_tables backend each
-            # iptables-save fetches the whole ruleset from the kernel, whatever table it prints.
-            tables = [["-t", table] for table in watched] if len(watched) == 1 else [[]]
-            out = "".join(self.runner.read([save_bin] + argv, what=save_bin)[1] for argv in tables)
-            live = chains_digest(scan_save(out, watched))
-        else:
-            nft = self.runner.bin("nft", required=False)
-            if not nft:
-                return "no nft"
-            rc, out, dummy = self.runner.read([nft, "-s", "list", "table", "ip", self.nft_name])
-            live = proxier.text_digest(proxier.nft_stable_text(out)) if rc == 0 else None
+            entry = record.get("iptables")
+            # The engine's own check, with the iptables-save the sync recorded (no --version run).
+            return self.iptables_owner().changed_since(entry) if isinstance(entry, dict) else "no iptables entry recorded"
+        nft = self.runner.bin("nft", required=False)
+        if not nft:
+            return "no nft"
+        rc, out, dummy = self.runner.read([nft, "-s", "list", "table", "ip", self.nft_name])
+        live = text_digest(proxier.nft_stable_text(out)) if rc == 0 else None
         if live != record.get("live"):
             return "the live rules differ from what was written"
         return None
@@ -599,6 +590,8 @@ class ProxySync:
     def present(self):
         params = self.params
         layout, backend = params["layout"], params["backend"]
+        # Read once: with nftables it holds the body of the last write (tens of thousands of entries).
+        last = self.load_sync_record()
         try:
             options = proxier.check_options(layout, backend, dict((key, params[key]) for key in proxier.LAYOUT_OPTIONS))
             services, slices = proxier.split(params["services"] or [], params["endpoint_slices"] or [])
@@ -611,8 +604,7 @@ class ProxySync:
                 running = os.listdir(NETNS_DIR) if os.path.isdir(NETNS_DIR) else []
                 # Only pods the last sync served: a converge killed between pod_sync and the app start left a
                 # namespace whose app never answered (a record without the list: any pod that runs).
-                last = self.load_sync_record() or {}
-                kept, waiting = proxier.drained_pods(pods, params["node"], running, last.get("serving"))
+                kept, waiting = proxier.drained_pods(pods, params["node"], running, (last or {}).get("serving"))
                 if waiting:
                     rendered = proxier.render(layout, backend, services, slices, kept, options, node=params["node"])
             declared_full = self.declared(full) if backend == "iptables" else None
@@ -620,8 +612,7 @@ class ProxySync:
         except (proxier.ModelError, ValidationError) as exc:
             self.module.fail_json(msg="the model was rejected before any change: %s" % exc)
         # Nothing of this owner on the node yet: a drain run only checks (there is nothing to drain).
-        only_check = params["drain"] and not (self.has_iptables_records() or self.has_nft_record()
-                                              or self.load_sync_record())
+        only_check = params["drain"] and not (self.has_iptables_records() or self.has_nft_record() or last)
         # Both backends' records are read (a broken one stops the run) before the first change.
         iptables = self.iptables_owner() if backend == "iptables" or self.has_iptables_records() else None
         records = current = None
@@ -645,11 +636,9 @@ class ProxySync:
             if backend == "nftables":
                 nft.check_owned()
             return output
-        blocks = None  # the nftables body by object, whose record the next sync may trust (nft_partial)
+        blocks = live = None  # the nftables body by object (nft_partial), and the listing's digest
         if backend == "iptables":
             result, plans = iptables.converge("present", declared, params["adopt"], records, current)
-            live = planned_digest(plans, watched_chains(plans))
-            watched = watched_chains(plans)
             if self.module._diff:
                 output["diff"] = iptables.diff(plans)
             if nft is not None:
@@ -658,27 +647,25 @@ class ProxySync:
                 output["removed_backend"] = "nftables" if gone["changed"] else None
         else:
             blocks = nftables.content_blocks(rendered["nft"])
-            result = self.nft_partial(nft, blocks) if iptables is None else None
+            result = self.nft_partial(nft, blocks, last) if iptables is None else None
             output["partial"] = result is not None
             if result is None:
                 result = nft.converge("present", rendered["nft"], False, trusted=True)
-            watched = None
             if iptables is not None:
                 gone, dummy = iptables.converge("absent", None, (), records, current)
                 result["changed"] = result["changed"] or gone["changed"]
                 output["removed_backend"] = "iptables" if gone["changed"] else None
-            live = None
             if not self.module.check_mode:
                 # The listing the write left (the scratch load's, or read now) is what the next run compares.
                 out = nft.text if nft.text is not None else nft.read_text()
-                live = proxier.text_digest(proxier.nft_stable_text(out))
+                live = text_digest(proxier.nft_stable_text(out))
             if self.module._diff and "diff" in result:
                 output["diff"] = result["diff"]
         output.update(changed=result["changed"], in_sync=not result["changed"], applied=result["applied"])
         # After the new rules are in, before the record: a failed clean-up is retried by the next run.
         udp = conntrack.udp_frontends(rendered["plan"]["services"])
         if params["conntrack_cleanup"]:
-            output["conntrack_deleted"] = self.conntrack_cleanup(udp)
+            output["conntrack_deleted"] = self.conntrack_cleanup(udp, last)
             if any(item["deleted"] for item in output["conntrack_deleted"]):
                 output.update(changed=True, in_sync=False)
         if not self.module.check_mode:
@@ -690,22 +677,23 @@ class ProxySync:
                 "digest": None if waiting else params["model_digest"],
                 # This node's pods the written rules serve: the next drain keeps no other (drained_pods).
                 "serving": proxier.local_netns(kept, params["node"]),
-                "save_bin": iptables.save_bin if iptables and backend == "iptables" else None,
-                "watched": watched, "live": live, "records": self.record_files(), "warnings": full["warnings"],
+                # What the next run's digest path compares: the engine's entry (iptables), the listing's digest (nft).
+                "iptables": iptables.no_change_entry(plans) if backend == "iptables" else None,
+                "live": live,
+                "records": self.record_files(backend), "warnings": full["warnings"],
                 # The body written, block by block: the next sync changes only the blocks that differ (nft_partial).
                 "nft_body": blocks[0] if blocks else None})
         return output
 
-    def nft_partial(self, nft, blocks):
-        """kube-proxy's partial sync: when the table lists exactly as this owner's last write left it, write only
-        the blocks (nftables.content_blocks of the rendered body) that differ from that write's record. The nft_table converge output, or None
-        when the full path must run (nothing is changed then)."""
-        last = self.load_sync_record()
+    def nft_partial(self, nft, blocks, last):
+        """kube-proxy's partial sync: when the table lists exactly as this owner's last write left it (``last``, the
+        sync record), write only the blocks (nftables.content_blocks of the rendered body) that differ from that
+        write's record. The nft_table converge output, or None when the full path must run (nothing is changed then)."""
         if self.module.check_mode or self.module._diff or not last or last.get("backend") != "nftables" \
                 or not last.get("nft_body") or not self.has_nft_record():
             return None
         text = nft.read_text()
-        if proxier.text_digest(proxier.nft_stable_text(text)) != last.get("live"):
+        if text_digest(proxier.nft_stable_text(text)) != last.get("live"):
             return None  # changed behind our back, or gone: read, compare and write in full
         plan = nftables.content_plan("ip", self.nft_name, last["nft_body"], blocks)
         if plan is None:
@@ -716,9 +704,9 @@ class ProxySync:
         return dict(changed=plan.changed, family="ip", name=self.nft_name, created=False, deleted=False, adopted=False,
                     removed=plan.removed, replaced=[], applied=plan.payload)
 
-    def conntrack_cleanup(self, udp):
-        """Delete (check mode: count) the UDP conntrack entries this sync made stale, as kube-proxy does."""
-        record = self.load_sync_record()
+    def conntrack_cleanup(self, udp, record):
+        """Delete (check mode: count) the UDP conntrack entries this sync made stale, as kube-proxy does; ``record``
+        is the last sync's record."""
         previous = record.get("udp") if record and isinstance(record.get("udp"), list) else None
         filters = conntrack.stale_filters(previous, udp)
         if not filters:

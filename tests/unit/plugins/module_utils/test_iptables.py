@@ -686,3 +686,56 @@ def test_split_words_refuses_an_open_quote_as_shlex_does():
         ipt.split_words('-m comment --comment "open -j X')
     with pytest.raises(ValidationError, match="cannot be split"):
         ipt.validate_rule('-m comment --comment "open -j X', "here")
+
+
+# ---------------------------------------------------------------- kube-proxy-sized input: less work, same answers
+
+def test_parse_tables_reads_every_wanted_table_in_one_pass_as_parse_save_does():
+    text = "*filter\n:INPUT ACCEPT [0:0]\n:F - [0:0]\n-A INPUT -j F\n-A F -j ACCEPT\nCOMMIT\n" + TUTORIAL_NAT
+    tables = ipt.parse_tables(text, ["filter", "nat", "mangle"])
+    assert list(tables) == ["filter", "nat", "mangle"]
+    for name, table in tables.items():
+        alone = ipt.parse_save(text, name)
+        assert (table.name, table.policy, table.rules) == (alone.name, alone.policy, alone.rules)
+    assert tables["filter"].rules == {"INPUT": ["-j F"], "F": ["-j ACCEPT"]} and tables["mangle"].policy == {}
+
+
+@pytest.mark.parametrize("rule", [
+    "-j EVE-HTTP", "-m statistic --mode random --probability 0.5 -j EVE-HTTP", "--jump A", "-g B", "--goto C",
+    '-m comment --comment "x -j NOT-A-JUMP" -j KUBE-SVC-X', "-j -j X", "-p tcp\t-j  TABS", "-j", "-m mark -j",
+    "-xj A -j- B", "",
+])
+def test_jump_targets_are_the_words_after_a_jump_word(rule):
+    words = rule.split()  # what they always were
+    expected = set(words[index + 1] for index, word in enumerate(words[:-1]) if word in ("-j", "--jump", "-g", "--goto"))
+    assert ipt._jump_targets(rule) == expected
+
+
+def test_plan_writes_the_diff_texts_only_when_asked(monkeypatch):
+    made = []
+    diff_texts = ipt.diff_texts
+    monkeypatch.setattr(ipt, "diff_texts", lambda *args: made.append(1) or diff_texts(*args))
+    result = run_plan(EMPTY_NAT, SERVICE_CHAINS, SERVICE_JUMPS)
+    assert made == [] and result.changed
+    assert result.before == "*nat\nCOMMIT\n" and result.after.startswith("*nat\n:APP-SERVICE - [0:0]\n")
+    assert made == [1]  # once, for both
+
+
+def test_input_digest_from_the_chain_keys_is_the_same_digest():
+    chains, builtin = SERVICE_CHAINS, SERVICE_JUMPS
+    keys, key = ipt.chain_input_keys("nft", "v1.8.9", chains), ipt.builtin_input_key("nft", "v1.8.9", builtin)
+    assert ipt.input_digest("nat", "ipv4", "nft", "v1.8.9", chains, builtin, keys, key) == \
+        ipt.input_digest("nat", "ipv4", "nft", "v1.8.9", chains, builtin)
+    # A rule moved from one chain to the next is another input (the join cannot blur chains together).
+    moved = ipt.chain_input_keys("nft", "v1.8.9", OrderedDict([("A", ["-j X", "-j Y"]), ("B", [])]))
+    assert moved != ipt.chain_input_keys("nft", "v1.8.9", OrderedDict([("A", ["-j X"]), ("B", ["-j Y"])]))
+
+
+@pytest.mark.parametrize("going", [1, 40], ids=["few-chains-go", "many-chains-go"])
+def test_check_dangling_jumps_reads_jumps_not_names(going):
+    names = ["KUBE-SEP-%d" % index for index in range(going)]
+    final = {"KUBE-SVC-X": ['-m comment --comment "was KUBE-SEP-0" -j RETURN'], "OUTPUT": ["-j KUBE-SVC-X"]}
+    ipt.check_dangling_jumps(final, names)  # the name in a comment is no jump
+    final["KUBE-SVC-X"].append("-j %s" % names[-1])
+    with pytest.raises(ValidationError, match="cannot delete chain %s: rule '-A KUBE-SVC-X -j %s'" % (names[-1], names[-1])):
+        ipt.check_dangling_jumps(final, names)

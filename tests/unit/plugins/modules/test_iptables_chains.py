@@ -163,6 +163,17 @@ def test_changed_builtin_rules_alone_go_through_scratch(node):
     assert node.record["builtin_rules"] == [{"chain": "PREROUTING", "rule": "-j EDEN-SVC-HTTP", "position": "first"}]
 
 
+def test_no_built_in_rules_need_no_scratch_load(node):
+    node.run(builtin_rules=[])
+    node.table = LOADED_NAT.replace("-A OUTPUT -j EDEN-SVC-HTTP\n", "")
+    path = node.state_dir / "service_proxy.ipv4.nat.json"
+    record = json.loads(path.read_text())
+    record["input_digest"] = record["builtin_input"] = None  # the chains are known (their input keys), nothing else
+    path.write_text(json.dumps(record))
+    result = node.run(builtin_rules=[], adopt=[])
+    assert "unshare" not in node.commands() and result["changed"] is False
+
+
 def test_another_iptables_version_loads_everything_again(node):
     node.run()
     node.table = LOADED_NAT

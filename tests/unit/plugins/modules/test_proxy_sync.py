@@ -17,7 +17,7 @@ from ansible.module_utils.common.parameters import PASS_VARS
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import complete_pods
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils import proxier
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iptables_owner, proxier
 from ansible_collections.k8slab.kube_proxy.plugins.modules import proxy_sync
 
 BUILTIN = {"filter": ("INPUT", "FORWARD", "OUTPUT"), "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")}
@@ -181,7 +181,11 @@ def test_kube_proxy_layout_writes_nat_and_filter_in_one_restore(node):
      "an ownership record changed"),
     (lambda node: (node.state_dir / "proxy_sync" / "service_proxy.json").unlink(), "another model"),
     (lambda node: (node.netns / "netns_eve").unlink(), None),  # only drain cares whether pods run
-], ids=["in-sync", "rule-deleted", "foreign-rule-on-top", "record-corrupt", "no-sync-record", "netns-gone"])
+    # another owner's record decides clashes: the engine's check compares every owner's
+    (lambda node: (node.state_dir / "iptables_chains" / "pod_network.ipv4.nat.json").write_text("{}"),
+     "an ownership record changed"),
+], ids=["in-sync", "rule-deleted", "foreign-rule-on-top", "record-corrupt", "no-sync-record", "netns-gone",
+        "other-owners-record"])
 def test_digest_path_answers_from_the_record_and_one_read(node, break_it, reason):
     node.run()
     if break_it:
@@ -202,6 +206,25 @@ def test_kube_proxy_layout_digest_path_reads_both_tables_in_one_save(node, table
     assert result["digest_hit"] is True and node.calls == ["iptables-nft-save"]
     node.iptables.tables[table][chain].pop()
     assert node.run(digest_only=True, layout="kube-proxy")["reason"] == "the live rules differ from what was written"
+
+
+def test_a_sync_reads_its_record_once(node, monkeypatch):
+    node.run()
+    reads = []
+    load = proxy_sync.ProxySync.load_sync_record
+    monkeypatch.setattr(proxy_sync.ProxySync, "load_sync_record", lambda self: reads.append(1) or load(self))
+    assert node.run(drain=True, rule_comments=True)["changed"] is True
+    assert len(reads) == 1  # drain, the drain-only check and the conntrack clean-up share it
+
+
+def test_the_journal_is_written_for_the_tables_the_restore_writes(node, monkeypatch):
+    node.run(layout="kube-proxy")
+    journaled = []
+    merge = iptables_owner.merge_records
+    monkeypatch.setattr(iptables_owner, "merge_records", lambda old, new: journaled.append(new["table"]) or merge(old, new))
+    result = node.run(layout="kube-proxy", pods=PODS[:1])  # eve leaves: nat changes, filter does not
+    assert result["changed"] is True and "*filter" not in node.restores[0]
+    assert journaled == ["nat"]
 
 
 def test_a_hand_deleted_rule_is_repaired_by_the_full_path(node):
