@@ -23,7 +23,7 @@ from collections import OrderedDict
 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore, file_digest, text_digest
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
-    ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, chains_digest,
+    BUILTIN_CHAINS, ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, chains_digest,
     check_declared, combined_payload, dump_record, empty_record, explain_restore_error, input_digest, load_record,
     merge_records, other_owners, parse_save, parse_tables, plan, planned_digest, record_name, referenced_chains, remember_inputs,
     render_scratch_tables, reusable_canonical, scan_save, watched_chains)
@@ -335,7 +335,14 @@ class IptablesOwner:
         self.memo.write(self.no_change_name(), entry)
 
     def forget_no_change(self):
-        self.memo.remove(self.no_change_name())
+        """Remove this owner's no-change entries for any of these tables: the one named after them, and those an
+        owner that switched between one table per run and several tables per run left (``filter`` and ``nat``
+        beside ``filter+nat``), so that O(state=absent) leaves no file behind."""
+        prefix, suffix = "%s.%s." % (self.owner, self.ip_version), ".no-change"
+        for name in self.memo.names(suffix):
+            parts = name[len(prefix):-len(suffix)].split("+") if name.startswith(prefix) else []
+            if parts and set(parts) <= set(BUILTIN_CHAINS) and set(parts) & set(self.tables):
+                self.memo.remove(name)
 
     # ------------------------------------------------------------ checks and states
     def check_clashes(self, declared, records=None, current=None, adopt=()):

@@ -55,10 +55,68 @@ author:
   - k8slab maintainers (@k8slab)
 options:
   table:
-    description: The table the chains and rules live in.
+    description:
+      - The table the chains and rules live in; C(filter) when neither this nor O(tables) is given.
+      - Not together with O(tables).
     type: str
     choices: [filter, nat, mangle, raw]
-    default: filter
+  tables:
+    description:
+      - Several tables in one run, instead of O(table), O(chains) and O(builtin_rules) - one table's chains and
+        built-in rules per item, as those options take them. The tables are read with one C(iptables-save) and
+        written with one C(iptables-restore --noflush), which commits them one after the other (a rejected rule in
+        any table stops the run before any table changes, as the scratch load checks them all first).
+      - An item with no chains and no built-in rules removes what this owner holds in that table, and its record.
+        With O(state=absent) only the items' C(table) is read.
+      - What it is for - one owner whose rules span tables, such as the pod network's C(FORWARD) accepts (filter)
+        and C(MASQUERADE) (nat), converged by one module run instead of one per table.
+      - Each table's ownership record is the one the single-table form keeps, so an owner can move between the two
+        forms; the no-change entry is named after all the tables (C(OWNER.IP_VERSION.filter+nat.no-change.json)).
+    type: list
+    elements: dict
+    suboptions:
+      table:
+        description: The table.
+        type: str
+        required: true
+        choices: [filter, nat, mangle, raw]
+      chains:
+        description: This table's chains, as O(chains) takes them.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          name:
+            description: The chain's name, as in O(chains).
+            type: str
+            required: true
+          rules:
+            description: Its rules, as in O(chains).
+            type: list
+            elements: raw
+            default: []
+      builtin_rules:
+        description: This table's rules in chains the owner does not own, as O(builtin_rules) takes them.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          chain:
+            description: The chain, as in O(builtin_rules).
+            type: str
+            required: true
+          rule:
+            description: The rule, as in O(builtin_rules).
+            type: str
+            required: true
+          comment:
+            description: Optional comment, as in O(builtin_rules).
+            type: str
+          position:
+            description: C(first) or C(last), as in O(builtin_rules).
+            type: str
+            choices: [first, last]
+            default: first
   ip_version:
     description: C(ipv4) uses C(iptables-save)/C(iptables-restore), C(ipv6) the C(ip6tables) ones.
     type: str
@@ -78,7 +136,8 @@ options:
         chains and rules this owner declared before and no longer declares.
       - C(absent) removes everything the ownership record lists for this owner (chains it created are
         flushed and deleted, adopted chains lose the owner's rules, the owner's rules in built-in chains
-        are deleted) and deletes the record. O(chains) and O(builtin_rules) are ignored.
+        are deleted) and deletes the record, in O(table) or in every table of O(tables). O(chains) and
+        O(builtin_rules) are ignored.
     type: str
     choices: [present, absent]
     default: present
@@ -233,6 +292,24 @@ EXAMPLES = r"""
     builtin_rules:
       - {chain: POSTROUTING, rule: -s 10.0.0.0/24 -j MASQUERADE, position: last}
 
+- name: Both at once - one owner's rules in filter and nat, read with one iptables-save, written with one restore
+  k8slab.kube_proxy.iptables_chains:
+    owner: pod_network
+    tables:
+      - table: filter
+        builtin_rules:
+          - {chain: FORWARD, rule: -i bridge_eden -j ACCEPT, position: last}
+          - {chain: FORWARD, rule: -o bridge_eden -j ACCEPT, position: last}
+      - table: nat
+        builtin_rules:
+          - {chain: POSTROUTING, rule: -s 10.0.0.0/24 -j MASQUERADE, position: last}
+
+- name: Remove what the pod network holds in both tables
+  k8slab.kube_proxy.iptables_chains:
+    owner: pod_network
+    tables: [{table: filter}, {table: nat}]
+    state: absent
+
 - name: The same Service with comments, so that iptables-save explains itself (an owner declares all its chains)
   k8slab.kube_proxy.iptables_chains:
     table: nat
@@ -265,33 +342,40 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed:
-  description: Whether the table was (or in check mode would be) changed.
+  description: Whether a table was (or in check mode would be) changed.
   returned: always
   type: bool
   sample: true
 table:
   description: The table.
-  returned: always
+  returned: without O(tables)
   type: str
   sample: nat
 chains:
   description: The chains this owner manages (declared; with O(state=absent) the ones the record listed).
-  returned: always
+  returned: without O(tables)
   type: list
   elements: str
   sample: [APP-SERVICE, EDEN-SVC-HTTP, ADAM-HTTP, EVE-HTTP]
 created:
   description: Chains created by this run.
-  returned: always
+  returned: without O(tables)
   type: list
   elements: str
   sample: [EVE-HTTP]
 deleted:
   description: Chains deleted by this run (pruned, or all of them with O(state=absent)).
-  returned: always
+  returned: without O(tables)
   type: list
   elements: str
   sample: [OLD-SVC]
+tables:
+  description: With O(tables), per table (in the order given) RV(chains), RV(created) and RV(deleted) as the single-table form returns them.
+  returned: with O(tables)
+  type: dict
+  sample:
+    filter: {chains: [], created: [], deleted: []}
+    nat: {chains: [], created: [], deleted: []}
 applied:
   description: The exact C(iptables-restore --noflush) input that was (in check mode would be) applied; empty when nothing changed.
   returned: always
@@ -332,54 +416,81 @@ ECHO_LIMIT = 200
 SCRATCH_SCRIPT = iptables_owner.SCRATCH_SCRIPT
 
 
-def converge(module, worker, chains, builtin_rules, adopt):
-    """One table through the shared IptablesOwner: the module's result, as it always was."""
-    params = module.params
-    table = params["table"]
-    declared = {table: (chains, builtin_rules)} if params["state"] == "present" else None
-    output, plans = worker.converge(params["state"], declared, adopt)
-    result = dict(changed=output["changed"], table=table, chains=output["chains"][table],
-                  created=output["created"][table], deleted=output["deleted"][table], applied=output["applied"],
-                  backend=output["backend"], digest_hit=False)
-    if module._diff:
-        result["diff"] = worker.diff(plans)
-    return result, output, plans
+# The options of one table's chains and built-in rules: the top-level ones, and each item of tables.
+CHAINS_SPEC = dict(type="list", elements="dict", default=[], options=dict(
+    name=dict(type="str", required=True),
+    rules=dict(type="list", elements="raw", default=[]),
+))
+BUILTIN_RULES_SPEC = dict(type="list", elements="dict", default=[], options=dict(
+    chain=dict(type="str", required=True),
+    rule=dict(type="str", required=True),
+    comment=dict(type="str"),
+    position=dict(type="str", default="first", choices=["first", "last"]),
+))
+TABLES = ["filter", "nat", "mangle", "raw"]
 
 
-def normalized(module):
-    """The arguments checked and rendered: (chains, builtin_rules, adopt); bad ones fail before any command."""
-    params = module.params
+def requested(params):
+    """table -> (raw chains, raw builtin rules), in the order given: O(tables), or the one O(table)."""
+    if params["tables"] is None:
+        return {params["table"] or "filter": (params["chains"], params["builtin_rules"])}
+    result = {}
+    for item in params["tables"]:
+        if item["table"] in result:
+            raise ValidationError("tables: table %s is listed twice" % item["table"])
+        result[item["table"]] = (item["chains"], item["builtin_rules"])
+    if not result:
+        raise ValidationError("tables must list at least one table")
+    return result
+
+
+def normalized(module, tables):
+    """The arguments checked and rendered: (table -> (chains, builtin_rules), adopt); bad ones fail before any
+    command."""
+    declared = {}
     try:
-        chains = normalize_chains(params["chains"], params["table"])
-        builtin_rules = normalize_builtin_rules(params["builtin_rules"], chains)
-        adopt = [validate_chain_name(name, params["table"], "adopt: chain") for name in params["adopt"]]
+        for table, (chains, builtin_rules) in tables.items():
+            chains = normalize_chains(chains, table)
+            declared[table] = (chains, normalize_builtin_rules(builtin_rules, chains))
+        adopt = [validate_chain_name(name, table, "adopt: chain") for name in module.params["adopt"] for table in tables]
     except ValidationError as exc:
         module.fail_json(msg=str(exc))
-    return chains, builtin_rules, adopt
+    return declared, list(dict.fromkeys(adopt))
+
+
+def shaped(params, output, tables):
+    """The module's result from the engine's output: the single-table form's keys, or per table with O(tables)."""
+    result = dict(changed=output["changed"], applied=output["applied"], backend=output["backend"], digest_hit=False)
+    if params["tables"] is None:
+        table = list(tables)[0]
+        result.update(table=table, chains=output["chains"][table], created=output["created"][table],
+                      deleted=output["deleted"][table])
+    else:
+        result["tables"] = dict((table, dict(chains=output["chains"][table], created=output["created"][table],
+                                             deleted=output["deleted"][table])) for table in tables)
+    return result
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            table=dict(type="str", default="filter", choices=["filter", "nat", "mangle", "raw"]),
+            table=dict(type="str", choices=TABLES),
+            tables=dict(type="list", elements="dict", options=dict(
+                table=dict(type="str", required=True, choices=TABLES),
+                chains=CHAINS_SPEC,
+                builtin_rules=BUILTIN_RULES_SPEC,
+            )),
             ip_version=dict(type="str", default="ipv4", choices=["ipv4", "ipv6"]),
             owner=dict(type="str", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
-            chains=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                rules=dict(type="list", elements="raw", default=[]),
-            )),
+            chains=CHAINS_SPEC,
             adopt=dict(type="list", elements="str", default=[]),
-            builtin_rules=dict(type="list", elements="dict", default=[], options=dict(
-                chain=dict(type="str", required=True),
-                rule=dict(type="str", required=True),
-                comment=dict(type="str"),
-                position=dict(type="str", default="first", choices=["first", "last"]),
-            )),
+            builtin_rules=BUILTIN_RULES_SPEC,
             wait=dict(type="int", default=30),
             state_dir=dict(type="path", default="/var/lib/k8slab/iptables_chains"),
             backend=dict(type="str", default="auto", choices=["auto", "nft", "legacy"]),
         ),
+        mutually_exclusive=[["table", "tables"], ["chains", "tables"], ["builtin_rules", "tables"]],
         supports_check_mode=True,
     )
     params = module.params
@@ -387,36 +498,42 @@ def main():
         validate_owner(params["owner"])
         if params["wait"] < 0:
             raise ValidationError("wait must be 0 or more seconds")
+        tables = requested(params)
     except ValidationError as exc:
         module.fail_json(msg=str(exc))
-    table = params["table"]
-    worker = iptables_owner.IptablesOwner(module, Runner(module), params["owner"], [table], params["ip_version"],
+    worker = iptables_owner.IptablesOwner(module, Runner(module), params["owner"], list(tables), params["ip_version"],
                                           params["state_dir"], params["wait"])
     # The no-change path: the raw arguments' digest, taken before anything is checked or rendered (diff mode
     # always takes the full path, which shows the owner's chains).
     raw_input = None
     if params["state"] == "present":
-        raw_input = iptables_owner.no_change_input(table, params["ip_version"], params["owner"], params["chains"],
-                                                   params["builtin_rules"], params["adopt"])
+        raw_input = iptables_owner.no_change_input("+".join(tables), params["ip_version"], params["owner"],
+                                                   list(tables.values()), params["adopt"])
     entry = None if module._diff else worker.recorded_no_change(raw_input)
-    arguments = normalized(module) if entry is None else None
+    arguments = normalized(module, tables) if entry is None else None
     worker.detect_backend(params["backend"])
     if entry is not None and worker.still_unchanged(entry):
-        output = dict(changed=False, table=table, chains=entry["chains"][table], created=[], deleted=[], applied="",
-                      backend=worker.backend, digest_hit=True)
+        empty = dict((table, []) for table in tables)
+        output = shaped(params, dict(changed=False, chains=entry["chains"], created=empty, deleted=empty, applied="",
+                                     backend=worker.backend), tables)
+        output["digest_hit"] = True
     else:
-        arguments = arguments or normalized(module)
-        output, converged, plans = converge(module, worker, *arguments)
+        declared, adopt = arguments or normalized(module, tables)
+        converged, plans = worker.converge(params["state"], declared if params["state"] == "present" else None, adopt)
+        output = shaped(params, converged, tables)
+        if module._diff:
+            output["diff"] = worker.diff(plans)
         if not module.check_mode:
             if params["state"] == "present":
                 worker.remember_no_change(raw_input, plans, converged)
             else:
                 worker.forget_no_change()
-    rules = sum(len(chain["rules"] or []) for chain in params["chains"]) + len(params["builtin_rules"])
+    chains = [chain for table_chains, dummy in tables.values() for chain in table_chains]
+    rules = sum(len(chain["rules"] or []) for chain in chains) + sum(len(builtin) for dummy, builtin in tables.values())
     if rules > ECHO_LIMIT:
         # Echoing a kube-proxy-sized input (a megabyte) back as the task's invocation costs more than the work.
-        output["invocation"] = {"module_args": dict(params, chains="%d chains with %d rules (not echoed back)"
-                                                    % (len(params["chains"]), rules))}
+        summary = "%d chains with %d rules (not echoed back)" % (len(chains), rules)
+        output["invocation"] = {"module_args": dict(params, **{"chains" if params["tables"] is None else "tables": summary})}
     module.exit_json(**output)
 
 

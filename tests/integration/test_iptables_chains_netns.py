@@ -311,3 +311,69 @@ def test_waits_for_the_xtables_lock(node):
     result, = node.playbook(legacy)
     assert result["changed"] is True
     assert time.monotonic() - start >= 2.5
+
+
+POD_NETWORK_TABLES = """\
+- name: pod network, both tables
+  k8slab.kube_proxy.iptables_chains:
+    owner: pod_network
+    state_dir: %s
+    tables:
+      - table: filter
+        builtin_rules:
+          - {chain: FORWARD, rule: -i bridge_eden -j ACCEPT, position: last}
+          - {chain: FORWARD, rule: -o bridge_eden -j ACCEPT, position: last}
+      - table: nat
+        builtin_rules:
+          - {chain: POSTROUTING, rule: -s 10.0.0.0/24 -j MASQUERADE, position: last}
+""" % STATE_DIR
+POD_NETWORK_LINES = {"filter": ["-A FORWARD -i bridge_eden -j ACCEPT", "-A FORWARD -o bridge_eden -j ACCEPT"],
+                     "nat": ["-A POSTROUTING -s 10.0.0.0/24 -j MASQUERADE"]}
+
+
+def test_tables_form_writes_both_tables_in_one_run(node):
+    first, second = node.playbook(POD_NETWORK_TABLES + POD_NETWORK_TABLES.replace("both tables", "again", 1))
+    assert (first["changed"], second["changed"], second["digest_hit"]) == (True, False, True)
+    # one restore input holding both tables
+    assert "*filter\n" in first["applied"] and "*nat\n" in first["applied"]
+    assert first["tables"] == {"filter": {"chains": [], "created": [], "deleted": []},
+                               "nat": {"chains": [], "created": [], "deleted": []}}
+    for table, lines in POD_NETWORK_LINES.items():
+        current = save(node, table)
+        assert without(current, lines) == node.foreign[table]
+        # appended, in order: after Docker's FORWARD rules and its MASQUERADE
+        chain = [line for line in current.splitlines() if line.startswith(lines[0].split(" -", 2)[0] + " ")]
+        assert chain[-len(lines):] == lines
+    # the nat rule turned off: that table's rules and record go, filter's stay
+    result, = node.playbook(POD_NETWORK_TABLES.replace(
+        "builtin_rules:\n          - {chain: POSTROUTING, rule: -s 10.0.0.0/24 -j MASQUERADE, position: last}",
+        "builtin_rules: []"))
+    assert result["changed"] is True and save(node, "nat") == node.foreign["nat"]
+    assert node.run(["ls", STATE_DIR]).stdout.split() == [
+        "pod_network.ipv4.filter+nat.no-change.json", "pod_network.ipv4.filter.json", "pod_network.ipv4.filter.json.prev"]
+
+
+def test_an_owner_moves_from_one_table_per_run_to_tables_and_leaves_no_trace(node):
+    single = ""
+    for table, lines in POD_NETWORK_LINES.items():
+        rules = ["      - {chain: %s, rule: %s, position: last}" % (line.split()[1], " ".join(line.split()[2:])) for line in lines]
+        single += "- name: pod network, %s\n  k8slab.kube_proxy.iptables_chains:\n    table: %s\n    owner: pod_network\n" \
+                  "    state_dir: %s\n    builtin_rules:\n%s\n" % (table, table, STATE_DIR, "\n".join(rules))
+    node.playbook(single)
+    # the same ownership records: no clash, nothing to change
+    result, = node.playbook(POD_NETWORK_TABLES)
+    assert (result["changed"], result["digest_hit"]) == (False, False)
+    result, = node.playbook("""\
+- name: pod network gone
+  k8slab.kube_proxy.iptables_chains:
+    owner: pod_network
+    state_dir: %s
+    tables: [{table: nat}, {table: filter}]
+    state: absent
+""" % STATE_DIR)
+    assert result["changed"] is True
+    assert result["tables"]["nat"]["deleted"] == [] and set(result["tables"]) == {"nat", "filter"}
+    for table in POD_NETWORK_LINES:
+        assert save(node, table) == node.foreign[table]
+    # every record and no-change entry of either form is gone, and with them the folder
+    assert node.run(["test", "-e", STATE_DIR], check=False).returncode == 1

@@ -137,7 +137,7 @@ def label(module, args):
     if module == "app_instances":
         return "app_instances " + ("pruned" if args.get("state") == "pruned" else "present")
     if module == "iptables_chains":
-        return "iptables_chains " + args.get("table", "")
+        return "iptables_chains " + (args.get("table") or "+".join(item["table"] for item in args.get("tables") or []))
     if module == "node_lock":
         return "node_lock " + args.get("state", "locked")
     return module

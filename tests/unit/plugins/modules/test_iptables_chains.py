@@ -65,9 +65,11 @@ class FakeNode:
             return self.restore_result
         raise AssertionError("unexpected command %r" % (argv,))
 
-    def run(self, check=False, diff=False, **args):
+    def run(self, check=False, diff=False, drop=(), **args):
         params = dict(PARAMS, state_dir=str(self.state_dir))
         params.update(args)
+        for name in drop:
+            del params[name]
         if check:
             params["_ansible_check_mode"] = True
         if diff:
@@ -461,3 +463,51 @@ def test_check_and_diff_mode_and_absent(node, monkeypatch):
     assert node.run(check=True)["digest_hit"] is True
     node.run(state="absent")
     assert not (node.state_dir / NO_CHANGE).exists() and not node.state_dir.exists()
+
+
+# The tables form: PARAMS' one table as an item of tables.
+ONE_TABLE = ("table", "chains", "builtin_rules")
+AS_TABLES = [{"table": "nat", "chains": PARAMS["chains"], "builtin_rules": PARAMS["builtin_rules"]}]
+
+
+def test_tables_form_returns_per_table_and_reruns_on_its_own_entry(node):
+    result = node.run(drop=ONE_TABLE, tables=AS_TABLES)
+    # one save of every table, one scratch load, one restore - as the single-table form does for one table
+    assert node.commands() == ["iptables --version", "iptables-nft-restore --version", "iptables-nft-save",
+                               "unshare", "iptables-nft-restore"]
+    assert node.calls[2] == ("iptables-nft-save", "-t", "nat") and node.applied == APPLIED
+    assert "table" not in result and "chains" not in result
+    assert result["tables"] == {"nat": {"chains": ["EDEN-SVC-HTTP", "EVE-HTTP"], "created": ["EDEN-SVC-HTTP", "EVE-HTTP"],
+                                        "deleted": []}}
+    assert sorted(os.listdir(node.state_dir)) == ["service_proxy.ipv4.nat.json", "service_proxy.ipv4.nat.json.prev",
+                                                  "service_proxy.ipv4.nat.no-change.json"]
+    node.table = LOADED_NAT
+    again = node.run(drop=ONE_TABLE, tables=AS_TABLES)
+    assert (again["changed"], again["digest_hit"]) == (False, True)
+    assert again["tables"] == {"nat": {"chains": ["EDEN-SVC-HTTP", "EVE-HTTP"], "created": [], "deleted": []}}
+    # the same record as the single-table form's: switching forms is no clash and nothing to change
+    single = node.run()
+    assert (single["changed"], single["chains"]) == (False, ["EDEN-SVC-HTTP", "EVE-HTTP"])
+
+
+@pytest.mark.parametrize("args, drop, message", [
+    ({"tables": AS_TABLES}, ("chains", "builtin_rules"), "mutually exclusive: table|tables"),
+    ({"tables": AS_TABLES}, ("table", "builtin_rules"), "mutually exclusive: chains|tables"),
+    ({"tables": AS_TABLES * 2}, ONE_TABLE, "tables: table nat is listed twice"),
+    ({"tables": []}, ONE_TABLE, "tables must list at least one table"),
+    ({"tables": [{"table": "nat", "chains": [{"name": "PREROUTING"}]}]}, ONE_TABLE, "PREROUTING is a built-in chain of table nat"),
+])
+def test_tables_form_refuses_bad_input_before_any_command(node, args, drop, message):
+    result = node.run(drop=drop, **args)
+    assert result["failed"] is True and message in result["msg"] and node.calls == []
+
+
+def test_absent_with_tables_removes_the_entries_of_either_form(node):
+    node.run()
+    (node.state_dir / "service_proxy.ipv4.filter+nat.no-change.json").write_text("{}")
+    (node.state_dir / "other.ipv4.nat.no-change.json").write_text("{}")
+    node.table = LOADED_NAT
+    result = node.run(drop=ONE_TABLE, tables=[{"table": "nat"}], state="absent")
+    assert result["changed"] is True and result["tables"]["nat"]["deleted"] == ["EDEN-SVC-HTTP", "EVE-HTTP"]
+    # another owner's entry stays; this owner's single-table and two-table entries are gone
+    assert sorted(os.listdir(node.state_dir)) == ["other.ipv4.nat.no-change.json"]
