@@ -537,6 +537,10 @@ class PodSync:
 
     def present(self):
         record = self.read_record()
+        # Every existing pod namespace's links and routes, one ip process each (the checks and the converge
+        # below read them from the cache until the first change).
+        existing = set(netns_names(self.ip.netns_list()))
+        self.ip.prefetch([pod["netns"]["name"] for pod in self.model["pods"] if pod["netns"]["name"] in existing])
         table = self.ip.routes(4)
         desired = [route["params"] for route in self.model["routes"]]
         owned, leftovers, clashes = plan_ownership(

@@ -233,3 +233,24 @@ def test_a_pod_back_on_its_address_is_not_sent_to_its_old_mac(node):
     assert [entry.get("lladdr") for entry in box.ip_json("neigh", "show", "10.0.0.21", "dev", "bridge_eden")] == [new]
     again = node.sync(pods=[ADAM, EVE], **fixed)
     assert again["changed"] is False and again["commands"] == [] and again["neighbours_flushed"] == [], again
+
+
+def test_a_run_reads_each_pod_namespace_with_one_ip_process(node):
+    """Each existing pod namespace's links and routes come from one `ip -batch` (Ip.prefetch), not two reads: a
+    wrapper first on PATH logs every ip the module starts."""
+    pods = [ADAM, EVE, KUBE]
+    node.sync(pods=pods)
+    log = os.path.join(node.box.tmpdir, "ip.log")
+    wrapper = os.path.join(node.box.tmpdir, "wrap")
+    os.makedirs(wrapper)
+    with open(os.path.join(wrapper, "ip"), "w") as handle:
+        handle.write('#!/bin/sh\necho "$*" >> %s\nexec /usr/sbin/ip "$@"\n' % log)
+    os.chmod(os.path.join(wrapper, "ip"), 0o755)
+    task = ("- k8slab.kube_proxy.pod_sync: %s\n  environment:\n    PATH: %s:/usr/sbin:/usr/bin:/sbin:/bin\n"
+            % (json.dumps(node.args(pods=pods)), wrapper))
+    result, = node.box.playbook(task)
+    assert result["changed"] is False
+    with open(log) as handle:
+        in_pods = [line.split() for line in handle if line.startswith("-n netns_")]
+    assert sorted(argv[1] for argv in in_pods) == ["netns_adam", "netns_eve", "netns_kube"]
+    assert all(argv[2:] == ["-json", "-details", "-batch", "-"] for argv in in_pods)

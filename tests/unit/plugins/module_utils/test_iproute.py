@@ -212,3 +212,37 @@ def test_ip_failure_reports_command_and_stderr():
     failure = info.value.args[0]
     assert failure["rc"] == 2 and "Error: boom" in failure["msg"] and failure["cmd"][-1] == "b"
     assert failure["commands"] == [["/sbin/ip", "link", "del", "dev", "b"]]
+
+
+def test_split_json_texts():
+    assert iproute.split_json_texts('[{"a":1}]\n[]\n') == ['[{"a":1}]', "[]"]
+    assert iproute.split_json_texts("") == []
+    assert iproute.split_json_texts('[{"a":1}]\nCommand failed -:2\n') == []
+
+
+def test_prefetch_reads_links_and_routes_of_a_namespace_in_one_batch():
+    links, routes = '[{"ifname":"lo"}]', '[{"type":"unicast","dst":"default","gateway":"10.0.0.1","dev":"eth0"}]'
+    module = FakeModule(out=links + "\n" + routes + "\n")
+    ip = iproute.Ip(module, cache=True)
+    ip.prefetch(["ns1"])
+    assert module.calls == [(["/sbin/ip", "-n", "ns1", "-json", "-details", "-batch", "-"],
+                             "address show\nroute show table main\n", True, {"LC_ALL": "C"})]
+    # the two reads a pod needs come from the cache: no more commands
+    assert ip.links("ns1") == [{"ifname": "lo"}] and ip.routes(4, "ns1")[0]["gateway"] == "10.0.0.1"
+    ip.prefetch(["ns1"])
+    assert len(module.ran) == 1
+    # an IPv6 read, or another namespace, still runs its own command
+    module.out = "[]"
+    ip.routes(6, "ns1")
+    assert module.ran[-1] == ["/sbin/ip", "-n", "ns1", "-json", "-6", "route", "show", "table", "main"]
+
+
+def test_prefetch_leaves_a_failed_batch_to_the_ordinary_reads():
+    module = FakeModule(out='[{"ifname":"lo"}]\n')  # one document for two commands: not used
+    ip = iproute.Ip(module, cache=True)
+    ip.prefetch(["ns1"])
+    ip.links("ns1")
+    assert module.ran[-1] == ["/sbin/ip", "-n", "ns1", "-json", "-details", "address", "show"]
+    uncached = FakeModule()
+    iproute.Ip(uncached).prefetch(["ns1"])
+    assert uncached.ran == []
