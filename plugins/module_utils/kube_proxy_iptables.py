@@ -17,6 +17,11 @@ no KUBE-PROXY-CANARY chains (nothing monitors them here); no ``-m nfacct``
 counters (they need nfacct objects outside the table); KUBE-FIREWALL always
 holds kubelet's anti-martian rule (kube-proxy only writes it with localhost
 NodePorts; kubelet writes it always, so a real node always shows it).
+NodePorts answer on every local address, or, given the addresses kube-proxy's
+``--nodeport-addresses`` selects, on those only: KUBE-SERVICES then ends with one
+jump to KUBE-NODEPORTS per address instead of the ``addrtype`` one. As in
+kube-proxy, filter KUBE-EXTERNAL-SERVICES still matches every local address for
+a NodePort without endpoints, and the health check node port is accepted on all.
 LoadBalancer Services are kube-proxy's: each ingress IP leads from
 KUBE-SERVICES to KUBE-EXT-..., or with ``loadBalancerSourceRanges`` to
 KUBE-FW-..., which sends the allowed sources on to KUBE-EXT-... and leaves the
@@ -98,7 +103,7 @@ class _Table(object):
 
 
 def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, localhost_nodeports=False,
-           conntrack_tcp_liberal=False, masquerade_bit=MASQUERADE_BIT, node_ip=None):
+           conntrack_tcp_liberal=False, masquerade_bit=MASQUERADE_BIT, node_ip=None, nodeport_addresses=()):
     """Return {"nat": {"chains", "builtin_rules"}, "filter": {...}, "paths": {key: [chains]}}.
 
     records: :func:`service_model.service_ports` output. cluster_cidr: the pod CIDR that
@@ -106,7 +111,9 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
     it is marked for masquerade. Without it (and without masquerade_all) no such rule is
     written, as kube-proxy does without a local traffic detector. node_ip: the node's IP
     (kube-proxy's node IP); when a Service's loadBalancerSourceRanges hold it, the
-    Service's load balancer IPs are allowed as sources too.
+    Service's load balancer IPs are allowed as sources too. nodeport_addresses: the node's
+    addresses that --nodeport-addresses selects; NodePorts answer on those only (empty:
+    on every local address).
     """
     mark = "0x%x" % (1 << masquerade_bit)
     nat = _Table(NAT_TOP_CHAINS)
@@ -266,10 +273,8 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
             path.append(chain)
         paths[key] = path
 
-    last = ["-m addrtype --dst-type LOCAL"]
-    if not localhost_nodeports:
-        last.append("! -d 127.0.0.0/8")
-    nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(LOCALHOST_NODEPORTS_COMMENT), " ".join(last), "-j KUBE-NODEPORTS")
+    for destination in _nodeport_destinations(nodeport_addresses, localhost_nodeports):
+        nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(LOCALHOST_NODEPORTS_COMMENT), destination, "-j KUBE-NODEPORTS")
 
     if not conntrack_tcp_liberal:
         filt.add("KUBE-FORWARD", "-m conntrack --ctstate INVALID -j DROP")
@@ -284,6 +289,16 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
             "builtin_rules": [{"chain": chain, "rule": rule, "position": "first"} for chain, rule in _jumps(name)],
         }
     return result
+
+
+def _nodeport_destinations(nodeport_addresses, localhost_nodeports):
+    """The destinations of KUBE-SERVICES' last rules, the jumps to KUBE-NODEPORTS: every local address, or one
+    rule per selected address. A loopback address needs localhost NodePorts (route_localnet), else it is left out,
+    as kube-proxy leaves it out (and logs it)."""
+    if not nodeport_addresses:
+        return ["-m addrtype --dst-type LOCAL" + ("" if localhost_nodeports else " ! -d 127.0.0.0/8")]
+    return ["-d %s" % address for address in nodeport_addresses
+            if localhost_nodeports or not ipaddress.ip_address(str(address)).is_loopback]
 
 
 def restore_text(table_name, table):
@@ -305,11 +320,12 @@ def _with_shares(endpoints):
 
 
 def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=None, random_fully=True,
-                           localhost_nodeports=False, node=None, node_ip=None, masquerade_all=False):
+                           localhost_nodeports=False, node=None, node_ip=None, masquerade_all=False,
+                           nodeport_addresses=()):
     """Services, EndpointSlices and pods -> the plan: nat, filter, paths, services, endpoints, warnings.
 
     node: this node's name, which tells the local endpoints (internalTrafficPolicy Local).
-    node_ip: this node's IP (see :func:`render`).
+    node_ip, nodeport_addresses: this node's IP and its NodePort addresses (see :func:`render`).
 
     Raises ValueError with a readable message on bad input.
     """
@@ -327,7 +343,7 @@ def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=No
             raise ValueError("cluster_cidr %r is not a CIDR" % (cluster_cidr,))
     records = service_model.service_ports(service_manifests, slice_manifests, pods, node=node)
     rendered = render(records, cluster_cidr=cluster_cidr, random_fully=random_fully, masquerade_all=masquerade_all,
-                      localhost_nodeports=localhost_nodeports, node_ip=node_ip)
+                      localhost_nodeports=localhost_nodeports, node_ip=node_ip, nodeport_addresses=nodeport_addresses)
     warnings = []
     services_out = []
     this_node = "node %s" % node if node else "no node named"

@@ -212,7 +212,14 @@ options:
     type: str
     default: 10.96.0.0/12
   nodeport_addresses:
-    description: nftables backend with the kube-proxy layout, the node addresses that accept NodePort traffic.
+    description:
+      - kube-proxy layout, with either backend - the node's IPv4 addresses that accept NodePort traffic (the addresses
+        kube-proxy's C(--nodeport-addresses) selects). A loopback address is refused (no localhost NodePorts here).
+      - iptables backend - KUBE-SERVICES ends with one jump to KUBE-NODEPORTS per address (C(-d <address>)) instead
+        of the jump for every local address (C(-m addrtype --dst-type LOCAL)); empty, NodePorts answer on every local
+        address but the loopback ones, kube-proxy's default. As in kube-proxy, a NodePort without endpoints is still
+        refused or dropped on every local address, and a health check node port is accepted on every local address.
+      - nftables backend - the elements of the C(nodeport-ips) set; empty, NodePorts answer on no address.
     type: list
     elements: str
     default: []

@@ -55,9 +55,9 @@ print(json.dumps(hits))
 """
 
 
-def curl_hits(box, count=20, address="10.96.0.1"):
-    """Who answers at the cluster IP (or address), from the sandbox's own namespace: pod name -> hits."""
-    return json.loads(box.run(["python3", "-c", HITS.replace("10.96.0.1", address), str(count)]).stdout)
+def curl_hits(box, count=20, address="10.96.0.1", port=8080):
+    """Who answers at the cluster IP (or address and port), from the sandbox's own namespace: pod name -> hits."""
+    return json.loads(box.run(["python3", "-c", HITS.replace("10.96.0.1:8080", "%s:%d" % (address, port)), str(count)]).stdout)
 
 
 @pytest.fixture
@@ -146,6 +146,26 @@ def test_a_load_balancer_ip_the_node_holds_is_served_to_the_node_only_with_its_n
                                        + sync("lb, node ip again", node_ip="10.0.0.1", return_plan=True, **kube_proxy))
     assert with_node_ip["changed"] is True and again["changed"] is False
     assert set(curl_hits(lab, 20, "192.0.2.10")) == {"adam", "eve"}
+
+
+NODEPORT_SERVICE = {"metadata": {"name": "app-service"},
+                    "spec": dict(SERVICE["spec"], type="NodePort", ports=[{"port": 8080, "targetPort": 8080, "nodePort": 30080}])}
+
+
+def test_a_nodeport_answers_only_on_the_nodeport_addresses(lab):
+    """kube-proxy's --nodeport-addresses with iptables: the NodePort answers on the listed node address and not on
+    another local one (nothing listens there, so the connection fails); without the option, on both."""
+    for address in ("192.0.2.2", "198.51.100.2"):
+        lab.run(["ip", "addr", "add", address + "/32", "dev", "lo"])
+    kube_proxy = dict(layout="kube-proxy", backend="iptables", services=[NODEPORT_SERVICE])
+    first, again = lab.playbook(sync("listed", nodeport_addresses=["192.0.2.2"], **kube_proxy)
+                                + sync("listed again", nodeport_addresses=["192.0.2.2"], **kube_proxy))
+    assert first["changed"] is True and again["changed"] is False
+    assert set(curl_hits(lab, 20, "192.0.2.2", 30080)) == {"adam", "eve"}
+    assert curl_hits(lab, 2, "198.51.100.2", 30080) == {"failed": 2}
+    [every] = lab.playbook(sync("every local address", **kube_proxy))
+    assert every["changed"] is True
+    assert set(curl_hits(lab, 20, "198.51.100.2", 30080)) == {"adam", "eve"}
 
 
 def test_kube_proxy_layout_writes_nat_and_filter_in_one_restore(lab):
