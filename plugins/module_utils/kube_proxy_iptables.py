@@ -13,12 +13,13 @@ a table back into ``iptables-restore`` input, which is what the unit tests hold
 against the rules kube-proxy's own tests expect.
 
 Deliberate differences from kube-proxy (each a knob or explained in the docs):
-no KUBE-PROXY-CANARY chains (nothing monitors them here); no ``-m nfacct``
-counters (they need nfacct objects outside the table); KUBE-FIREWALL always
+no KUBE-PROXY-CANARY chains (nothing monitors them here); KUBE-FIREWALL always
 holds kubelet's anti-martian rule (kube-proxy only writes it with localhost
 NodePorts; kubelet writes it always, so a real node always shows it).
-NodePorts answer on every local address, or, given the addresses kube-proxy's
-``--nodeport-addresses`` selects, on those only: KUBE-SERVICES then ends with one
+The ``-m nfacct`` counters are kube-proxy's, written when the caller says the
+counter objects exist (they live outside the table). NodePorts answer on every
+local address, or, given the addresses kube-proxy's ``--nodeport-addresses``
+selects, on those only: KUBE-SERVICES then ends with one
 jump to KUBE-NODEPORTS per address instead of the ``addrtype`` one. As in
 kube-proxy, filter KUBE-EXTERNAL-SERVICES still matches every local address for
 a NodePort without endpoints, and the health check node port is accepted on all.
@@ -41,6 +42,10 @@ import ipaddress
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model
 
 MASQUERADE_BIT = 14
+# kube-proxy's nfacct counters (pkg/proxy/metrics): it names one in a rule only when the counter object exists.
+NFACCT_INVALID_DROPPED = "ct_state_invalid_dropped_pkts"
+NFACCT_LOCALHOST_NODEPORTS = "localhost_nps_accepted_pkts"
+NFACCT_COUNTERS = (NFACCT_INVALID_DROPPED, NFACCT_LOCALHOST_NODEPORTS)
 LOCALHOST_NODEPORTS_COMMENT = "kubernetes service nodeports; NOTE: this must be the last rule in this chain"
 
 NAT_TOP_CHAINS = ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ")
@@ -103,7 +108,8 @@ class _Table(object):
 
 
 def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, localhost_nodeports=False,
-           conntrack_tcp_liberal=False, masquerade_bit=MASQUERADE_BIT, node_ip=None, nodeport_addresses=()):
+           conntrack_tcp_liberal=False, masquerade_bit=MASQUERADE_BIT, node_ip=None, nodeport_addresses=(),
+           nfacct_counters=()):
     """Return {"nat": {"chains", "builtin_rules"}, "filter": {...}, "paths": {key: [chains]}}.
 
     records: :func:`service_model.service_ports` output. cluster_cidr: the pod CIDR that
@@ -113,7 +119,9 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
     (kube-proxy's node IP); when a Service's loadBalancerSourceRanges hold it, the
     Service's load balancer IPs are allowed as sources too. nodeport_addresses: the node's
     addresses that --nodeport-addresses selects; NodePorts answer on those only (empty:
-    on every local address).
+    on every local address). nfacct_counters: the names of the nfacct counter objects that
+    exist on the node (:data:`NFACCT_COUNTERS`); a rule counts into one only when it exists,
+    as kube-proxy writes it (an iptables rule naming a missing one is refused).
     """
     mark = "0x%x" % (1 << masquerade_bit)
     nat = _Table(NAT_TOP_CHAINS)
@@ -187,6 +195,10 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
                 filt.add("KUBE-EXTERNAL-SERVICES", "-m comment --comment", external_filter[0], match,
                          "-d %s --dport %d" % (lb_ip, record["port"]), external_filter[1])
         if record.get("node_port"):
+            if has_endpoints and localhost_nodeports and NFACCT_LOCALHOST_NODEPORTS in nfacct_counters:
+                # Counts the localhost NodePort connections (route_localnet) before the rule that takes them all.
+                nat.add("KUBE-NODEPORTS", "-m comment --comment", key, match, "-d 127.0.0.0/8 --dport %d" % record["node_port"],
+                        "-m nfacct --nfacct-name", NFACCT_LOCALHOST_NODEPORTS, "-j", ext_chain)
             if has_endpoints:
                 nat.add("KUBE-NODEPORTS", "-m comment --comment", key, match, "--dport %d" % record["node_port"],
                         "-j", ext_chain)
@@ -277,7 +289,9 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
         nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(LOCALHOST_NODEPORTS_COMMENT), destination, "-j KUBE-NODEPORTS")
 
     if not conntrack_tcp_liberal:
-        filt.add("KUBE-FORWARD", "-m conntrack --ctstate INVALID -j DROP")
+        filt.add("KUBE-FORWARD", "-m conntrack --ctstate INVALID",
+                 "-m nfacct --nfacct-name %s" % NFACCT_INVALID_DROPPED if NFACCT_INVALID_DROPPED in nfacct_counters else "",
+                 "-j DROP")
     filt.add("KUBE-FORWARD", '-m comment --comment "kubernetes forwarding rules"', "-m mark --mark %s/%s -j ACCEPT" % (mark, mark))
     filt.add("KUBE-FORWARD", '-m comment --comment "kubernetes forwarding conntrack rule"',
              "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")

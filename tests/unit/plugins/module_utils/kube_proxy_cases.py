@@ -146,7 +146,8 @@ def render_iptables_tables(case, manifests, used=None):
                       random_fully=opts["random_fully"], masquerade_all=opts["masquerade_all"],
                       localhost_nodeports=opts["localhost_nodeports"],
                       conntrack_tcp_liberal=opts.get("conntrack_tcp_liberal", False), node_ip=node_ip(case),
-                      nodeport_addresses=nodeport_ips(case, "iptables"))
+                      nodeport_addresses=nodeport_ips(case, "iptables"),
+                      nfacct_counters=kpi.NFACCT_COUNTERS if opts.get("nfacct") else ())
 
 
 def render_iptables(case, manifests, used=None):
