@@ -39,12 +39,12 @@ from __future__ import annotations
 
 import ipaddress
 
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import nfacct, service_model
 
 MASQUERADE_BIT = 14
-# kube-proxy's nfacct counters (pkg/proxy/metrics): it names one in a rule only when the counter object exists.
-NFACCT_INVALID_DROPPED = "ct_state_invalid_dropped_pkts"
-NFACCT_LOCALHOST_NODEPORTS = "localhost_nps_accepted_pkts"
+# kube-proxy's nfacct counters: it names one in a rule only when the counter object exists.
+NFACCT_INVALID_DROPPED = nfacct.INVALID_DROPPED
+NFACCT_LOCALHOST_NODEPORTS = nfacct.LOCALHOST_NODEPORTS
 NFACCT_COUNTERS = (NFACCT_INVALID_DROPPED, NFACCT_LOCALHOST_NODEPORTS)
 LOCALHOST_NODEPORTS_COMMENT = "kubernetes service nodeports; NOTE: this must be the last rule in this chain"
 
@@ -335,11 +335,12 @@ def _with_shares(endpoints):
 
 def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=None, random_fully=True,
                            localhost_nodeports=False, node=None, node_ip=None, masquerade_all=False,
-                           nodeport_addresses=()):
+                           nodeport_addresses=(), nfacct_counters=()):
     """Services, EndpointSlices and pods -> the plan: nat, filter, paths, services, endpoints, warnings.
 
     node: this node's name, which tells the local endpoints (internalTrafficPolicy Local).
-    node_ip, nodeport_addresses: this node's IP and its NodePort addresses (see :func:`render`).
+    node_ip, nodeport_addresses, nfacct_counters: this node's IP, its NodePort addresses and the nfacct
+    counters that exist on it (see :func:`render`).
 
     Raises ValueError with a readable message on bad input.
     """
@@ -357,7 +358,8 @@ def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=No
             raise ValueError("cluster_cidr %r is not a CIDR" % (cluster_cidr,))
     records = service_model.service_ports(service_manifests, slice_manifests, pods, node=node)
     rendered = render(records, cluster_cidr=cluster_cidr, random_fully=random_fully, masquerade_all=masquerade_all,
-                      localhost_nodeports=localhost_nodeports, node_ip=node_ip, nodeport_addresses=nodeport_addresses)
+                      localhost_nodeports=localhost_nodeports, node_ip=node_ip, nodeport_addresses=nodeport_addresses,
+                      nfacct_counters=nfacct_counters)
     warnings = []
     services_out = []
     this_node = "node %s" % node if node else "no node named"

@@ -17,11 +17,17 @@ import errno
 import os
 import socket
 import struct
+import sys
+
+# kube-proxy's counters (pkg/proxy/metrics): INVALID packets its KUBE-FORWARD rule drops, localhost NodePort connections.
+INVALID_DROPPED = "ct_state_invalid_dropped_pkts"
+LOCALHOST_NODEPORTS = "localhost_nps_accepted_pkts"
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_ACCT = 7
 NFNL_MSG_ACCT_NEW = 0
 NFNL_MSG_ACCT_GET = 1
+NFNL_MSG_ACCT_DEL = 3  # (2 is GET_CTRZERO)
 NFACCT_NAME = 1
 NFACCT_NAME_MAX = 32  # with its NUL
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x300, 0x200, 0x400
@@ -100,18 +106,46 @@ def counters():
         sock.close()
 
 
-def add(name):
-    """Make the nfacct object ``name``; EEXIST when it is there already."""
+def _request(kind, flags, name):
+    """Send one request with NLM_F_ACK and wait for its acknowledgement; raises NfacctError with the kernel's errno."""
     sock = _socket()
     try:
-        sock.send(_message(NFNL_MSG_ACCT_NEW, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, name))
-        for kind, body in _messages(sock.recv(65536)):
-            if kind == NLMSG_ERROR:
-                error = _error(body)
-                if error:
-                    raise error
+        sock.send(_message(kind, flags | NLM_F_REQUEST | NLM_F_ACK, name))
+        while True:
+            for reply, body in _messages(sock.recv(65536)):
+                if reply == NLMSG_ERROR:
+                    error = _error(body)
+                    if error:
+                        raise error
+                    return
     finally:
         sock.close()
+
+
+def add(name):
+    """Make the nfacct object ``name``; EEXIST when it is there already."""
+    _request(NFNL_MSG_ACCT_NEW, NLM_F_CREATE | NLM_F_EXCL, name)
+
+
+def remove(name):
+    """Delete the nfacct object ``name`` when no rule counts into it; whether it was deleted."""
+    try:
+        _request(NFNL_MSG_ACCT_DEL, 0, name)
+    except NfacctError as exc:
+        if exc.errno in (errno.ENOENT, errno.EBUSY):
+            return False  # gone already, or still named by a rule (someone else's)
+        raise
+    return True
+
+
+def script():
+    """Python source that makes the counters its arguments name and fails unless all are there: this module's
+    own source (read through its loader, as AnsiballZ runs it from a zip), for another network namespace."""
+    source = sys.modules[__name__].__loader__.get_source(__name__)
+    return source + (
+        "\n\nif __name__ == '__main__':\n"
+        "    present, dummy = ensure(sys.argv[1:])\n"
+        "    sys.exit(None if present == sorted(set(sys.argv[1:])) else 'cannot make the nfacct counters %s' % sys.argv[1:])\n")
 
 
 def ensure(names, check_mode=False):

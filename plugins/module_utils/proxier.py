@@ -167,11 +167,11 @@ def check_pods(pods):
     return pods
 
 
-def plan_layout(layout, services, endpoint_slices, pods, options, node=None):
+def plan_layout(layout, services, endpoint_slices, pods, options, node=None, nfacct_counters=()):
     """The renderer's plan of ``layout``: nat (and filter) chains, services records, warnings.
 
     node (this node's name) tells the kube-proxy layout which endpoints are local
-    (internalTrafficPolicy Local).
+    (internalTrafficPolicy Local); nfacct_counters, the nfacct counters that exist on the node.
     """
     from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model
     from ansible_collections.k8slab.kube_proxy.plugins.module_utils.kube_proxy_iptables import plan_kube_proxy_chains
@@ -194,7 +194,8 @@ def plan_layout(layout, services, endpoint_slices, pods, options, node=None):
             plan = plan_kube_proxy_chains(services, pods, endpoint_slices=endpoint_slices,
                                           cluster_cidr=options["cluster_cidr"], masquerade_all=bool(options["masquerade_all"]),
                                           random_fully=bool(options["masquerade_random_fully"]), node=node,
-                                          node_ip=options["node_ip"], nodeport_addresses=options["nodeport_addresses"])
+                                          node_ip=options["node_ip"], nodeport_addresses=options["nodeport_addresses"],
+                                          nfacct_counters=nfacct_counters)
             plan["dispatch_chain"] = "KUBE-SERVICES"
     except ValueError as exc:
         raise ModelError(str(exc))
@@ -222,15 +223,18 @@ def split(services, endpoint_slices):
         raise ModelError(str(exc))
 
 
-def render(layout, backend, services, endpoint_slices, pods, options, fail_on_no_endpoints=False, node=None):
+def render(layout, backend, services, endpoint_slices, pods, options, fail_on_no_endpoints=False, node=None,
+           nfacct_counters=()):
     """Everything one sync writes: dict with plan (the renderer's), iptables (table -> (chains, builtin_rules))
-    for the iptables backend, nft (content) for the nftables backend, and warnings.
+    for the iptables backend, nft (content) for the nftables backend, and warnings. nfacct_counters: the names of
+    the nfacct counters that exist on the node (the kube-proxy layout's iptables rules count into them).
 
     Raises ModelError before anything runs when the model cannot be proxied (or a Service port has no
     endpoints and ``fail_on_no_endpoints`` is set).
     """
     check_pods(pods)
-    plan = plan_layout(layout, services, endpoint_slices, pods, options, node)
+    plan = plan_layout(layout, services, endpoint_slices, pods, options, node,
+                       nfacct_counters if backend == "iptables" else ())
     if fail_on_no_endpoints and plan["warnings"]:
         raise ModelError("%s (fail_on_no_endpoints is true)" % "; ".join(plan["warnings"]))
     result = {"plan": plan, "warnings": plan["warnings"], "iptables": None, "nft": None}

@@ -35,3 +35,17 @@ def test_a_dump_reply_gives_the_names_and_an_error_its_errno():
     assert nfacct._name(body) == "localhost_nps_accepted_pkts"
     error = nfacct._error(struct.pack("=i", -17))
     assert error.errno == 17 and nfacct._error(struct.pack("=i", 0)) is None
+
+
+def test_the_scratch_script_is_this_module_and_makes_what_its_arguments_name():
+    source = nfacct.script()
+    compile(source, "<nfacct scratch>", "exec")
+    assert "def ensure(" in source and source.rstrip().endswith("% sys.argv[1:])")
+
+
+def test_the_scratch_load_makes_the_counters_its_rules_name():
+    """iptables_owner: a restore input naming nfacct counters gets them made in the scratch namespace first."""
+    from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iptables_owner
+    text = "*filter\n-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP\n"
+    assert iptables_owner.NFACCT_NAMED.findall(text) == ["ct_state_invalid_dropped_pkts"]
+    assert iptables_owner.NFACCT_NAMED.findall("*nat\n-A X -j RETURN\n") == []
