@@ -28,12 +28,9 @@ BEGIN = '.. fidelity-table-begin'
 END = '.. fidelity-table-end'
 
 # Which case features each DIFFERENCES entry is about (the one fact not in the data itself;
-# tests/unit/scripts/test_render_fidelity.py fails when an entry is missing here).
+# tests/scripts/test_render_fidelity.py fails when an entry is missing here).
 DIFFERENCE_FEATURES = {
-    'nfacct-invalid-drop': ['conntrack-invalid-drop', 'nfacct'],
-    'nfacct-localhost-nodeports': ['localhost-nodeports', 'nfacct'],
     'kubelet-firewall-always': [],
-    'nodeport-addresses': ['nodeport-addresses'],
     'nft-stale-chains': ['stale-chains'],
 }
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections import OrderedDict
 
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import nfacct
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore, file_digest, text_digest
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
     BUILTIN_CHAINS, ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, chains_digest,
@@ -28,9 +30,12 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import 
     merge_records, other_owners, parse_save, parse_tables, plan, planned_digest, record_name, referenced_chains, remember_inputs,
     render_scratch_tables, reusable_canonical, scan_save, watched_chains)
 
-# Runs inside the scratch namespace; every value comes in as a positional argument, never pasted in.
-# With an empty table ($3) every table is read back.
-SCRATCH_SCRIPT = '"$1" -w "$4" && exec "$2" ${3:+-t "$3"}'
+# Runs inside the scratch namespace; every value comes in as a positional argument, never pasted in:
+# restore, save, table, wait, then (when the rules name nfacct counters, which live outside the table and
+# must exist for a rule to load) the command that makes them there first. With an empty table every table
+# is read back.
+SCRATCH_SCRIPT = 'r=$1 s=$2 t=$3 w=$4; shift 4; if [ $# -gt 0 ]; then "$@" || exit 1; fi; "$r" -w "$w" && exec "$s" ${t:+-t "$t"}'
+NFACCT_NAMED = re.compile(r"--nfacct-name\s+(\S+)")
 NO_CHANGE_VERSION = 1
 
 
@@ -154,6 +159,9 @@ class IptablesOwner:
         only = list(todo)[0] if len(todo) == 1 else ""
         argv = [unshare, "--net", "--", shell, "-c", SCRATCH_SCRIPT, "k8slab-scratch",
                 self.restore_bin, self.save_bin, only, str(self.wait)]
+        counters = sorted(set(NFACCT_NAMED.findall(text)))
+        if counters:
+            argv += [sys.executable, "-c", nfacct.script()] + counters
         rc, out, err = self.run(argv, data=text)
         if rc != 0:
             self.module.fail_json(msg="iptables rejected the declared rules, nothing was changed: %s"

@@ -13,10 +13,16 @@ a table back into ``iptables-restore`` input, which is what the unit tests hold
 against the rules kube-proxy's own tests expect.
 
 Deliberate differences from kube-proxy (each a knob or explained in the docs):
-no KUBE-PROXY-CANARY chains (nothing monitors them here); no ``-m nfacct``
-counters (they need nfacct objects outside the table); KUBE-FIREWALL always
+no KUBE-PROXY-CANARY chains (nothing monitors them here); KUBE-FIREWALL always
 holds kubelet's anti-martian rule (kube-proxy only writes it with localhost
 NodePorts; kubelet writes it always, so a real node always shows it).
+The ``-m nfacct`` counters are kube-proxy's, written when the caller says the
+counter objects exist (they live outside the table). NodePorts answer on every
+local address, or, given the addresses kube-proxy's ``--nodeport-addresses``
+selects, on those only: KUBE-SERVICES then ends with one
+jump to KUBE-NODEPORTS per address instead of the ``addrtype`` one. As in
+kube-proxy, filter KUBE-EXTERNAL-SERVICES still matches every local address for
+a NodePort without endpoints, and the health check node port is accepted on all.
 LoadBalancer Services are kube-proxy's: each ingress IP leads from
 KUBE-SERVICES to KUBE-EXT-..., or with ``loadBalancerSourceRanges`` to
 KUBE-FW-..., which sends the allowed sources on to KUBE-EXT-... and leaves the
@@ -33,9 +39,13 @@ from __future__ import annotations
 
 import ipaddress
 
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import nfacct, service_model
 
 MASQUERADE_BIT = 14
+# kube-proxy's nfacct counters: it names one in a rule only when the counter object exists.
+NFACCT_INVALID_DROPPED = nfacct.INVALID_DROPPED
+NFACCT_LOCALHOST_NODEPORTS = nfacct.LOCALHOST_NODEPORTS
+NFACCT_COUNTERS = (NFACCT_INVALID_DROPPED, NFACCT_LOCALHOST_NODEPORTS)
 LOCALHOST_NODEPORTS_COMMENT = "kubernetes service nodeports; NOTE: this must be the last rule in this chain"
 
 NAT_TOP_CHAINS = ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ")
@@ -98,7 +108,8 @@ class _Table(object):
 
 
 def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, localhost_nodeports=False,
-           conntrack_tcp_liberal=False, masquerade_bit=MASQUERADE_BIT, node_ip=None):
+           conntrack_tcp_liberal=False, masquerade_bit=MASQUERADE_BIT, node_ip=None, nodeport_addresses=(),
+           nfacct_counters=()):
     """Return {"nat": {"chains", "builtin_rules"}, "filter": {...}, "paths": {key: [chains]}}.
 
     records: :func:`service_model.service_ports` output. cluster_cidr: the pod CIDR that
@@ -106,7 +117,11 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
     it is marked for masquerade. Without it (and without masquerade_all) no such rule is
     written, as kube-proxy does without a local traffic detector. node_ip: the node's IP
     (kube-proxy's node IP); when a Service's loadBalancerSourceRanges hold it, the
-    Service's load balancer IPs are allowed as sources too.
+    Service's load balancer IPs are allowed as sources too. nodeport_addresses: the node's
+    addresses that --nodeport-addresses selects; NodePorts answer on those only (empty:
+    on every local address). nfacct_counters: the names of the nfacct counter objects that
+    exist on the node (:data:`NFACCT_COUNTERS`); a rule counts into one only when it exists,
+    as kube-proxy writes it (an iptables rule naming a missing one is refused).
     """
     mark = "0x%x" % (1 << masquerade_bit)
     nat = _Table(NAT_TOP_CHAINS)
@@ -180,6 +195,10 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
                 filt.add("KUBE-EXTERNAL-SERVICES", "-m comment --comment", external_filter[0], match,
                          "-d %s --dport %d" % (lb_ip, record["port"]), external_filter[1])
         if record.get("node_port"):
+            if has_endpoints and localhost_nodeports and NFACCT_LOCALHOST_NODEPORTS in nfacct_counters:
+                # Counts the localhost NodePort connections (route_localnet) before the rule that takes them all.
+                nat.add("KUBE-NODEPORTS", "-m comment --comment", key, match, "-d 127.0.0.0/8 --dport %d" % record["node_port"],
+                        "-m nfacct --nfacct-name", NFACCT_LOCALHOST_NODEPORTS, "-j", ext_chain)
             if has_endpoints:
                 nat.add("KUBE-NODEPORTS", "-m comment --comment", key, match, "--dport %d" % record["node_port"],
                         "-j", ext_chain)
@@ -266,13 +285,13 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
             path.append(chain)
         paths[key] = path
 
-    last = ["-m addrtype --dst-type LOCAL"]
-    if not localhost_nodeports:
-        last.append("! -d 127.0.0.0/8")
-    nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(LOCALHOST_NODEPORTS_COMMENT), " ".join(last), "-j KUBE-NODEPORTS")
+    for destination in _nodeport_destinations(nodeport_addresses, localhost_nodeports):
+        nat.add("KUBE-SERVICES", "-m comment --comment", _quoted(LOCALHOST_NODEPORTS_COMMENT), destination, "-j KUBE-NODEPORTS")
 
     if not conntrack_tcp_liberal:
-        filt.add("KUBE-FORWARD", "-m conntrack --ctstate INVALID -j DROP")
+        filt.add("KUBE-FORWARD", "-m conntrack --ctstate INVALID",
+                 "-m nfacct --nfacct-name %s" % NFACCT_INVALID_DROPPED if NFACCT_INVALID_DROPPED in nfacct_counters else "",
+                 "-j DROP")
     filt.add("KUBE-FORWARD", '-m comment --comment "kubernetes forwarding rules"', "-m mark --mark %s/%s -j ACCEPT" % (mark, mark))
     filt.add("KUBE-FORWARD", '-m comment --comment "kubernetes forwarding conntrack rule"',
              "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
@@ -284,6 +303,16 @@ def render(records, cluster_cidr=None, random_fully=True, masquerade_all=False, 
             "builtin_rules": [{"chain": chain, "rule": rule, "position": "first"} for chain, rule in _jumps(name)],
         }
     return result
+
+
+def _nodeport_destinations(nodeport_addresses, localhost_nodeports):
+    """The destinations of KUBE-SERVICES' last rules, the jumps to KUBE-NODEPORTS: every local address, or one
+    rule per selected address. A loopback address needs localhost NodePorts (route_localnet), else it is left out,
+    as kube-proxy leaves it out (and logs it)."""
+    if not nodeport_addresses:
+        return ["-m addrtype --dst-type LOCAL" + ("" if localhost_nodeports else " ! -d 127.0.0.0/8")]
+    return ["-d %s" % address for address in nodeport_addresses
+            if localhost_nodeports or not ipaddress.ip_address(str(address)).is_loopback]
 
 
 def restore_text(table_name, table):
@@ -305,11 +334,13 @@ def _with_shares(endpoints):
 
 
 def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=None, random_fully=True,
-                           localhost_nodeports=False, node=None, node_ip=None, masquerade_all=False):
+                           localhost_nodeports=False, node=None, node_ip=None, masquerade_all=False,
+                           nodeport_addresses=(), nfacct_counters=()):
     """Services, EndpointSlices and pods -> the plan: nat, filter, paths, services, endpoints, warnings.
 
     node: this node's name, which tells the local endpoints (internalTrafficPolicy Local).
-    node_ip: this node's IP (see :func:`render`).
+    node_ip, nodeport_addresses, nfacct_counters: this node's IP, its NodePort addresses and the nfacct
+    counters that exist on it (see :func:`render`).
 
     Raises ValueError with a readable message on bad input.
     """
@@ -327,7 +358,8 @@ def plan_kube_proxy_chains(services, pods, endpoint_slices=None, cluster_cidr=No
             raise ValueError("cluster_cidr %r is not a CIDR" % (cluster_cidr,))
     records = service_model.service_ports(service_manifests, slice_manifests, pods, node=node)
     rendered = render(records, cluster_cidr=cluster_cidr, random_fully=random_fully, masquerade_all=masquerade_all,
-                      localhost_nodeports=localhost_nodeports, node_ip=node_ip)
+                      localhost_nodeports=localhost_nodeports, node_ip=node_ip, nodeport_addresses=nodeport_addresses,
+                      nfacct_counters=nfacct_counters)
     warnings = []
     services_out = []
     this_node = "node %s" % node if node else "no node named"

@@ -50,11 +50,11 @@ LAYOUT_OPTIONS = {
     "node_ip": (None, "kube-proxy"),
     "masquerade_all": (False, "kube-proxy"),
     "masquerade_random_fully": (True, "kube-proxy"),
+    "nodeport_addresses": ([], "kube-proxy"),
     # nftables backend
     "nft_table": ("kube-proxy", "nftables"),
     "nft_counters": (True, "nftables"),
     "service_cidr": ("10.96.0.0/12", "nftables"),
-    "nodeport_addresses": ([], "nftables"),
 }
 
 # Arguments that travel only with the model; the digest stands for them.
@@ -137,16 +137,24 @@ def check_options(layout, backend, options):
                 result["node_ip"] = str(ipaddress.IPv4Address(str(result["node_ip"])))
             except ValueError:
                 raise ModelError("node_ip %r is not an IPv4 address" % (result["node_ip"],))
+    result["nodeport_addresses"] = _nodeport_addresses(result["nodeport_addresses"])
     if backend == "nftables":
         result["service_cidr"] = _cidr(result["service_cidr"], "service_cidr")
-        addresses = []
-        for address in result["nodeport_addresses"] or []:
-            try:
-                addresses.append(str(ipaddress.IPv4Address(str(address))))
-            except ValueError:
-                raise ModelError("nodeport address %r is not an IPv4 address" % (address,))
-        result["nodeport_addresses"] = addresses
     return result
+
+
+def _nodeport_addresses(values):
+    """The NodePort addresses, checked: IPv4, not loopback (neither backend here serves localhost NodePorts)."""
+    addresses = []
+    for value in values or []:
+        try:
+            address = ipaddress.IPv4Address(str(value))
+        except ValueError:
+            raise ModelError("nodeport address %r is not an IPv4 address" % (value,))
+        if address.is_loopback:
+            raise ModelError("nodeport address %s is a loopback address; localhost NodePorts are not supported" % address)
+        addresses.append(str(address))
+    return addresses
 
 
 def check_pods(pods):
@@ -159,11 +167,11 @@ def check_pods(pods):
     return pods
 
 
-def plan_layout(layout, services, endpoint_slices, pods, options, node=None):
+def plan_layout(layout, services, endpoint_slices, pods, options, node=None, nfacct_counters=()):
     """The renderer's plan of ``layout``: nat (and filter) chains, services records, warnings.
 
     node (this node's name) tells the kube-proxy layout which endpoints are local
-    (internalTrafficPolicy Local).
+    (internalTrafficPolicy Local); nfacct_counters, the nfacct counters that exist on the node.
     """
     from ansible_collections.k8slab.kube_proxy.plugins.module_utils import service_model
     from ansible_collections.k8slab.kube_proxy.plugins.module_utils.kube_proxy_iptables import plan_kube_proxy_chains
@@ -186,7 +194,8 @@ def plan_layout(layout, services, endpoint_slices, pods, options, node=None):
             plan = plan_kube_proxy_chains(services, pods, endpoint_slices=endpoint_slices,
                                           cluster_cidr=options["cluster_cidr"], masquerade_all=bool(options["masquerade_all"]),
                                           random_fully=bool(options["masquerade_random_fully"]), node=node,
-                                          node_ip=options["node_ip"])
+                                          node_ip=options["node_ip"], nodeport_addresses=options["nodeport_addresses"],
+                                          nfacct_counters=nfacct_counters)
             plan["dispatch_chain"] = "KUBE-SERVICES"
     except ValueError as exc:
         raise ModelError(str(exc))
@@ -214,15 +223,18 @@ def split(services, endpoint_slices):
         raise ModelError(str(exc))
 
 
-def render(layout, backend, services, endpoint_slices, pods, options, fail_on_no_endpoints=False, node=None):
+def render(layout, backend, services, endpoint_slices, pods, options, fail_on_no_endpoints=False, node=None,
+           nfacct_counters=()):
     """Everything one sync writes: dict with plan (the renderer's), iptables (table -> (chains, builtin_rules))
-    for the iptables backend, nft (content) for the nftables backend, and warnings.
+    for the iptables backend, nft (content) for the nftables backend, and warnings. nfacct_counters: the names of
+    the nfacct counters that exist on the node (the kube-proxy layout's iptables rules count into them).
 
     Raises ModelError before anything runs when the model cannot be proxied (or a Service port has no
     endpoints and ``fail_on_no_endpoints`` is set).
     """
     check_pods(pods)
-    plan = plan_layout(layout, services, endpoint_slices, pods, options, node)
+    plan = plan_layout(layout, services, endpoint_slices, pods, options, node,
+                       nfacct_counters if backend == "iptables" else ())
     if fail_on_no_endpoints and plan["warnings"]:
         raise ModelError("%s (fail_on_no_endpoints is true)" % "; ".join(plan["warnings"]))
     result = {"plan": plan, "warnings": plan["warnings"], "iptables": None, "nft": None}

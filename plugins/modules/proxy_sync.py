@@ -212,7 +212,14 @@ options:
     type: str
     default: 10.96.0.0/12
   nodeport_addresses:
-    description: nftables backend with the kube-proxy layout, the node addresses that accept NodePort traffic.
+    description:
+      - kube-proxy layout, with either backend - the node's IPv4 addresses that accept NodePort traffic (the addresses
+        kube-proxy's C(--nodeport-addresses) selects). A loopback address is refused (no localhost NodePorts here).
+      - iptables backend - KUBE-SERVICES ends with one jump to KUBE-NODEPORTS per address (C(-d <address>)) instead
+        of the jump for every local address (C(-m addrtype --dst-type LOCAL)); empty, NodePorts answer on every local
+        address but the loopback ones, kube-proxy's default. As in kube-proxy, a NodePort without endpoints is still
+        refused or dropped on every local address, and a health check node port is accepted on every local address.
+      - nftables backend - the elements of the C(nodeport-ips) set; empty, NodePorts answer on no address.
     type: list
     elements: str
     default: []
@@ -274,6 +281,10 @@ attributes:
     description: Linux with iptables (or nft), C(unshare) (util-linux) and root.
 notes:
   - The layout options are read only by the layout or backend they belong to.
+  - The kube-proxy layout with iptables counts the INVALID packets KUBE-FORWARD drops into kube-proxy's nfacct counter
+    C(ct_state_invalid_dropped_pkts), made over netfilter netlink when missing (not in check mode), as kube-proxy makes
+    it; without nfacct in the kernel the rule is written without the counter, as kube-proxy writes it then.
+    O(state=absent) deletes the counter unless another rule still counts into it.
   - iptables-restore commits one table at a time (filter, then nat), as kube-proxy's restore does.
 seealso:
   - module: k8slab.kube_proxy.iptables_chains
@@ -465,7 +476,7 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils import conntrack, nftables, proxier
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import conntrack, nfacct, nftables, proxier
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
     ValidationError, normalize_builtin_rules, normalize_chains, record_name, validate_chain_name, validate_owner)
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables_owner import IptablesOwner
@@ -474,6 +485,9 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Ru
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore, file_digest, text_digest
 
 NETNS_DIR = "/run/netns"
+# kube-proxy's nfacct counter the kube-proxy layout's iptables rules count into (the other one counts localhost
+# NodePorts, which are never written here).
+NFACCT_COUNTERS = (nfacct.INVALID_DROPPED,)
 
 
 def unpack_model(module):
@@ -587,6 +601,18 @@ class ProxySync:
             result[table] = (normalised, normalize_builtin_rules(builtin_rules, normalised))
         return result
 
+    def nfacct_counters(self, layout, backend):
+        """The nfacct counters the kube-proxy layout's iptables rules count into, made when missing as kube-proxy makes
+        them at a full sync (not in check mode); those that exist. Without nfacct in the kernel, none: the rules are
+        written without, as kube-proxy writes them then."""
+        if layout != "kube-proxy" or backend != "iptables":
+            return ()
+        try:
+            present, dummy = nfacct.ensure(NFACCT_COUNTERS, self.module.check_mode)
+        except (OSError, ValueError):
+            return ()
+        return present
+
     def present(self):
         params = self.params
         layout, backend = params["layout"], params["backend"]
@@ -596,8 +622,9 @@ class ProxySync:
             options = proxier.check_options(layout, backend, dict((key, params[key]) for key in proxier.LAYOUT_OPTIONS))
             services, slices = proxier.split(params["services"] or [], params["endpoint_slices"] or [])
             pods = proxier.check_pods(params["pods"] or [])
+            counters = self.nfacct_counters(layout, backend)
             full = proxier.render(layout, backend, services, slices, pods, options, params["fail_on_no_endpoints"],
-                                  params["node"])
+                                  params["node"], counters)
             waiting, kept = [], pods
             rendered = full
             if params["drain"]:
@@ -606,7 +633,8 @@ class ProxySync:
                 # namespace whose app never answered (a record without the list: any pod that runs).
                 kept, waiting = proxier.drained_pods(pods, params["node"], running, (last or {}).get("serving"))
                 if waiting:
-                    rendered = proxier.render(layout, backend, services, slices, kept, options, node=params["node"])
+                    rendered = proxier.render(layout, backend, services, slices, kept, options, node=params["node"],
+                                              nfacct_counters=counters)
             declared_full = self.declared(full) if backend == "iptables" else None
             declared = self.declared(rendered) if rendered is not full and backend == "iptables" else declared_full
         except (proxier.ModelError, ValidationError) as exc:
@@ -736,6 +764,12 @@ class ProxySync:
             iptables.detect_backend("auto")
             result, dummy = iptables.converge("absent")
             changed, applied = result["changed"], result["applied"]
+            if not self.module.check_mode:
+                for name in NFACCT_COUNTERS:  # unless another's rule still counts into it
+                    try:
+                        nfacct.remove(name)
+                    except (OSError, ValueError):
+                        pass
         if self.has_nft_record():
             result = self.nft_table("absent").converge("absent", None, False)
             changed, applied = changed or result["changed"], applied + result["applied"]

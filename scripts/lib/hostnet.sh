@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # shellcheck shell=bash
 # A snapshot of the host's own network namespace, to prove the tests leave it
-# alone: links, addresses, routes, named namespaces, ip_forward and every
-# iptables/ip6tables rule (Docker's included), packet/byte counters removed.
+# alone: links, addresses, routes, named namespaces, ip_forward, nfacct counters
+# and every iptables/ip6tables rule (Docker's included), packet/byte counters removed.
 # Runs after the set-up installed every package, so both snapshots see the
 # same tools.
 
@@ -19,6 +19,14 @@ k8slab_hostnet_snapshot() {
       echo "## no ip command (iproute2): links, addresses and routes not compared"
     fi
     echo "## net.ipv4.ip_forward"; cat /proc/sys/net/ipv4/ip_forward
+    # nfacct counters live outside every table (proxy_sync makes kube-proxy's).
+    echo "## nfacct counters"
+    "${K8SLAB_VENV}/bin/python" -c '
+import sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import nfacct
+print("\n".join(nfacct.counters()))
+' "$K8SLAB_REPO/.collections" 2>&1
     local save
     for save in iptables-save ip6tables-save iptables-legacy-save ip6tables-legacy-save; do
       command -v "$save" >/dev/null 2>&1 || continue

@@ -189,10 +189,19 @@ def _popen(box, argv):
     return proc
 
 
+# Makes the nfacct counter objects in the sandbox, as kube-proxy makes them at a full sync (its fake has them).
+NFACCT = ("import sys; sys.path.insert(0, sys.argv[1]); "
+          "from ansible_collections.k8slab.kube_proxy.plugins.module_utils import nfacct; "
+          "present, dummy = nfacct.ensure(sys.argv[2:]); assert present == sorted(sys.argv[2:]), present")
+COLLECTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".collections")
+
+
 def load_rules(box, case, manifests, backend):
     if backend == "iptables":
         opts = kc.options(case, "iptables")
         result = kc.render_iptables_tables(case, manifests)
+        if opts.get("nfacct"):
+            box.run([sys.executable, "-c", NFACCT, COLLECTIONS] + list(kc.kpi.NFACCT_COUNTERS))
         text = ""
         for table in ("filter", "nat"):
             lines = ["*" + table] + [":%s - [0:0]" % c["name"] for c in result[table]["chains"]]

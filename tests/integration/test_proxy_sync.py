@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 
 import pytest
 
@@ -55,9 +56,9 @@ print(json.dumps(hits))
 """
 
 
-def curl_hits(box, count=20, address="10.96.0.1"):
-    """Who answers at the cluster IP (or address), from the sandbox's own namespace: pod name -> hits."""
-    return json.loads(box.run(["python3", "-c", HITS.replace("10.96.0.1", address), str(count)]).stdout)
+def curl_hits(box, count=20, address="10.96.0.1", port=8080):
+    """Who answers at the cluster IP (or address and port), from the sandbox's own namespace: pod name -> hits."""
+    return json.loads(box.run(["python3", "-c", HITS.replace("10.96.0.1:8080", "%s:%d" % (address, port)), str(count)]).stdout)
 
 
 @pytest.fixture
@@ -148,11 +149,58 @@ def test_a_load_balancer_ip_the_node_holds_is_served_to_the_node_only_with_its_n
     assert set(curl_hits(lab, 20, "192.0.2.10")) == {"adam", "eve"}
 
 
+NODEPORT_SERVICE = {"metadata": {"name": "app-service"},
+                    "spec": dict(SERVICE["spec"], type="NodePort", ports=[{"port": 8080, "targetPort": 8080, "nodePort": 30080}])}
+
+
+def test_a_nodeport_answers_only_on_the_nodeport_addresses(lab):
+    """kube-proxy's --nodeport-addresses with iptables: the NodePort answers on the listed node address and not on
+    another local one (nothing listens there, so the connection fails); without the option, on both."""
+    for address in ("192.0.2.2", "198.51.100.2"):
+        lab.run(["ip", "addr", "add", address + "/32", "dev", "lo"])
+    kube_proxy = dict(layout="kube-proxy", backend="iptables", services=[NODEPORT_SERVICE])
+    first, again = lab.playbook(sync("listed", nodeport_addresses=["192.0.2.2"], **kube_proxy)
+                                + sync("listed again", nodeport_addresses=["192.0.2.2"], **kube_proxy))
+    assert first["changed"] is True and again["changed"] is False
+    assert set(curl_hits(lab, 20, "192.0.2.2", 30080)) == {"adam", "eve"}
+    assert curl_hits(lab, 2, "198.51.100.2", 30080) == {"failed": 2}
+    [every] = lab.playbook(sync("every local address", **kube_proxy))
+    assert every["changed"] is True
+    assert set(curl_hits(lab, 20, "198.51.100.2", 30080)) == {"adam", "eve"}
+
+
 def test_kube_proxy_layout_writes_nat_and_filter_in_one_restore(lab):
     [result] = lab.playbook(sync(layout="kube-proxy"))
     applied = result["applied"]
     assert applied.count("*filter") == 1 and applied.count("*nat") == 1 and applied.index("*filter") < applied.index("*nat")
     assert "KUBE-FORWARD" in user_chains(lab, "filter") and "KUBE-SVC-HVXLY56DFZMBQN5Y" in user_chains(lab)
+
+
+COUNTERS = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from ansible_collections.k8slab.kube_proxy.plugins.module_utils import nfacct; print(' '.join(nfacct.counters()))")
+
+
+def nfacct_counters(box):
+    collections = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".collections")
+    return box.run([sys.executable, "-c", COUNTERS, collections]).stdout.split()
+
+
+def test_kube_proxy_layout_counts_invalid_drops_into_kube_proxys_nfacct_counter(lab):
+    """kube-proxy makes its nfacct counter and counts the INVALID drop into it; so does proxy_sync. The scratch load
+    makes the counter too (a rule naming a missing one is refused); a rerun, the digest path and check mode find the
+    node in sync; absent takes the counter away with the rules."""
+    drop = "-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP"
+    [checked] = lab.playbook(sync("check", layout="kube-proxy"), check=True)
+    assert checked["changed"] is True and nfacct_counters(lab) == []
+    first, again = lab.playbook(sync("first", layout="kube-proxy") + sync("again", layout="kube-proxy", return_plan=True))
+    assert first["changed"] is True and again["changed"] is False and again["in_sync"] is True
+    assert nfacct_counters(lab) == ["ct_state_invalid_dropped_pkts"]
+    assert drop in " ".join(lab.run(["iptables", "-S", "KUBE-FORWARD"]).stdout.split("  ")).splitlines()
+    [checked] = lab.playbook(sync("check again", layout="kube-proxy", return_plan=True), check=True)
+    assert checked["changed"] is False and checked["in_sync"] is True
+    assert set(curl_hits(lab)) == {"adam", "eve"}
+    lab.playbook("- name: absent\n  k8slab.kube_proxy.proxy_sync: {state: absent, state_dir: %s}\n" % STATE_DIR)
+    assert nfacct_counters(lab) == [] and user_chains(lab, "filter") == []
 
 
 def test_a_rule_deleted_by_hand_is_found_and_repaired(lab):

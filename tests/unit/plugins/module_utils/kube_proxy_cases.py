@@ -145,7 +145,9 @@ def render_iptables_tables(case, manifests, used=None):
     return kpi.render(records(case, manifests, used), cluster_cidr=cluster_cidr(case, "iptables"),
                       random_fully=opts["random_fully"], masquerade_all=opts["masquerade_all"],
                       localhost_nodeports=opts["localhost_nodeports"],
-                      conntrack_tcp_liberal=opts.get("conntrack_tcp_liberal", False), node_ip=node_ip(case))
+                      conntrack_tcp_liberal=opts.get("conntrack_tcp_liberal", False), node_ip=node_ip(case),
+                      nodeport_addresses=nodeport_ips(case, "iptables"),
+                      nfacct_counters=kpi.NFACCT_COUNTERS if opts.get("nfacct") else ())
 
 
 def render_iptables(case, manifests, used=None):
@@ -154,20 +156,31 @@ def render_iptables(case, manifests, used=None):
     return "".join(kpi.restore_text(name, result[name]) for name in ("filter", "nat"))
 
 
-def nodeport_ips(case):
-    """The addresses of the node that --nodeport-addresses selects (all node IPs without it)."""
-    selected = options(case, "nftables").get("nodeport_addresses")
-    node_ips = case["node"]["ips"]
-    if not selected:
-        return list(node_ips)
-    networks = [ipaddress.ip_network(cidr, strict=False) for cidr in selected]
-    return [ip for ip in node_ips if any(ipaddress.ip_address(ip) in net for net in networks if net.version == 4)]
+# The fake proxier's loopback address (its fake network's "lo"), which a --nodeport-addresses CIDR may select too.
+LOOPBACK = "127.0.0.1"
+
+
+def nodeport_ips(case, backend):
+    """The node's addresses that --nodeport-addresses selects, as kube-proxy's GetNodeIPs finds them on the fake's
+    interfaces (the node IPs and lo's 127.0.0.1); [] when it selects every address (no IPv4 CIDR given).
+
+    The nftables proxier leaves loopback out (it has no localhost NodePorts); the iptables renderer decides, as
+    kube-proxy's iptables proxier does, by localhost_nodeports.
+    """
+    networks = [ipaddress.ip_network(cidr, strict=False) for cidr in options(case, backend).get("nodeport_addresses") or []]
+    networks = [net for net in networks if net.version == 4]
+    if not networks:
+        return []
+    found = [ip for ip in list(case["node"]["ips"]) + [LOOPBACK] if any(ipaddress.ip_address(ip) in net for net in networks)]
+    if backend == "nftables":
+        found = [ip for ip in found if not ipaddress.ip_address(ip).is_loopback]
+    return found
 
 
 def render_nftables(case, manifests, used=None):
     """Our body of ``table ip kube-proxy`` for a case, with the case's flags."""
     body, dummy = kpn.render_kube_proxy(records(case, manifests, used), cluster_cidr(case, "nftables"),
-                                        case["service_cidr"], nodeport_ips(case),
+                                        case["service_cidr"], nodeport_ips(case, "nftables") or case["node"]["ips"],
                                         masquerade_all=options(case, "nftables").get("masquerade_all", False),
                                         node_ip=node_ip(case))
     return body
@@ -419,20 +432,9 @@ def load_balancer_ips(manifests):
             for item in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or [] if item.get("ip")]
 
 
-def _outside_nodeport_addresses(case, manifests, flow):
-    selected = (case.get("options") or {}).get("nodeport_addresses")
-    if not selected:
-        return False
-    address, port = destination(flow)
-    node_ports = [p.get("nodePort") for s in _services(manifests) for p in (s.get("spec") or {}).get("ports") or []]
-    networks = [ipaddress.ip_network(cidr, strict=False) for cidr in selected]
-    inside = any(ipaddress.ip_address(address) in net for net in networks if net.version == 4)
-    return port in node_ports and address in case["node"]["ips"] and not inside
-
-
-FLOW_SELECTORS = {
-    "to-nodeport-outside-nodeport-addresses": _outside_nodeport_addresses,
-}
+# name -> function(case, manifests, flow) that says whether a DIFFERENCES entry's flows take this flow. None is
+# needed today: every flow runs as kube-proxy expects.
+FLOW_SELECTORS = {}
 
 
 def flow_differences(case, manifests, flow, backend):

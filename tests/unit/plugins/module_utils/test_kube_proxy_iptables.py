@@ -60,13 +60,10 @@ def test_each_kube_proxy_case_is_rendered(line):
     assert line in rendered_text(render_overall()).splitlines()
 
 
-def test_the_differences_only_drop_what_is_not_modelled():
-    """Of the fully modelled Services, only the localhost NodePort (nfacct) rules are left out of the expectation."""
-    expected = kc.OVERALL["expected"]["iptables"]
-    kept = "\n".join(kc.apply_differences(expected.splitlines(), "iptables", "expected", "TestOverallRules"))
-    without_localhost = "\n".join(line for line in expected.splitlines() if "localhost_nps_accepted_pkts" not in line)
-    for name in ("ns1/svc1", "ns3/svc3", "ns4/svc4", "ns6/svc6"):
-        assert without_localhost.count(name) == kept.count(name) > 0
+def test_the_differences_leave_kube_proxys_expected_ruleset_whole():
+    """TestOverallRules' expectation is compared as kube-proxy wrote it: no DIFFERENCES entry drops or rewrites a line of it."""
+    expected = kc.OVERALL["expected"]["iptables"].splitlines()
+    assert kc.apply_differences(expected, "iptables", "expected", "TestOverallRules") == expected
 
 
 def test_lab_defaults_masquerade_randomly_and_keep_nodeports_off_localhost():
@@ -266,3 +263,81 @@ def test_a_load_balancer_without_endpoints_has_no_firewall_chain_and_is_rejected
     assert not [name for name in nat if name.startswith("KUBE-FW-")] and filt["KUBE-PROXY-FIREWALL"] == []
     assert '-m comment --comment "ns/web:p80 has no endpoints" -m tcp -p tcp -d 192.0.2.10 --dport 80 -j REJECT' \
         in filt["KUBE-EXTERNAL-SERVICES"]
+
+
+NODEPORTS_JUMP = '-m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" %s -j KUBE-NODEPORTS'
+
+
+def last_rules(**kwargs):
+    """KUBE-SERVICES' jumps to KUBE-NODEPORTS (its last rules) for TestOverallRules' Services."""
+    rules = dict((c["name"], c["rules"]) for c in render_overall(**kwargs)["nat"]["chains"])["KUBE-SERVICES"]
+    jumps = [rule for rule in rules if rule.endswith("-j KUBE-NODEPORTS")]
+    assert rules[-len(jumps):] == jumps
+    return jumps
+
+
+@pytest.mark.parametrize("kwargs, destinations", [
+    # Without --nodeport-addresses: every local address, localhost only with localhost NodePorts.
+    ({}, ["-m addrtype --dst-type LOCAL"]),
+    ({"localhost_nodeports": False}, ["-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8"]),
+    # With it: one jump per address, in the order given; no addrtype jump.
+    ({"nodeport_addresses": ["192.168.0.2", "192.168.1.2"]}, ["-d 192.168.0.2", "-d 192.168.1.2"]),
+    # A loopback address needs localhost NodePorts (route_localnet); without them kube-proxy leaves it out.
+    ({"nodeport_addresses": ["192.168.0.2", "127.0.0.1"], "localhost_nodeports": False}, ["-d 192.168.0.2"]),
+    ({"nodeport_addresses": ["192.168.0.2", "127.0.0.1"]}, ["-d 192.168.0.2", "-d 127.0.0.1"]),
+])
+def test_nodeport_addresses_choose_the_jumps_to_kube_nodeports(kwargs, destinations):
+    """kube-proxy's last rules of KUBE-SERVICES: the addrtype jump when nodePortAddresses match all, else one per IP."""
+    assert last_rules(**kwargs) == [NODEPORTS_JUMP % destination for destination in destinations]
+
+
+def test_nodeport_addresses_leave_the_filter_rules_on_every_local_address():
+    """kube-proxy writes filter KUBE-EXTERNAL-SERVICES (NodePort without local endpoints) and KUBE-NODEPORTS (health
+    check node ports) without the node port addresses; so do we."""
+    def filter_chains(**kwargs):
+        return dict((c["name"], c["rules"]) for c in render_overall(**kwargs)["filter"]["chains"])
+    assert filter_chains(nodeport_addresses=["192.168.0.2"]) == filter_chains()
+    assert ('-m comment --comment "ns2/svc2:p80 has no local endpoints" -m addrtype --dst-type LOCAL -m tcp -p tcp '
+            "--dport 3001 -j DROP") in filter_chains(nodeport_addresses=["192.168.0.2"])["KUBE-EXTERNAL-SERVICES"]
+
+
+def test_the_proxier_hands_nodeport_addresses_to_the_iptables_renderer():
+    """One option for both backends: proxy_sync's options reach the iptables renderer's last rules."""
+    from ansible_collections.k8slab.kube_proxy.plugins.module_utils import proxier
+    services, slices = kc.OVERALL["manifests"], []
+    options = proxier.check_options("kube-proxy", "iptables", {"cluster_cidr": "10.0.0.0/8",
+                                                               "nodeport_addresses": ["192.0.2.2"]})
+    nat = proxier.render("kube-proxy", "iptables", services, slices, [], options)["iptables"]["nat"][0]
+    rules = dict((chain["name"], chain["rules"]) for chain in nat)["KUBE-SERVICES"]
+    assert rules[-1] == NODEPORTS_JUMP % "-d 192.0.2.2"
+    assert not [rule for rule in rules if "addrtype" in rule]
+
+
+INVALID_DROP = "-m conntrack --ctstate INVALID%s -j DROP"
+LOCALHOST_COUNTED = ("-m comment --comment ns3/svc3:p80 -m tcp -p tcp -d 127.0.0.0/8 --dport 3003 "
+                     "-m nfacct --nfacct-name localhost_nps_accepted_pkts -j KUBE-EXT-X27LE4BHSL4DOUIK")
+
+
+@pytest.mark.parametrize("kwargs, invalid, localhost", [
+    # No counter object on the node: the rules kube-proxy writes without nfacct.
+    ({}, "", False),
+    ({"nfacct_counters": kpi.NFACCT_COUNTERS},
+     " -m nfacct --nfacct-name ct_state_invalid_dropped_pkts", True),
+    # Each counter only where its object exists; the localhost one only with localhost NodePorts.
+    ({"nfacct_counters": ["ct_state_invalid_dropped_pkts"]}, " -m nfacct --nfacct-name ct_state_invalid_dropped_pkts", False),
+    ({"nfacct_counters": ["localhost_nps_accepted_pkts"]}, "", True),
+    ({"nfacct_counters": kpi.NFACCT_COUNTERS, "localhost_nodeports": False},
+     " -m nfacct --nfacct-name ct_state_invalid_dropped_pkts", False),
+])
+def test_nfacct_counters_are_written_when_their_objects_exist(kwargs, invalid, localhost):
+    """kube-proxy: the INVALID drop counts into ct_state_invalid_dropped_pkts, and each NodePort's localhost
+    connections into localhost_nps_accepted_pkts (just before the NodePort's own rule), when the counter exists."""
+    result = render_overall(**kwargs)
+    filt = dict((c["name"], c["rules"]) for c in result["filter"]["chains"])
+    nat = dict((c["name"], c["rules"]) for c in result["nat"]["chains"])
+    assert filt["KUBE-FORWARD"][0] == INVALID_DROP % invalid
+    assert (LOCALHOST_COUNTED in nat["KUBE-NODEPORTS"]) is localhost
+    if localhost:
+        at = nat["KUBE-NODEPORTS"].index(LOCALHOST_COUNTED)
+        assert nat["KUBE-NODEPORTS"][at + 1] == LOCALHOST_COUNTED.replace(" -d 127.0.0.0/8", "").replace(
+            " -m nfacct --nfacct-name localhost_nps_accepted_pkts", "")

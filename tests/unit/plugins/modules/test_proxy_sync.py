@@ -17,7 +17,7 @@ from ansible.module_utils.common.parameters import PASS_VARS
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.k8slab.kube_proxy.plugins.filter.pods import complete_pods
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iptables_owner, proxier
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iptables_owner, nfacct, proxier
 from ansible_collections.k8slab.kube_proxy.plugins.modules import proxy_sync
 
 BUILTIN = {"filter": ("INPUT", "FORWARD", "OUTPUT"), "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")}
@@ -80,6 +80,11 @@ class Node:
         self.calls = []
         self.restores = []
         monkeypatch.setattr(proxy_sync, "NETNS_DIR", str(self.netns))
+        # The node's nfacct counters, in memory (the real ones: tests/integration, in a throwaway namespace).
+        self.counters = set()
+        monkeypatch.setattr(nfacct, "counters", lambda: sorted(self.counters))
+        monkeypatch.setattr(nfacct, "add", self.counters.add)
+        monkeypatch.setattr(nfacct, "remove", lambda name: name in self.counters and not self.counters.discard(name))
         monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda _m, *a, **k: self.run_command(*a, **k))
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda _m, name, *a, **k: "/usr/sbin/%s" % name)
 
@@ -419,3 +424,14 @@ def test_internal_local_policy_uses_the_nodes_own_pods(node):
     assert result["services"][0]["endpoints"] == [] and "connections to the cluster IP are dropped" in result["no_endpoints"][0]
     result = node.run(services=local, pods=pods, node="node2")
     assert result["failed"] is True and "kube-proxy layout" in result["msg"]
+
+
+def test_kube_proxy_layout_makes_and_counts_into_the_nfacct_counter_and_absent_deletes_it(node):
+    node.run(layout="kube-proxy", check=True)
+    assert node.counters == set()  # check mode makes nothing
+    node.run(layout="kube-proxy")
+    assert node.counters == {"ct_state_invalid_dropped_pkts"}
+    assert "-m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP" in \
+        node.iptables.tables["filter"]["KUBE-FORWARD"]
+    node.run(state="absent")
+    assert node.counters == set()
