@@ -282,9 +282,10 @@ attributes:
 notes:
   - The layout options are read only by the layout or backend they belong to.
   - The kube-proxy layout with iptables counts the INVALID packets KUBE-FORWARD drops into kube-proxy's nfacct counter
-    C(ct_state_invalid_dropped_pkts), made over netfilter netlink when missing (not in check mode), as kube-proxy makes
-    it; without nfacct in the kernel the rule is written without the counter, as kube-proxy writes it then.
-    O(state=absent) deletes the counter unless another rule still counts into it.
+    C(ct_state_invalid_dropped_pkts), made over netfilter netlink when missing (not in check mode, after every check, just
+    before the apply), as kube-proxy makes it; without nfacct in the kernel the rule is written without the counter, as
+    kube-proxy writes it then. The sync record lists the counters this owner made; O(state=absent) deletes those (unless
+    another rule still counts into one), never a counter it found.
   - iptables-restore commits one table at a time (filter, then nat), as kube-proxy's restore does.
 seealso:
   - module: k8slab.kube_proxy.iptables_chains
@@ -602,16 +603,33 @@ class ProxySync:
         return result
 
     def nfacct_counters(self, layout, backend):
-        """The nfacct counters the kube-proxy layout's iptables rules count into, made when missing as kube-proxy makes
-        them at a full sync (not in check mode); those that exist. Without nfacct in the kernel, none: the rules are
-        written without, as kube-proxy writes them then."""
+        """The nfacct counters the kube-proxy layout's iptables rules count into: kube-proxy's, when this kernel has
+        nfacct (the counters can be listed). Nothing is made here: :meth:`make_counters` makes the missing ones just
+        before the apply, after every check. Without nfacct, none: the rules are written without, as kube-proxy
+        writes them then."""
         if layout != "kube-proxy" or backend != "iptables":
             return ()
         try:
-            present, dummy = nfacct.ensure(NFACCT_COUNTERS, self.module.check_mode)
+            nfacct.counters()
         except (OSError, ValueError):
             return ()
-        return present
+        return NFACCT_COUNTERS
+
+    def make_counters(self, counters, last):
+        """Make the missing ``counters`` (not in check mode), as kube-proxy does at a full sync; returns the names this
+        owner made, those its sync record ``last`` lists included - the only ones O(state=absent) deletes."""
+        made = set((last or {}).get("nfacct") or [])
+        if not counters or self.module.check_mode:
+            return sorted(made)
+        try:
+            present, new = nfacct.ensure(counters)
+        except (OSError, ValueError) as exc:
+            self.module.fail_json(msg="cannot make kube-proxy's nfacct counters %s: %s; nothing was changed"
+                                  % (", ".join(counters), exc))
+        if set(present) != set(counters):
+            self.module.fail_json(msg="the kernel refused to make the nfacct counters %s; nothing was changed"
+                                  % ", ".join(sorted(set(counters) - set(present))))
+        return sorted(made | set(new))
 
     def present(self):
         params = self.params
@@ -665,6 +683,7 @@ class ProxySync:
                 nft.check_owned()
             return output
         blocks = live = None  # the nftables body by object (nft_partial), and the listing's digest
+        nfacct_made = self.make_counters(counters if backend == "iptables" else (), last)
         if backend == "iptables":
             result, plans = iptables.converge("present", declared, params["adopt"], records, current)
             if self.module._diff:
@@ -710,7 +729,9 @@ class ProxySync:
                 "live": live,
                 "records": self.record_files(backend), "warnings": full["warnings"],
                 # The body written, block by block: the next sync changes only the blocks that differ (nft_partial).
-                "nft_body": blocks[0] if blocks else None})
+                "nft_body": blocks[0] if blocks else None,
+                # The nfacct counters this owner made (absent deletes these, never one it found).
+                "nfacct": nfacct_made})
         return output
 
     def nft_partial(self, nft, blocks, last):
@@ -759,13 +780,14 @@ class ProxySync:
 
     def absent(self):
         changed, applied = False, ""
+        made = (self.load_sync_record() or {}).get("nfacct") or []
         if self.has_iptables_records():
             iptables = self.iptables_owner()
             iptables.detect_backend("auto")
             result, dummy = iptables.converge("absent")
             changed, applied = result["changed"], result["applied"]
             if not self.module.check_mode:
-                for name in NFACCT_COUNTERS:  # unless another's rule still counts into it
+                for name in made:  # those this owner made, unless another's rule still counts into one
                     try:
                         nfacct.remove(name)
                     except (OSError, ValueError):

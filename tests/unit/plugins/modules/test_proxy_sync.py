@@ -435,3 +435,15 @@ def test_kube_proxy_layout_makes_and_counts_into_the_nfacct_counter_and_absent_d
         node.iptables.tables["filter"]["KUBE-FORWARD"]
     node.run(state="absent")
     assert node.counters == set()
+
+
+def test_a_counter_proxy_sync_found_survives_absent_and_a_rejected_model_makes_none(node):
+    bad = [dict(SERVICES[0], spec=dict(SERVICES[0]["spec"], type="ExternalName"))]
+    result = node.run(layout="kube-proxy", services=bad)
+    assert result["failed"] is True and "rejected before any change" in result["msg"]
+    assert node.counters == set()  # the model is checked before the counter is made
+    node.counters.add("ct_state_invalid_dropped_pkts")  # made by someone else (a real kube-proxy)
+    node.run(layout="kube-proxy")
+    assert "-m nfacct --nfacct-name ct_state_invalid_dropped_pkts" in " ".join(node.iptables.tables["filter"]["KUBE-FORWARD"])
+    node.run(state="absent")
+    assert node.counters == {"ct_state_invalid_dropped_pkts"}
