@@ -148,16 +148,13 @@ def script():
         "    sys.exit(None if present == sorted(set(sys.argv[1:])) else 'cannot make the nfacct counters %s' % sys.argv[1:])\n")
 
 
-def ensure(names, check_mode=False):
-    """Make the missing objects of ``names``; returns (present, made), each a sorted list.
-
-    In check mode nothing is made and ``present`` names only those there already. A counter the kernel
-    refuses to make is left out of ``present`` (kube-proxy then writes its rule without it).
-    """
+def ensure(names):
+    """Make the missing objects of ``names``; returns (present, made), each a sorted list. A counter the kernel
+    refuses to make is left out of ``present``."""
     there = set(counters())
     made = []
     for name in names:
-        if name in there or check_mode:
+        if name in there:
             continue
         try:
             add(name)

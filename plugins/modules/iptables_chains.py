@@ -458,9 +458,9 @@ def normalized(module, tables):
     return declared, list(dict.fromkeys(adopt))
 
 
-def shaped(params, output, tables):
+def shaped(params, output, tables, digest_hit=False):
     """The module's result from the engine's output: the single-table form's keys, or per table with O(tables)."""
-    result = dict(changed=output["changed"], applied=output["applied"], backend=output["backend"], digest_hit=False)
+    result = dict(changed=output["changed"], applied=output["applied"], backend=output["backend"], digest_hit=digest_hit)
     if params["tables"] is None:
         table = list(tables)[0]
         result.update(table=table, chains=output["chains"][table], created=output["created"][table],
@@ -515,8 +515,7 @@ def main():
     if entry is not None and worker.still_unchanged(entry):
         empty = dict((table, []) for table in tables)
         output = shaped(params, dict(changed=False, chains=entry["chains"], created=empty, deleted=empty, applied="",
-                                     backend=worker.backend), tables)
-        output["digest_hit"] = True
+                                     backend=worker.backend), tables, digest_hit=True)
     else:
         declared, adopt = arguments or normalized(module, tables)
         converged, plans = worker.converge(params["state"], declared if params["state"] == "present" else None, adopt)

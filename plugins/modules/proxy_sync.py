@@ -683,7 +683,7 @@ class ProxySync:
                 nft.check_owned()
             return output
         blocks = live = None  # the nftables body by object (nft_partial), and the listing's digest
-        nfacct_made = self.make_counters(counters if backend == "iptables" else (), last)
+        nfacct_made = self.make_counters(counters, last)  # none but with the kube-proxy layout on iptables
         if backend == "iptables":
             result, plans = iptables.converge("present", declared, params["adopt"], records, current)
             if self.module._diff:
