@@ -30,7 +30,7 @@ def file_digest(path):
 
 class ActionModule(ActionBase):
 
-    TRANSFERS_FILES = True
+    TRANSFERS_FILES = False  # the tmp dir is made only when a source or binary goes to the node
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)

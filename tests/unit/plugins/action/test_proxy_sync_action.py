@@ -16,6 +16,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.parsing.dataloader import DataLoader
 
 from ansible_collections.k8slab.kube_proxy.plugins.action import proxy_sync as action
+from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.action.fake_task import Task
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import proxier
 
 SERVICES = [{"metadata": {"name": "app-service"},
@@ -24,18 +25,6 @@ SLICES = [{"kind": "EndpointSlice", "metadata": {"name": "app-service-1", "label
     "kubernetes.io/service-name": "app-service"}}, "endpoints": [{"addresses": ["10.0.0.11"]}]}]
 PODS = [{"name": "adam", "address": "10.0.0.11", "netns": "netns_adam", "labels": {"component": "app"}}]
 MODULE = "k8slab.kube_proxy.proxy_sync"
-
-
-class Task:
-    def __init__(self, args, search_path):
-        self.args = args
-        self.search_path = search_path
-        self.async_val = 0
-        self.check_mode = False
-        self.action = self.resolved_action = MODULE
-
-    def get_search_path(self):
-        return self.search_path
 
 
 class Shell:
@@ -64,7 +53,7 @@ class Controller:
         self.calls, self.answers = [], list(answers)
         loader = DataLoader()
         loader.set_basedir(str(self.play))
-        plugin = action.ActionModule(Task(args, [str(self.play)]), Connection(), None, loader, None)
+        plugin = action.ActionModule(Task(args, [str(self.play)], MODULE), Connection(), None, loader, None)
         plugin._execute_module = self.execute_module
         return plugin.run(task_vars={})
 

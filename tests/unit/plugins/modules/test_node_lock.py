@@ -170,3 +170,30 @@ def test_run_processes_reads_the_token_from_environ(tmp_path):
     (tmp_path / "self").mkdir()
     assert node_lease.run_processes("run-a", proc=str(tmp_path)) == [10]
     assert node_lease.run_processes("run-a", proc=str(tmp_path), skip=(10,)) == []
+
+
+def test_a_free_lock_is_taken_as_soon_as_the_holder_says_so(tmp_path, capsys, monkeypatch):
+    # The module waits on the holder's pipe, not in fixed sleeps: taking a free lock sleeps not once (a sleep of
+    # 0.1 s there was a tenth of every converge's first task). Only this process's sleeps count: the forked holder
+    # inherits the patch and keeps sleeping for real.
+    parent, slept, real_sleep = os.getpid(), [], time.sleep
+
+    def sleep(seconds):
+        if os.getpid() == parent:
+            slept.append(seconds)
+        real_sleep(seconds)
+    monkeypatch.setattr(node_lock.time, "sleep", sleep)
+    hold = node_lock.hold
+
+    def slow_hold(*args):  # in the holder: answer a little later than the module's first look at the pipe
+        real_sleep(0.05)
+        hold(*args)
+    monkeypatch.setattr(node_lock, "hold", slow_hold)
+    path = str(tmp_path / "lock")
+    taken = run(capsys, path=path, token="free", timeout=2)
+    pid = taken["holder"]["pid"]
+    try:
+        assert taken["holder"]["token"] == "free" and slept == []
+    finally:
+        if node_lock.alive(pid):
+            os.kill(pid, signal.SIGTERM)
