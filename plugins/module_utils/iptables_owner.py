@@ -27,8 +27,9 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
     BUILTIN_CHAINS, ValidationError, builtin_input_key, canonical_from_scratch, cached_canonical, chain_input_keys, chains_digest,
     check_declared, combined_payload, dump_record, empty_record, explain_restore_error, input_digest, load_record,
-    merge_records, other_owners, parse_save, parse_tables, plan, planned_digest, record_name, referenced_chains, remember_inputs,
-    render_scratch_tables, reusable_canonical, scan_save, watched_chains)
+    merge_records, normalize_builtin_rules, normalize_chains, other_owners, parse_save, parse_tables, plan, planned_digest,
+    record_name, referenced_chains, remember_inputs, render_scratch_tables, reusable_canonical, scan_save, validate_chain_name,
+    validate_owner, watched_chains)
 
 # Runs inside the scratch namespace; every value comes in as a positional argument, never pasted in:
 # restore, save, table, wait, then (when the rules name nfacct counters, which live outside the table and
@@ -381,6 +382,11 @@ class IptablesOwner:
         Returns (output, plans): output has changed, tables, chains, created, deleted, applied and
         backend; plans maps each table to its :class:`iptables.Plan` (``final`` is the table after it).
         """
+        return self.apply(state, self.plan(state, declared, adopt, records, current))
+
+    def plan(self, state, declared=None, adopt=(), records=None, current=None):
+        """Read, check and plan every table without changing the node (the scratch load included, so content the
+        kernel refuses fails here); :meth:`apply` writes the plan. Returns (records, canonical, plans)."""
         records = records or self.load_records()
         current = current or self.read_tables()
         canonical = self.canonical(dict((t, r[0]) for t, r in records.items()), declared, current) \
@@ -398,6 +404,12 @@ class IptablesOwner:
             except ValidationError as exc:
                 self.fail_clash(table, exc)
             plans[table].managed = list(desired_chains) if state == "present" else list(record["chains"])
+        return records, canonical, plans
+
+    def apply(self, state, planned):
+        """Write what :meth:`plan` planned in one ``iptables-restore --noflush`` (not in check mode) and record it;
+        returns (output, plans) as :meth:`converge` does."""
+        records, canonical, plans = planned
         payload = combined_payload(plans.values())
         if payload and not self.module.check_mode:
             if state == "present":
@@ -438,3 +450,103 @@ class IptablesOwner:
         return dict(before="".join(result.before for result in plans.values()),
                     after="".join(result.after for result in plans.values()),
                     before_header=header, after_header=header)
+
+
+# The options of one table's chains and built-in rules (iptables_chains' top-level ones, and each item of its
+# tables; pod_sync's iptables.tables), so both modules take the same shapes.
+TABLES = ["filter", "nat", "mangle", "raw"]
+CHAINS_SPEC = dict(type="list", elements="dict", default=[], options=dict(
+    name=dict(type="str", required=True),
+    rules=dict(type="list", elements="raw", default=[]),
+))
+BUILTIN_RULES_SPEC = dict(type="list", elements="dict", default=[], options=dict(
+    chain=dict(type="str", required=True),
+    rule=dict(type="str", required=True),
+    comment=dict(type="str"),
+    position=dict(type="str", default="first", choices=["first", "last"]),
+))
+TABLE_ITEM_SPEC = dict(
+    table=dict(type="str", required=True, choices=TABLES),
+    chains=CHAINS_SPEC,
+    builtin_rules=BUILTIN_RULES_SPEC,
+)
+
+
+def requested_tables(items):
+    """table -> (raw chains, raw builtin rules) from a list of O(tables) items, in the order given."""
+    result = OrderedDict()
+    for item in items:
+        if item["table"] in result:
+            raise ValidationError("tables: table %s is listed twice" % item["table"])
+        result[item["table"]] = (item.get("chains") or [], item.get("builtin_rules") or [])
+    if not result:
+        raise ValidationError("tables must list at least one table")
+    return result
+
+
+def per_table(output, tables):
+    """The engine's output per table: its chains, and what the run created and deleted."""
+    return OrderedDict((table, dict(chains=output["chains"][table], created=output["created"][table],
+                                    deleted=output["deleted"][table])) for table in tables)
+
+
+class TablesSync:
+    """One owner's chains and built-in rules in one or more tables, as iptables_chains applies them.
+
+    Made before anything changes: the owner, the wait and (unless the no-change entry recorded for these very
+    arguments still matches the node) every chain and rule are checked, raising :class:`ValidationError`, and
+    planned, the scratch load included, so content the kernel refuses fails here too; only :meth:`apply` changes
+    the node. ``tables`` maps table -> (raw chains, raw built-in
+    rules), as :func:`requested_tables` gives it.
+    """
+
+    def __init__(self, module, runner, owner, tables, ip_version="ipv4", state="present", adopt=(),
+                 state_dir="/var/lib/k8slab/iptables_chains", wait=30, backend="auto"):
+        validate_owner(owner)
+        if wait < 0:
+            raise ValidationError("wait must be 0 or more seconds")
+        self.module = module
+        self.tables = tables
+        self.state = state
+        self.worker = IptablesOwner(module, runner, owner, list(tables), ip_version, state_dir, wait)
+        # The no-change path: the raw arguments' digest, taken before anything is checked or rendered (diff mode
+        # always takes the full path, which shows the owner's chains).
+        self.raw_input = None
+        if state == "present":
+            self.raw_input = no_change_input("+".join(tables), ip_version, owner, list(tables.values()), list(adopt))
+        entry = None if module._diff else self.worker.recorded_no_change(self.raw_input)
+        # Without an entry for these arguments they are checked before any command runs.
+        arguments = self.normalized(adopt) if entry is None else None
+        self.worker.detect_backend(backend)
+        self.unchanged = entry if entry is not None and self.worker.still_unchanged(entry) else None
+        self.planned = None
+        if self.unchanged is None:
+            declared, adopt = arguments or self.normalized(adopt)
+            self.planned = self.worker.plan(state, declared if state == "present" else None, adopt)
+
+    def normalized(self, adopt):
+        declared = OrderedDict()
+        for table, (chains, builtin_rules) in self.tables.items():
+            chains = normalize_chains(chains, table)
+            declared[table] = (chains, normalize_builtin_rules(builtin_rules, chains))
+        names = [validate_chain_name(name, table, "adopt: chain") for name in adopt for table in self.tables]
+        return declared, list(OrderedDict.fromkeys(names))
+
+    def apply(self):
+        """Converge (or, in check mode, plan) every table; the engine's output, with digest_hit and, in diff mode,
+        diff."""
+        worker = self.worker
+        if self.unchanged is not None:
+            empty = dict((table, []) for table in self.tables)
+            return dict(changed=False, chains=self.unchanged["chains"], created=empty, deleted=empty, applied="",
+                        backend=worker.backend, digest_hit=True)
+        converged, plans = worker.apply(self.state, self.planned)
+        output = dict(converged, digest_hit=False)
+        if self.module._diff:
+            output["diff"] = worker.diff(plans)
+        if not self.module.check_mode:
+            if self.state == "present":
+                worker.remember_no_change(self.raw_input, plans, converged)
+            else:
+                worker.forget_no_change()
+        return output

@@ -406,9 +406,10 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import (
-    ValidationError, normalize_builtin_rules, normalize_chains, validate_chain_name, validate_owner)
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import ValidationError
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iptables_owner
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables_owner import (
+    BUILTIN_RULES_SPEC, CHAINS_SPEC, TABLE_ITEM_SPEC, TABLES, TablesSync, per_table, requested_tables)
 
 # Above this many rules the arguments are not echoed back in the result's invocation.
 ECHO_LIMIT = 200
@@ -416,58 +417,25 @@ ECHO_LIMIT = 200
 SCRATCH_SCRIPT = iptables_owner.SCRATCH_SCRIPT
 
 
-# The options of one table's chains and built-in rules: the top-level ones, and each item of tables.
-CHAINS_SPEC = dict(type="list", elements="dict", default=[], options=dict(
-    name=dict(type="str", required=True),
-    rules=dict(type="list", elements="raw", default=[]),
-))
-BUILTIN_RULES_SPEC = dict(type="list", elements="dict", default=[], options=dict(
-    chain=dict(type="str", required=True),
-    rule=dict(type="str", required=True),
-    comment=dict(type="str"),
-    position=dict(type="str", default="first", choices=["first", "last"]),
-))
-TABLES = ["filter", "nat", "mangle", "raw"]
-
-
 def requested(params):
     """table -> (raw chains, raw builtin rules), in the order given: O(tables), or the one O(table)."""
     if params["tables"] is None:
         return {params["table"] or "filter": (params["chains"], params["builtin_rules"])}
-    result = {}
-    for item in params["tables"]:
-        if item["table"] in result:
-            raise ValidationError("tables: table %s is listed twice" % item["table"])
-        result[item["table"]] = (item["chains"], item["builtin_rules"])
-    if not result:
-        raise ValidationError("tables must list at least one table")
-    return result
+    return requested_tables(params["tables"])
 
 
-def normalized(module, tables):
-    """The arguments checked and rendered: (table -> (chains, builtin_rules), adopt); bad ones fail before any
-    command."""
-    declared = {}
-    try:
-        for table, (chains, builtin_rules) in tables.items():
-            chains = normalize_chains(chains, table)
-            declared[table] = (chains, normalize_builtin_rules(builtin_rules, chains))
-        adopt = [validate_chain_name(name, table, "adopt: chain") for name in module.params["adopt"] for table in tables]
-    except ValidationError as exc:
-        module.fail_json(msg=str(exc))
-    return declared, list(dict.fromkeys(adopt))
-
-
-def shaped(params, output, tables, digest_hit=False):
+def shaped(params, output, tables):
     """The module's result from the engine's output: the single-table form's keys, or per table with O(tables)."""
-    result = dict(changed=output["changed"], applied=output["applied"], backend=output["backend"], digest_hit=digest_hit)
+    result = dict(changed=output["changed"], applied=output["applied"], backend=output["backend"],
+                  digest_hit=output["digest_hit"])
+    if "diff" in output:
+        result["diff"] = output["diff"]
     if params["tables"] is None:
         table = list(tables)[0]
         result.update(table=table, chains=output["chains"][table], created=output["created"][table],
                       deleted=output["deleted"][table])
     else:
-        result["tables"] = dict((table, dict(chains=output["chains"][table], created=output["created"][table],
-                                             deleted=output["deleted"][table])) for table in tables)
+        result["tables"] = dict(per_table(output, tables))
     return result
 
 
@@ -475,11 +443,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             table=dict(type="str", choices=TABLES),
-            tables=dict(type="list", elements="dict", options=dict(
-                table=dict(type="str", required=True, choices=TABLES),
-                chains=CHAINS_SPEC,
-                builtin_rules=BUILTIN_RULES_SPEC,
-            )),
+            tables=dict(type="list", elements="dict", options=TABLE_ITEM_SPEC),
             ip_version=dict(type="str", default="ipv4", choices=["ipv4", "ipv6"]),
             owner=dict(type="str", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
@@ -495,38 +459,12 @@ def main():
     )
     params = module.params
     try:
-        validate_owner(params["owner"])
-        if params["wait"] < 0:
-            raise ValidationError("wait must be 0 or more seconds")
         tables = requested(params)
+        sync = TablesSync(module, Runner(module), params["owner"], tables, params["ip_version"], params["state"],
+                          params["adopt"], params["state_dir"], params["wait"], params["backend"])
+        output = shaped(params, sync.apply(), tables)
     except ValidationError as exc:
         module.fail_json(msg=str(exc))
-    worker = iptables_owner.IptablesOwner(module, Runner(module), params["owner"], list(tables), params["ip_version"],
-                                          params["state_dir"], params["wait"])
-    # The no-change path: the raw arguments' digest, taken before anything is checked or rendered (diff mode
-    # always takes the full path, which shows the owner's chains).
-    raw_input = None
-    if params["state"] == "present":
-        raw_input = iptables_owner.no_change_input("+".join(tables), params["ip_version"], params["owner"],
-                                                   list(tables.values()), params["adopt"])
-    entry = None if module._diff else worker.recorded_no_change(raw_input)
-    arguments = normalized(module, tables) if entry is None else None
-    worker.detect_backend(params["backend"])
-    if entry is not None and worker.still_unchanged(entry):
-        empty = dict((table, []) for table in tables)
-        output = shaped(params, dict(changed=False, chains=entry["chains"], created=empty, deleted=empty, applied="",
-                                     backend=worker.backend), tables, digest_hit=True)
-    else:
-        declared, adopt = arguments or normalized(module, tables)
-        converged, plans = worker.converge(params["state"], declared if params["state"] == "present" else None, adopt)
-        output = shaped(params, converged, tables)
-        if module._diff:
-            output["diff"] = worker.diff(plans)
-        if not module.check_mode:
-            if params["state"] == "present":
-                worker.remember_no_change(raw_input, plans, converged)
-            else:
-                worker.forget_no_change()
     chains = [chain for table_chains, dummy in tables.values() for chain in table_chains]
     rules = sum(len(chain["rules"] or []) for chain in chains) + sum(len(builtin) for dummy, builtin in tables.values())
     if rules > ECHO_LIMIT:

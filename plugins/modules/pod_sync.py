@@ -38,6 +38,9 @@ description:
     (0.1 marked its routes with metric 1013); those no longer listed are removed like any other.
   - With O(state=absent) everything this owner recorded is removed - routes, every recorded pod, the bridges, and
     C(/etc/netns) when this module created it and it is empty.
+  - With O(iptables) the same run also writes the rules the pod network needs in the node's iptables, once the pods
+    are converged (with O(state=absent) it removes them first), as the CNI bridge plugin writes its masquerade in its
+    ADD. The pod_network role puts the tutorial's FORWARD accepts of the bridge and the MASQUERADE of the pod CIDR there.
 options:
   bridge:
     description:
@@ -144,16 +147,80 @@ options:
       - Only for a node without a record yet (last converged by version 0.1), the routes in the main table with this
         metric and a gateway are taken as this owner's. The pod_network role passes 1013, the metric 0.1 used.
     type: int
+  iptables:
+    description:
+      - Rules in built-in chains (such as C(FORWARD) and C(POSTROUTING)) that the pod network needs, converged by the
+        engine, ownership records and no-change path of M(k8slab.kube_proxy.iptables_chains) in one
+        C(iptables-restore --noflush) for every table: rules written here can be removed by that module with the
+        same owner and O(iptables.state_dir), and the other way round.
+      - Checked with the pods, before anything changes.
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      owner:
+        description: The owner the rules are recorded under, as in M(k8slab.kube_proxy.iptables_chains).
+        type: str
+        required: true
+      tables:
+        description:
+          - Each table's rules, as the items of M(k8slab.kube_proxy.iptables_chains)'s O(k8slab.kube_proxy.iptables_chains#module:tables)
+            take them (built-in rules only). A table listed with no rules loses this owner's rules in it.
+          - With O(state=absent), the tables this owner's rules are removed from.
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          table:
+            description: The table these rules go in.
+            type: str
+            required: true
+            choices: [filter, nat, mangle, raw]
+          builtin_rules:
+            description: This table's rules, as O(k8slab.kube_proxy.iptables_chains#module:builtin_rules) takes them.
+            type: list
+            elements: dict
+            default: []
+            suboptions:
+              chain:
+                description: The chain, such as C(FORWARD).
+                type: str
+                required: true
+              rule:
+                description: The rule, as C(iptables-save) prints it after the chain name.
+                type: str
+                required: true
+              comment:
+                description: Optional comment, written as C(-m comment).
+                type: str
+              position:
+                description: C(first) or C(last) in the chain.
+                type: str
+                choices: [first, last]
+                default: first
+      state_dir:
+        description: Where the ownership records live, shared with M(k8slab.kube_proxy.iptables_chains).
+        type: path
+        default: /var/lib/k8slab/iptables_chains
+      wait:
+        description: Seconds C(iptables-restore) waits for the xtables lock.
+        type: int
+        default: 30
+      backend:
+        description: The iptables backend, as in M(k8slab.kube_proxy.iptables_chains).
+        type: str
+        choices: [auto, nft, legacy]
+        default: auto
 extends_documentation_fragment:
   - k8slab.kube_proxy.iproute
   - k8slab.kube_proxy.attributes
 attributes:
   diff_mode:
-    description: Shows the bridge, each pod's namespace, veth pair and default route, and the node routes, before and after.
+    description:
+      - Shows the bridge, each pod's namespace, veth pair and default route, and the node routes, before and after;
+        with O(iptables), its owner's rules too.
 notes:
   - Deleting a namespace also destroys the veth ends inside it, and with them their peers on the bridge.
-  - The FORWARD accepts and the MASQUERADE of the pod subnet are not this module's; the pod_network role writes them
-    with M(k8slab.kube_proxy.iptables_chains).
+  - O(iptables) writes IPv4 rules only, as the pod network is IPv4.
 seealso:
   - module: k8slab.kube_proxy.bridge
   - module: k8slab.kube_proxy.netns
@@ -165,13 +232,23 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: The tutorial's pod network, and nothing else, in one run
+- name: The tutorial's pod network with its FORWARD accepts and the MASQUERADE of the pod CIDR, in one run
   k8slab.kube_proxy.pod_sync:
     bridge: bridge_eden
     bridge_address: 10.0.0.1/24
     pods:
       - {netns: netns_adam, host_veth: veth_adam, pod_veth: veth_ns_adam, cidr: 10.0.0.11/24, nameservers: [8.8.8.8]}
       - {netns: netns_eve, host_veth: veth_eve, pod_veth: veth_ns_eve, cidr: 10.0.0.21/24, nameservers: [8.8.8.8]}
+    iptables:
+      owner: pod_network
+      tables:
+        - table: filter
+          builtin_rules:
+            - {chain: FORWARD, rule: "-i bridge_eden -j ACCEPT"}
+            - {chain: FORWARD, rule: "-o bridge_eden -j ACCEPT"}
+        - table: nat
+          builtin_rules:
+            - {chain: POSTROUTING, rule: "-s 10.0.0.0/24 -j MASQUERADE"}
 
 # test: needs uplink - the gateway 192.0.2.12 is on the node's uplink network
 - name: A node of a cluster; pods no longer listed stay until the prune run below
@@ -198,11 +275,14 @@ EXAMPLES = r"""
       - {destination: 10.0.2.0/24, gateway: 192.0.2.12}
     force: true
 
-- name: Remove the whole pod network this owner created
+- name: Remove the whole pod network this owner created, its rules first
   k8slab.kube_proxy.pod_sync:
     bridge: bridge_eden
     state: absent
     force: true
+    iptables:
+      owner: pod_network
+      tables: [{table: filter}, {table: nat}]
 """
 
 RETURN = r"""
@@ -284,6 +364,20 @@ killed_pids:
   type: list
   elements: int
   sample: []
+iptables:
+  description:
+    - With O(iptables), what the rules' part of the run did - C(changed),
+      RV(k8slab.kube_proxy.iptables_chains#module:applied), RV(k8slab.kube_proxy.iptables_chains#module:backend),
+      RV(k8slab.kube_proxy.iptables_chains#module:digest_hit) and RV(k8slab.kube_proxy.iptables_chains#module:tables) -
+      as M(k8slab.kube_proxy.iptables_chains) returns them with O(k8slab.kube_proxy.iptables_chains#module:tables).
+  returned: with O(iptables)
+  type: dict
+  sample:
+    changed: false
+    applied: ""
+    backend: nft
+    digest_hit: true
+    tables: {filter: {chains: [], created: [], deleted: []}, nat: {chains: [], created: [], deleted: []}}
 commands:
   description: The C(ip) commands run (or, in check mode, that would run), each an argument list.
   returned: always
@@ -291,7 +385,9 @@ commands:
   elements: list
   sample: [["/usr/sbin/ip", "link", "add", "dev", "bridge_eden", "type", "bridge"]]
 diff:
-  description: The bridge, each pod and the node routes before and after, with C(--diff).
+  description:
+    - The bridge, each pod and the node routes before and after, with C(--diff); with O(iptables), its owner's rules
+      too (key C(iptables), as C(iptables-save) lines).
   returned: when diff mode is on
   type: dict
 """
@@ -309,6 +405,10 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects 
     OWNER_RE, Namespace, converge_bridge, converge_route, converge_veth, plan_veth, read_veth_world, recorded_namespaces,
     validate_bridge, validate_route, validate_veth)
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.node_lease import renew_or_fail
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import ValidationError as RulesError
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables_owner import (
+    BUILTIN_RULES_SPEC, TABLES, TablesSync, per_table, requested_tables)
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
 
 RECORD_VERSION = 1
@@ -453,8 +553,9 @@ def stale_neighbours(neighbours, addresses, mac):
 class PodSync:
     """One run: read, check ownership for everything, then converge object by object, then remove leftovers."""
 
-    def __init__(self, module, model):
+    def __init__(self, module, model, rules=None):
         self.module = module
+        self.rules = rules
         self.params = module.params
         self.model = model
         self.ip = Ip(module, cache=True)
@@ -664,8 +765,25 @@ class PodSync:
                 self.store.remove(self.owner)
         return changed
 
+    def apply_rules(self):
+        """The O(iptables) rules: after the pods with state=present, before them with state=absent."""
+        try:
+            output = self.rules.apply()
+        except RulesError as exc:
+            self.fail("iptables: %s" % exc)
+        self.result["iptables"] = dict((key, output[key]) for key in ("changed", "applied", "backend", "digest_hit"))
+        self.result["iptables"]["tables"] = per_table(output, self.rules.tables)
+        if "diff" in output:
+            self.before["iptables"], self.after["iptables"] = output["diff"]["before"], output["diff"]["after"]
+        return output["changed"]
+
     def run(self):
-        changed = self.present() if self.params["state"] == "present" else self.absent()
+        if self.params["state"] == "present":
+            changed = self.present()
+            changed = (self.apply_rules() if self.rules else False) or changed
+        else:
+            changed = self.apply_rules() if self.rules else False
+            changed = self.absent() or changed
         self.result.update(changed=changed, commands=self.ip.commands)
         if self.module._diff:
             self.result["diff"] = {"before": self.before, "after": self.after}
@@ -709,15 +827,34 @@ def main():
             state_dir=dict(type="path", default="/var/lib/k8slab/pod_sync"),
             netns_state_dir=dict(type="path", default="/var/lib/k8slab/netns"),
             adopt_route_metric=dict(type="int"),
+            iptables=dict(type="dict", options=dict(
+                owner=dict(type="str", required=True),
+                tables=dict(type="list", elements="dict", required=True, options=dict(
+                    table=dict(type="str", required=True, choices=TABLES),
+                    builtin_rules=BUILTIN_RULES_SPEC,
+                )),
+                state_dir=dict(type="path", default="/var/lib/k8slab/iptables_chains"),
+                wait=dict(type="int", default=30),
+                backend=dict(type="str", default="auto", choices=["auto", "nft", "legacy"]),
+            )),
         ),
         supports_check_mode=True,
     )
     renew_or_fail(module)
+    params = module.params
     try:
-        model = validate(module.params)
+        model = validate(params)
     except ValidationError as exc:
         module.fail_json(msg=str(exc), commands=[])
-    module.exit_json(**PodSync(module, model).run())
+    rules = None
+    if params["iptables"]:
+        spec = params["iptables"]
+        try:
+            rules = TablesSync(module, Runner(module), spec["owner"], requested_tables(spec["tables"]), "ipv4",
+                               params["state"], (), spec["state_dir"], spec["wait"], spec["backend"])
+        except RulesError as exc:
+            module.fail_json(msg="iptables: %s" % exc, commands=[])
+    module.exit_json(**PodSync(module, model, rules).run())
 
 
 if __name__ == "__main__":

@@ -254,3 +254,55 @@ def test_a_run_reads_each_pod_namespace_with_one_ip_process(node):
         in_pods = [line.split() for line in handle if line.startswith("-n netns_")]
     assert sorted(argv[1] for argv in in_pods) == ["netns_adam", "netns_eve", "netns_kube"]
     assert all(argv[2:] == ["-json", "-details", "-batch", "-"] for argv in in_pods)
+
+
+FORWARD = [{"chain": "FORWARD", "rule": "-i bridge_eden -j ACCEPT", "position": "last"},
+           {"chain": "FORWARD", "rule": "-o bridge_eden -j ACCEPT", "position": "last"}]
+MASQUERADE = [{"chain": "POSTROUTING", "rule": "-s 10.0.0.0/24 -j MASQUERADE", "position": "last"}]
+
+
+def rules(node, **extra):
+    return dict({"owner": "pod_network", "state_dir": os.path.join(node.records, "iptables_chains"),
+                 "tables": [{"table": "filter", "builtin_rules": FORWARD}, {"table": "nat", "builtin_rules": MASQUERADE}]},
+                **extra)
+
+
+def saved(box, table):
+    return [line for line in box.run(["iptables-save", "-t", table]).stdout.splitlines() if line.startswith("-A ")]
+
+
+def test_the_pods_and_their_forward_and_masquerade_rules_in_one_run(node):
+    box = node.box
+    first = node.sync(iptables=rules(node))
+    assert first["changed"] is True and first["iptables"]["changed"] is True
+    assert saved(box, "filter") == ["-A FORWARD -i bridge_eden -j ACCEPT", "-A FORWARD -o bridge_eden -j ACCEPT"]
+    assert saved(box, "nat") == ["-A POSTROUTING -s 10.0.0.0/24 -j MASQUERADE"]
+    again = node.sync(iptables=rules(node))
+    assert again["changed"] is False and again["iptables"]["digest_hit"] is True
+    # The records are iptables_chains' own: that module, with the same owner, finds nothing to change and
+    # removes the rules (and pod_sync puts them back).
+    chains_task = "- k8slab.kube_proxy.iptables_chains: %s\n" % json.dumps(
+        dict(rules(node), tables=[{"table": "filter", "builtin_rules": FORWARD}, {"table": "nat", "builtin_rules": MASQUERADE}]))
+    assert box.playbook(chains_task)[0]["changed"] is False
+    absent_task = "- k8slab.kube_proxy.iptables_chains: %s\n" % json.dumps(dict(rules(node), state="absent"))
+    assert box.playbook(absent_task)[0]["changed"] is True and saved(box, "nat") == []
+    assert node.sync(iptables=rules(node))["iptables"]["changed"] is True and saved(box, "nat") != []
+    # A table with its rules turned off loses them; the other keeps its own.
+    off = node.sync(iptables=rules(node, tables=[{"table": "filter", "builtin_rules": FORWARD}, {"table": "nat"}]))
+    assert off["changed"] is True and saved(box, "nat") == [] and len(saved(box, "filter")) == 2
+    # absent: the rules first, then the pods, in one run.
+    gone = node.sync(state="absent", iptables=rules(node, tables=[{"table": "filter"}, {"table": "nat"}]))
+    assert gone["changed"] is True and gone["iptables"]["changed"] is True
+    assert saved(box, "filter") == [] and node.netns_records() == [] and "bridge_eden" not in node.links()
+    assert node.sync(state="absent", iptables=rules(node, tables=[{"table": "filter"}, {"table": "nat"}]))["changed"] is False
+
+
+def test_bad_rules_are_refused_before_any_pod_changes(node):
+    for bad, words in [(rules(node, owner="bad owner!"), "owner"),
+                       (rules(node, tables=[{"table": "nat"}, {"table": "nat"}]), "listed twice"),
+                       # refused by the kernel in the scratch load, which comes before the pods too
+                       (rules(node, tables=[{"table": "filter", "builtin_rules": [{"chain": "NO-SUCH", "rule": "-j ACCEPT"}]}]),
+                        "iptables rejected the declared rules")]:
+        failed = node.sync(iptables=bad, expect_failure=True)
+        assert words in failed["msg"] and failed.get("commands", []) == [], failed
+        assert node.netns_records() == [] and "bridge_eden" not in node.links()

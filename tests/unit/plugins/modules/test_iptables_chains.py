@@ -335,7 +335,7 @@ def rerun_hits(node, monkeypatch):
     node.table = LOADED_NAT  # what the restore made of the table, as planned
     with monkeypatch.context() as patch:
         for name in ("normalize_chains", "normalize_builtin_rules"):
-            patch.setattr(iptables_chains, name, lambda *args: pytest.fail("arguments normalised again"))
+            patch.setattr(iptables_owner, name, lambda *args: pytest.fail("arguments normalised again"))
         patch.setattr(iptables_owner, "parse_save", lambda *args: pytest.fail("table parsed"))
         patch.setattr(iptables_owner, "plan", lambda *args, **kwargs: pytest.fail("planned"))
         result = node.run()
