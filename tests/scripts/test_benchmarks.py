@@ -254,3 +254,22 @@ def test_readme_without_its_markers_fails_and_is_left_alone(tmp_path, readme):
 def test_guide_without_its_markers_fails():
     with pytest.raises(SystemExit, match=r"guide_performance.rst has no \.\. benchmarks:begin \.\.\. \.\. benchmarks:end markers"):
         report.readme_markdown(GUIDE.replace(".. benchmarks:end", ""))
+
+
+def test_the_readme_leaves_the_data_paths_rows_at_scale_to_the_guide():
+    split = "  * - the split vs one DNAT | the price of balancing"
+    at_scale = GUIDE.replace(split, """  * - nftables, tutorial, 1000 Services: via the ClusterIP vs the split
+    - 4000 /s vs 4100 /s
+    - 0.97x
+    - >= 0.95x
+    - met
+  * - via the ClusterIP, 10000 vs 1 Service
+    - 4000 /s vs 4100 /s
+    - 1.03x
+    - >= 0.9x
+    - met
+""" + split)
+    text = report.readme_markdown(at_scale)
+    assert "1000 Services" not in text and "10000 vs 1 Service" not in text
+    assert "2 more rows (1,000 to 10,000 Services) are in the guide." in text
+    assert "| iptables, 1 Service: via the ClusterIP vs the split | 1.03x | >= 0.95x | met |" in text
