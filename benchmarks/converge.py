@@ -30,6 +30,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -205,6 +206,7 @@ def main():
             print("  %6.1f s %4.0f%%  %s%s" % (seconds, 100 * seconds / total, name, " (x%d)" % count if count > 1 else ""))
     if options.markdown:
         print("\n" + table.markdown())
+    shutil.rmtree(workdir, ignore_errors=True)  # its plays, timings and baseline tree; kept when a run fails, to look at
 
 
 if __name__ == "__main__":

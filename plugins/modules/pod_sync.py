@@ -151,7 +151,7 @@ options:
     description:
       - Rules in built-in chains (such as C(FORWARD) and C(POSTROUTING)) that the pod network needs, converged by the
         engine, ownership records and no-change path of M(k8slab.kube_proxy.iptables_chains) in one
-        C(iptables-restore --noflush) for every table: rules written here can be removed by that module with the
+        C(iptables-restore --noflush) for every table. Rules written here can be removed by that module with the
         same owner and O(iptables.state_dir), and the other way round.
       - Checked with the pods, before anything changes.
     type: dict
