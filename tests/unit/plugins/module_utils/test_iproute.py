@@ -246,3 +246,21 @@ def test_prefetch_leaves_a_failed_batch_to_the_ordinary_reads():
     uncached = FakeModule()
     iproute.Ip(uncached).prefetch(["ns1"])
     assert uncached.ran == []
+
+
+def test_a_cached_read_is_parsed_once_until_the_next_change(monkeypatch):
+    # A hundred pods read the root namespace's links once each: parsing them every time made a run with
+    # nothing to change grow with the square of the pods.
+    parsed = []
+    real = iproute.parse_json
+    monkeypatch.setattr(iproute, "parse_json", lambda text: parsed.append(text) or real(text))
+    module = FakeModule(out='[{"ifname":"lo"}]')
+    ip = iproute.Ip(module, cache=True)
+    assert ip.links() is ip.links() and len(parsed) == 1 and len(module.ran) == 1
+    ip.change(["link", "set", "dev", "lo", "up"])
+    assert ip.links() == [{"ifname": "lo"}] and len(parsed) == 2
+    # without the cache every read runs and parses
+    plain = iproute.Ip(FakeModule(out="[]"))
+    plain.links()
+    plain.links()
+    assert len(parsed) == 4
