@@ -5,8 +5,9 @@
 
 A row is a figure (a ratio or an absolute value), the target it is held to
 (at most / at least), and what was measured on both sides. `print_table`
-writes the plain table every benchmark ends with; `markdown` the same rows for
-the README's performance table.
+writes the plain table every benchmark ends with; `markdown` the same rows as
+Markdown, which benchmarks/report.py turns into the performance guide's table
+(and the README's block, made from the guide).
 """
 import json
 import statistics
@@ -73,7 +74,7 @@ class Targets:
 
 
 def stamp(repo):
-    """The commit and the date a run belongs to, for the README table."""
+    """The commit and the date a run belongs to, for the headings of the guide's (and the README's) tables."""
     commit = subprocess.run(["git", "-C", repo, "describe", "--always", "--dirty"],
                             capture_output=True, text=True, check=False).stdout.strip() or "unknown"
     return "%s, commit %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), commit)
