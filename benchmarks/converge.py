@@ -64,6 +64,13 @@ def ping_play(count):
              "tasks": [{"name": "Ping %d" % (index + 1), "ansible.builtin.ping": {}} for index in range(count)]}]
 
 
+def task_medians(rounds):
+    """(task, median seconds) in the order the tasks ran, from each round's {task: [seconds, runs]}; the task's
+    name without its role prefix (the callback names a role's task "role : role : name")."""
+    names = list(dict.fromkeys(name for times in rounds for name in times))
+    return [(name.split(" : ")[-1], median([times[name][0] for times in rounds if name in times])) for name in names]
+
+
 def source_tree(rev, workdir):
     """The files of commit rev, unpacked under workdir (with its .collections link to itself)."""
     tree = os.path.join(workdir, "tree-%s" % rev)
@@ -137,6 +144,7 @@ def main():
     first = {count: [] for count in options.pods}
     again = {count: [] for count in options.pods}
     floor, tasks, first_baseline = [], [], []
+    default_lab_times = []  # each no-change round of the default lab: {task: [seconds, runs]}
     times_of_largest = os.path.join(workdir, "times.json")
     print("converge benchmark: site.yml on a fresh node container, pods %s, %d no-change rounds, %d CPUs, load %s"
           % (options.pods, options.rounds, os.cpu_count(), os.getloadavg()[0]))
@@ -166,6 +174,8 @@ def main():
                     again[count].append(seconds)
                     if count == 2:
                         tasks.append(count_tasks)
+                        with open(times, encoding="utf-8") as handle:
+                            default_lab_times.append(json.load(handle)["tasks"])
                         floor.append(lab.playbook(ping)[0])
                         with open(times, encoding="utf-8") as handle:
                             module_runs.append(json.load(handle)["modules"].get(HOST, 0))
@@ -196,6 +206,11 @@ def main():
         if first_baseline:
             table.add("default lab, first converge vs %s" % options.baseline, median(first[2]) / median(first_baseline),
                       "%s vs %s" % (spread(first[2]), spread(first_baseline)), 0.7)
+        # Where the no-change converge's time goes, task by task in the order they ran: each task that runs a
+        # module on the node costs about what one ping task does, a distinct module also its packaging.
+        for name, seconds in task_medians(default_lab_times):
+            table.add("  default lab, no-change, task: %s" % name, seconds,
+                      "median of %d rounds" % len(default_lab_times), unit="s")
     table.print_table()
     if os.path.exists(times_of_largest):
         with open(times_of_largest, encoding="utf-8") as handle:

@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "benchmarks"))
 
+import converge  # noqa: E402  pylint: disable=wrong-import-position
 import datapath  # noqa: E402  pylint: disable=wrong-import-position
 import quiet  # noqa: E402  pylint: disable=wrong-import-position
 import report  # noqa: E402  pylint: disable=wrong-import-position
@@ -273,3 +274,10 @@ def test_the_readme_leaves_the_data_paths_rows_at_scale_to_the_guide():
     assert "1000 Services" not in text and "10000 vs 1 Service" not in text
     assert "2 more rows (1,000 to 10,000 Services) are in the guide." in text
     assert "| iptables, 1 Service: via the ClusterIP vs the split | 1.03x | >= 0.95x | met |" in text
+
+
+def test_task_medians_keep_the_run_order_and_drop_the_role_prefix():
+    rounds = [{"Check": [0.1, 1], "k8slab.kube_proxy.web_app : k8slab.kube_proxy.web_app : Run the app": [0.3, 1]},
+              {"Check": [0.3, 1], "k8slab.kube_proxy.web_app : k8slab.kube_proxy.web_app : Run the app": [0.5, 1]},
+              {"Check": [0.2, 1]}]
+    assert converge.task_medians(rounds) == [("Check", 0.2), ("Run the app", 0.4)]
