@@ -5,13 +5,14 @@
 
 For each pod count (default: the tutorial's 2 pods, then 100 pods) it starts a
 fresh node container with molecule's shared create/prepare playbooks (its own
-inventory; the container is named K8SLAB_CONTAINER_PREFIX + "k8slab-bench"),
-times the first `ansible-playbook site.yml`, then the converge with nothing to
-change (several rounds; every one must report changed=0), each next to a play
-of one `ping` task on the same node (the floor: ansible-playbook's own start-up
-and one round trip) and, for scale, a play of as many `ping` tasks as the
-converge ran modules on the node (what its round trips alone cost), then
-removes the container. The 2-pod run uses the role
+inventory; the containers are named K8SLAB_CONTAINER_PREFIX + "k8slab-bench",
+with "-100" added for 100 pods) and times the first `ansible-playbook site.yml`.
+With every node up, it then times the converge with nothing to change (several
+rounds, every pod count in each round; every one must report changed=0), on the
+default lab next to a play of one `ping` task on the same node (the floor:
+ansible-playbook's own start-up and one round trip) and, for scale, a play of as
+many `ping` tasks as the converge ran modules on the node (what its round trips
+alone cost), then removes the containers. The 2-pod run uses the role
 defaults, so it is also the default lab's no-change converge; its task count is
 ok + changed + skipped of the recap. With --baseline REV (default: the commit
 before the converge was reshaped as one proxier and one pod-network run) the
@@ -81,13 +82,14 @@ def source_tree(rev, workdir):
 
 
 class Lab:
-    def __init__(self, workdir, tree=REPO):
+    def __init__(self, workdir, tree=REPO, host=HOST):
         self.workdir = workdir
         self.tree = tree
+        self.host = host
         cache = os.environ.get("K8SLAB_CACHE", os.path.join(REPO, ".cache"))
-        self.inventory = os.path.join(workdir, "bench.yml")
+        self.inventory = os.path.join(workdir, "%s.yml" % host)
         with open(self.inventory, "w", encoding="utf-8") as handle:
-            json.dump({"all": {"children": {"nodes": {"hosts": {HOST: {}}}}}}, handle)
+            json.dump({"all": {"children": {"nodes": {"hosts": {host: {}}}}}}, handle)
         self.env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
                         ANSIBLE_COLLECTIONS_PATH=os.pathsep.join([os.path.join(tree, ".collections"),
                                                                   os.path.join(cache, "collections")]),
@@ -134,8 +136,10 @@ def main():
         print("note: K8SLAB_CONTAINER_PREFIX is not set; the container is called %s" % HOST)
 
     workdir = tempfile.mkdtemp(prefix="k8slab-bench-converge-")
-    lab = Lab(workdir)
-    baseline = Lab(workdir, source_tree(options.baseline, workdir)) if options.baseline else None
+    # One node per pod count (the default lab's is HOST), all up at once, so the no-change rounds of every count
+    # run interleaved, round by round; the baseline's first converge gets a node of its own.
+    labs = dict((count, Lab(workdir, host=HOST if count == 2 else "%s-%d" % (HOST, count))) for count in options.pods)
+    baseline = Lab(workdir, source_tree(options.baseline, workdir), "%s-baseline" % HOST) if options.baseline else None
     ping = os.path.join(workdir, "ping.yml")
     with open(ping, "w", encoding="utf-8") as handle:
         json.dump(ping_play(1), handle)
@@ -146,7 +150,13 @@ def main():
     floor, tasks, first_baseline = [], [], []
     default_lab_times = []  # each no-change round of the default lab: {task: [seconds, runs]}
     times_of_largest = os.path.join(workdir, "times.json")
-    print("converge benchmark: site.yml on a fresh node container, pods %s, %d no-change rounds, %d CPUs, load %s"
+    vars_files = {}
+    for count in options.pods:
+        vars_files[count] = os.path.join(workdir, "pods-%d.json" % count)
+        records = pods(count)
+        with open(vars_files[count], "w", encoding="utf-8") as handle:
+            json.dump({"k8slab_pods": records} if records else {}, handle)
+    print("converge benchmark: site.yml on fresh node containers, pods %s, %d no-change rounds, %d CPUs, load %s"
           % (options.pods, options.rounds, os.cpu_count(), os.getloadavg()[0]))
     try:
         for fresh in range(options.fresh_rounds):
@@ -158,35 +168,34 @@ def main():
                       % (fresh + 1, options.baseline, seconds, changed))
                 baseline.destroy()
             for count in options.pods:
-                vars_file = os.path.join(workdir, "pods-%d.json" % count)
-                records = pods(count)
-                with open(vars_file, "w", encoding="utf-8") as handle:
-                    json.dump({"k8slab_pods": records} if records else {}, handle)
-                lab.fresh_node()
-                seconds, changed, dummy = lab.playbook("playbooks/site.yml", vars_file)
+                labs[count].fresh_node()
+                seconds, changed, dummy = labs[count].playbook("playbooks/site.yml", vars_files[count])
                 first[count].append(seconds)
                 print("  %3d pods, fresh node %d: first converge %.1f s (changed=%d)" % (count, fresh + 1, seconds, changed))
-                for dummy in range(options.rounds):
-                    times = times_of_largest if count == max(options.pods) else os.path.join(workdir, "times-%d.json" % count)
-                    seconds, changed, count_tasks = lab.playbook("playbooks/site.yml", vars_file, times)
-                    if changed != 0:
-                        raise SystemExit("the converge with nothing to change reported changed=%d" % changed)
-                    again[count].append(seconds)
-                    if count == 2:
-                        tasks.append(count_tasks)
-                        with open(times, encoding="utf-8") as handle:
-                            default_lab_times.append(json.load(handle)["tasks"])
-                        floor.append(lab.playbook(ping)[0])
-                        with open(times, encoding="utf-8") as handle:
-                            module_runs.append(json.load(handle)["modules"].get(HOST, 0))
-                        with open(pings, "w", encoding="utf-8") as handle:
-                            json.dump(ping_play(module_runs[-1]), handle)
-                        floor_modules.append(lab.playbook(pings)[0])
-                    print("  %3d pods: no-change converge %.1f s, %d tasks%s"
-                          % (count, seconds, count_tasks, ", one-task play %.1f s" % floor[-1] if count == 2 else ""))
-                lab.destroy()
+        # The no-change converges of the last fresh nodes, every pod count in each round.
+        for dummy in range(options.rounds):
+            for count in options.pods:
+                lab = labs[count]
+                times = times_of_largest if count == max(options.pods) else os.path.join(workdir, "times-%d.json" % count)
+                seconds, changed, count_tasks = lab.playbook("playbooks/site.yml", vars_files[count], times)
+                if changed != 0:
+                    raise SystemExit("the converge with nothing to change reported changed=%d" % changed)
+                again[count].append(seconds)
+                if count == 2:
+                    tasks.append(count_tasks)
+                    with open(times, encoding="utf-8") as handle:
+                        recorded = json.load(handle)
+                    default_lab_times.append(recorded["tasks"])
+                    module_runs.append(recorded["modules"].get(lab.host, 0))
+                    floor.append(lab.playbook(ping)[0])
+                    with open(pings, "w", encoding="utf-8") as handle:
+                        json.dump(ping_play(module_runs[-1]), handle)
+                    floor_modules.append(lab.playbook(pings)[0])
+                print("  %3d pods: no-change converge %.1f s, %d tasks%s"
+                      % (count, seconds, count_tasks, ", one-task play %.1f s" % floor[-1] if count == 2 else ""))
     finally:
-        lab.destroy()
+        for lab in labs.values():
+            lab.destroy()
 
     small, large = min(options.pods), max(options.pods)
     table = Targets("Converge (site.yml), %s" % stamp(REPO))
