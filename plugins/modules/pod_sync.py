@@ -155,7 +155,6 @@ options:
         same owner and O(iptables.state_dir), and the other way round.
       - Checked with the pods, before anything changes.
     type: dict
-    version_added: 0.3.0
     suboptions:
       owner:
         description: The owner the rules are recorded under, as in M(k8slab.kube_proxy.iptables_chains).
