@@ -347,7 +347,9 @@ kept:
 neighbours_flushed:
   description:
     - The pod addresses whose entry in the node's neighbour table on O(bridge) still named an old MAC (a pod
-      re-created with the same address) and was flushed, so the next packet asks for the new one.
+      re-created with the same address) and was flushed, so the next packet asks for the new one. Every run
+      checks every listed pod, so an entry left by an interrupted run is flushed by the next. The other pods'
+      entries for that address are flushed as well; they are in RV(commands).
   returned: when O(state=present)
   type: list
   elements: str
@@ -669,7 +671,7 @@ class PodSync:
                 self.before["pods"][name] = {"netns": ns["diff"]["before"], "veth": veth[2], "route": route[2]}
                 self.after["pods"][name] = {"netns": ns["diff"]["after"], "veth": veth[1], "route": route[3]}
         self.result["pods"] = pods
-        self.flush_neighbours(added)
+        changed |= self.flush_neighbours(added)
 
         routes, self.before["routes"], self.after["routes"] = [], [], []
         for route in self.model["routes"]:
@@ -690,34 +692,55 @@ class PodSync:
         return changed
 
     def flush_neighbours(self, added):
-        """Forget the node's neighbour entries that still give an added pod's address an old MAC.
+        """Forget the neighbour entries that still give a pod's address an old MAC.
 
         A pod that leaves and comes back with the same address (or a new pod that takes a removed pod's address)
         gets a new veth with a new MAC, while the node may still hold the old MAC for that address - even as
         REACHABLE, for as long as traffic keeps confirming it - and send the pod's packets to a MAC nobody has.
-        The CNI bridge plugin answers this with a gratuitous ARP on ADD; here the node's stale entry is flushed
+        The CNI bridge plugin answers this with a gratuitous ARP on ADD; here the stale entries are flushed
         (permanent entries, which somebody set on purpose, are left alone).
+
+        Every run compares the node's entries with every pod's MAC, not only the pods whose veth it made: a run
+        killed between making a veth and this flush leaves the stale entry to the next run, whose veth has
+        nothing left to change. The node's entries come from one read and the pods' MACs from the reads the
+        run already made. Where the node's entry is stale, or the veth was made in this run, the other pods'
+        entries are checked too; theirs are flushed before the node's, so a run killed between the two still
+        leaves the node's stale entry to point the next run at them.
         """
         self.result["neighbours_flushed"] = []
-        if not added or self.module.check_mode:
-            return  # in check mode the pod's new MAC does not exist yet
+        made = set(pod["name"] for pod in added)
+        macs = {}
+        for pod in self.model["pods"]:
+            if self.module.check_mode and pod["name"] in made:
+                continue  # in check mode the pod's new MAC does not exist yet
+            peer = link_by_name(self.ip.links(pod["veth"]["netns"]), pod["veth"]["peer"])
+            macs[pod["name"]] = peer.get("address") if peer else None
+        if not macs:
+            return False
         bridge = self.params["bridge"]
         neighbours = self.ip.read_json(["neigh", "show", "dev", bridge])
-        for pod in added:
-            links = self.ip.read_json(["link", "show", "dev", pod["veth"]["peer"]], pod["veth"]["netns"])
-            mac = links[0].get("address") if links else None
-            for address in stale_neighbours(neighbours, pod["addresses"], mac):
-                self.ip.change(["neigh", "flush", "to", address, "dev", bridge])
-                self.result["neighbours_flushed"].append(address)
-            # The other pods on the bridge cache the old MAC as well: pod-to-pod traffic to the re-added pod
-            # would go to a MAC nobody has until their entry fails (about 8 s).
+        flushes = []  # (netns, device, address), the node's last
+        for pod in self.model["pods"]:
+            if pod["name"] not in macs:
+                continue
+            mac = macs[pod["name"]]
+            stale = stale_neighbours(neighbours, pod["addresses"], mac)
+            if not stale and pod["name"] not in made:
+                continue
+            # The other pods on the bridge may cache the old MAC as well: pod-to-pod traffic to this pod would go
+            # to a MAC nobody has until their entry fails (about 8 s).
             for other in self.model["pods"]:
                 if other is pod:
                     continue
                 device, netns = other["veth"]["peer"], other["veth"]["netns"]
                 entries = self.ip.read_json(["neigh", "show", "dev", device], netns)
-                for address in stale_neighbours(entries, pod["addresses"], mac):
-                    self.ip.change(["neigh", "flush", "to", address, "dev", device], netns)
+                flushes += [(netns, device, address) for address in stale_neighbours(entries, pod["addresses"], mac)]
+            flushes += [(None, bridge, address) for address in stale]
+        for netns, device, address in sorted(flushes, key=lambda flush: flush[0] is None):
+            self.ip.change(["neigh", "flush", "to", address, "dev", device], netns)
+            if netns is None:
+                self.result["neighbours_flushed"].append(address)
+        return bool(flushes)
 
     # ------------------------------------------------------------ remove
     def remove(self, leftovers):

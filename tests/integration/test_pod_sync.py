@@ -235,6 +235,37 @@ def test_a_pod_back_on_its_address_is_not_sent_to_its_old_mac(node):
     assert again["changed"] is False and again["commands"] == [] and again["neighbours_flushed"] == [], again
 
 
+def test_a_stale_entry_left_by_a_killed_run_is_flushed_by_the_next(node):
+    """A run killed after it made eve's veth but before its flush leaves the old MAC behind; the next run has no
+    veth to make and must still flush it, on the node and in the other pods (the crash suite met this: eve's
+    app started and never answered at 10.0.0.21:8080)."""
+    box = node.box
+    fixed = {"bridge_mac": "02:4b:38:00:00:01"}
+    assert node.sync(pods=[ADAM, EVE], **fixed)["changed"] is True
+    old = box.ip_json("-n", "netns_eve", "link", "show", "dev", "veth_ns_eve")[0]["address"]
+    # What the killed run left: eve on a new MAC, the node and adam still holding her old one.
+    box.run(["ip", "-n", "netns_eve", "link", "set", "dev", "veth_ns_eve", "address", "02:4b:38:00:00:21"])
+    box.run(["ip", "neigh", "replace", "10.0.0.21", "lladdr", old, "dev", "bridge_eden", "nud", "reachable"])
+    box.run(["ip", "-n", "netns_adam", "neigh", "replace", "10.0.0.21", "lladdr", old, "dev", "veth_ns_adam",
+             "nud", "reachable"])
+    unrelated = ["ip", "neigh", "replace", "10.0.0.99", "lladdr", old, "dev", "bridge_eden", "nud", "reachable"]
+    box.run(unrelated)  # no pod's address: not this module's to touch
+
+    check = node.sync(pods=[ADAM, EVE], check=True, **fixed)
+    assert check["changed"] is True and check["neighbours_flushed"] == ["10.0.0.21"], check
+    assert box.ip_json("neigh", "show", "10.0.0.21", "dev", "bridge_eden")[0]["lladdr"] == old
+
+    result = node.sync(pods=[ADAM, EVE], **fixed)
+    assert result["changed"] is True and result["neighbours_flushed"] == ["10.0.0.21"], result
+    flushed = [command for command in result["commands"] if "flush" in command]
+    assert [command[command.index("dev") + 1] for command in flushed] == ["veth_ns_adam", "bridge_eden"], flushed
+    assert [entry.get("lladdr") for entry in box.ip_json("neigh", "show", "10.0.0.21", "dev", "bridge_eden")] == []
+    assert box.ip_json("-n", "netns_adam", "neigh", "show", "10.0.0.21", "dev", "veth_ns_adam") == []
+    assert box.ip_json("neigh", "show", "10.0.0.99", "dev", "bridge_eden")[0]["lladdr"] == old
+    again = node.sync(pods=[ADAM, EVE], **fixed)
+    assert again["changed"] is False and again["commands"] == [] and again["neighbours_flushed"] == [], again
+
+
 def test_a_run_reads_each_pod_namespace_with_one_ip_process(node):
     """Each existing pod namespace's links and routes come from one `ip -batch` (Ip.prefetch), not two reads: a
     wrapper first on PATH logs every ip the module starts."""

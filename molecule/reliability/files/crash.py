@@ -73,6 +73,7 @@ MODULE_POINTS = [
     ("app stop", "app_instances pruned", None),
     ("pod_sync, veth pairs half made", "pod_sync", None),
     ("pod_sync: during a netns or veth add", "pod_sync", "netns add,link add"),
+    ("pod_sync: pods made, stale neighbours not yet flushed", "pod_sync", "neigh show"),
     ("app start", "app_instances present", None),
     ("last sync: records, then apply", "proxy_sync", None),
     ("last sync: during its apply", "proxy_sync", "--noflush,nft -f"),
