@@ -455,6 +455,7 @@ class IptablesOwner:
 # The options of one table's chains and built-in rules (iptables_chains' top-level ones, and each item of its
 # tables; pod_sync's iptables.tables), so both modules take the same shapes.
 TABLES = ["filter", "nat", "mangle", "raw"]
+BACKENDS = ["auto", "nft", "legacy"]
 CHAINS_SPEC = dict(type="list", elements="dict", default=[], options=dict(
     name=dict(type="str", required=True),
     rules=dict(type="list", elements="raw", default=[]),
@@ -496,8 +497,7 @@ class TablesSync:
     Made before anything changes: the owner, the wait and (unless the no-change entry recorded for these very
     arguments still matches the node) every chain and rule are checked, raising :class:`ValidationError`, and
     planned, the scratch load included, so content the kernel refuses fails here too; only :meth:`apply` changes
-    the node. ``tables`` maps table -> (raw chains, raw built-in
-    rules), as :func:`requested_tables` gives it.
+    the node. ``tables`` maps table -> (raw chains, raw built-in rules), as :func:`requested_tables` gives it.
     """
 
     def __init__(self, module, runner, owner, tables, ip_version="ipv4", state="present", adopt=(),

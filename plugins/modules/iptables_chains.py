@@ -409,7 +409,7 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Ru
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import ValidationError
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils import iptables_owner
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables_owner import (
-    BUILTIN_RULES_SPEC, CHAINS_SPEC, TABLE_ITEM_SPEC, TABLES, TablesSync, per_table, requested_tables)
+    BACKENDS, BUILTIN_RULES_SPEC, CHAINS_SPEC, TABLE_ITEM_SPEC, TABLES, TablesSync, per_table, requested_tables)
 
 # Above this many rules the arguments are not echoed back in the result's invocation.
 ECHO_LIMIT = 200
@@ -435,7 +435,7 @@ def shaped(params, output, tables):
         result.update(table=table, chains=output["chains"][table], created=output["created"][table],
                       deleted=output["deleted"][table])
     else:
-        result["tables"] = dict(per_table(output, tables))
+        result["tables"] = per_table(output, tables)
     return result
 
 
@@ -452,7 +452,7 @@ def main():
             builtin_rules=BUILTIN_RULES_SPEC,
             wait=dict(type="int", default=30),
             state_dir=dict(type="path", default="/var/lib/k8slab/iptables_chains"),
-            backend=dict(type="str", default="auto", choices=["auto", "nft", "legacy"]),
+            backend=dict(type="str", default="auto", choices=BACKENDS),
         ),
         mutually_exclusive=[["table", "tables"], ["chains", "tables"], ["builtin_rules", "tables"]],
         supports_check_mode=True,

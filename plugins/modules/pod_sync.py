@@ -408,7 +408,7 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects 
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.node_lease import renew_or_fail
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import ValidationError as RulesError
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables_owner import (
-    BUILTIN_RULES_SPEC, TABLES, TablesSync, per_table, requested_tables)
+    BACKENDS, BUILTIN_RULES_SPEC, TABLES, TablesSync, per_table, requested_tables)
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
 
@@ -789,10 +789,7 @@ class PodSync:
 
     def apply_rules(self):
         """The O(iptables) rules: after the pods with state=present, before them with state=absent."""
-        try:
-            output = self.rules.apply()
-        except RulesError as exc:
-            self.fail("iptables: %s" % exc)
+        output = self.rules.apply()  # checked and planned before the first change: nothing left to refuse
         self.result["iptables"] = dict((key, output[key]) for key in ("changed", "applied", "backend", "digest_hit"))
         self.result["iptables"]["tables"] = per_table(output, self.rules.tables)
         if "diff" in output:
@@ -802,7 +799,8 @@ class PodSync:
     def run(self):
         if self.params["state"] == "present":
             changed = self.present()
-            changed = (self.apply_rules() if self.rules else False) or changed
+            if self.rules:
+                changed = self.apply_rules() or changed
         else:
             changed = self.apply_rules() if self.rules else False
             changed = self.absent() or changed
@@ -857,7 +855,7 @@ def main():
                 )),
                 state_dir=dict(type="path", default="/var/lib/k8slab/iptables_chains"),
                 wait=dict(type="int", default=30),
-                backend=dict(type="str", default="auto", choices=["auto", "nft", "legacy"]),
+                backend=dict(type="str", default="auto", choices=BACKENDS),
             )),
         ),
         supports_check_mode=True,
