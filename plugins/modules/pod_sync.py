@@ -709,32 +709,33 @@ class PodSync:
         """
         self.result["neighbours_flushed"] = []
         made = set(pod["name"] for pod in added)
+        # in check mode a pod whose veth the run would make has no new MAC yet (nor, maybe, a namespace)
+        pods = [pod for pod in self.model["pods"] if not (self.module.check_mode and pod["name"] in made)]
+        if not pods:
+            return False
         macs = {}
-        for pod in self.model["pods"]:
-            if self.module.check_mode and pod["name"] in made:
-                continue  # in check mode the pod's new MAC does not exist yet
+        for pod in pods:
             peer = link_by_name(self.ip.links(pod["veth"]["netns"]), pod["veth"]["peer"])
             macs[pod["name"]] = peer.get("address") if peer else None
-        if not macs:
-            return False
         bridge = self.params["bridge"]
         neighbours = self.ip.read_json(["neigh", "show", "dev", bridge])
+        suspects = [(pod, stale_neighbours(neighbours, pod["addresses"], macs[pod["name"]])) for pod in pods]
+        suspects = [(pod, stale) for pod, stale in suspects if stale or pod["name"] in made]
+        if suspects and len(pods) > 1:
+            # the suspects' addresses are looked up in every other pod: all their tables, read side by side
+            self.ip.read_json_together([(["neigh", "show", "dev", pod["veth"]["peer"]], pod["veth"]["netns"])
+                                        for pod in pods])
         flushes = []  # (netns, device, address), the node's last
-        for pod in self.model["pods"]:
-            if pod["name"] not in macs:
-                continue
-            mac = macs[pod["name"]]
-            stale = stale_neighbours(neighbours, pod["addresses"], mac)
-            if not stale and pod["name"] not in made:
-                continue
+        for pod, stale in suspects:
             # The other pods on the bridge may cache the old MAC as well: pod-to-pod traffic to this pod would go
             # to a MAC nobody has until their entry fails (about 8 s).
-            for other in self.model["pods"]:
+            for other in pods:
                 if other is pod:
                     continue
                 device, netns = other["veth"]["peer"], other["veth"]["netns"]
                 entries = self.ip.read_json(["neigh", "show", "dev", device], netns)
-                flushes += [(netns, device, address) for address in stale_neighbours(entries, pod["addresses"], mac)]
+                flushes += [(netns, device, address)
+                            for address in stale_neighbours(entries, pod["addresses"], macs[pod["name"]])]
             flushes += [(None, bridge, address) for address in stale]
         for netns, device, address in sorted(flushes, key=lambda flush: flush[0] is None):
             self.ip.change(["neigh", "flush", "to", address, "dev", device], netns)

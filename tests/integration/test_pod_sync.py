@@ -251,7 +251,8 @@ def test_a_stale_entry_left_by_a_killed_run_is_flushed_by_the_next(node):
     unrelated = ["ip", "neigh", "replace", "10.0.0.99", "lladdr", old, "dev", "bridge_eden", "nud", "reachable"]
     box.run(unrelated)  # no pod's address: not this module's to touch
 
-    check = node.sync(pods=[ADAM, EVE], check=True, **fixed)
+    # check mode, with kube to be added: its namespace does not exist yet, so it is not read
+    check = node.sync(pods=[ADAM, EVE, KUBE], check=True, **fixed)
     assert check["changed"] is True and check["neighbours_flushed"] == ["10.0.0.21"], check
     assert box.ip_json("neigh", "show", "10.0.0.21", "dev", "bridge_eden")[0]["lladdr"] == old
 

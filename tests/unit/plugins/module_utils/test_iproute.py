@@ -264,3 +264,19 @@ def test_a_cached_read_is_parsed_once_until_the_next_change(monkeypatch):
     plain.links()
     plain.links()
     assert len(parsed) == 4
+
+
+def test_read_json_together_runs_each_uncached_read_once():
+    module = FakeModule(out='[{"dst":"10.0.0.21"}]')
+    ip = iproute.Ip(module, cache=True)
+    ip.read_json(["neigh", "show", "dev", "a"], "ns1")
+    reads = [(["neigh", "show", "dev", "a"], "ns1"), (["neigh", "show", "dev", "b"], "ns2"),
+             (["neigh", "show", "dev", "b"], "ns2")]
+    assert ip.read_json_together(reads) == [[{"dst": "10.0.0.21"}]] * 3
+    # ns1's was cached, ns2's asked for twice: one command more (a single one runs through the module)
+    assert module.ran == [["/sbin/ip", "-n", "ns1", "-json", "neigh", "show", "dev", "a"],
+                          ["/sbin/ip", "-n", "ns2", "-json", "neigh", "show", "dev", "b"]]
+    module.rc = 1
+    with pytest.raises(RuntimeError) as info:
+        ip.read_json_together([(["neigh", "show", "dev", "c"], "ns3")])
+    assert info.value.args[0]["cmd"][-1] == "c" and "Error: boom" in info.value.args[0]["msg"]

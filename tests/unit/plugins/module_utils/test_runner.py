@@ -69,3 +69,19 @@ def test_a_background_reader_is_interrupted_and_keeps_what_it_printed(tmp_path):
         output.seek(0)
         assert output.read().splitlines()[0] == "C"
     assert runner.commands == []  # it only reads
+
+
+def test_reads_together_keep_their_order_stdin_and_the_c_locale():
+    import sys
+    runner = Runner(FakeModule())
+    script = "import os, sys; data = sys.stdin.read(); print(data.upper() + os.environ['LC_ALL']); sys.exit(len(data) % 3)"
+    commands = [([sys.executable, "-c", script], "x" * size) for size in range(7)]
+    results = runner.read_together(commands, width=3)  # three rounds, the last one of a single command
+    assert results == [(size % 3, "X" * size + "C\n", "") for size in range(7)]
+    assert runner.commands == [] and runner.changes == []
+
+
+def test_a_single_read_together_runs_through_the_module():
+    module = FakeModule()
+    assert Runner(module).read_together([(["/sbin/ip", "-batch", "-"], "link show\n")]) == [(0, '[{"name":"a"}]', "")]
+    assert module.calls == [(["/sbin/ip", "-batch", "-"], "link show\n", True, {"LC_ALL": "C"})]
