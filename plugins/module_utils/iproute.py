@@ -323,16 +323,16 @@ class Ip(Runner):
         fails (gone meanwhile) is left to the ordinary reads. Without the cache it does nothing."""
         if self.cache is None:
             return
-        wanted = []
+        wanted = {}  # namespace -> the cache keys its batch fills
         for name in netns_names:
             keys = [tuple(self.argv(["-json", "-details", "address", "show"], name)),
                     tuple(self.argv(["-json", "-4", "route", "show", "table", "main"], name))]
             if not all(key in self.cache for key in keys):
-                wanted.append((name, keys))
+                wanted[name] = keys
         # Side by side: each read is mostly the start of an ip process.
         batches = [(self.argv(["-json", "-details", "-batch", "-"], name), "address show\nroute show table main\n")
-                   for name, dummy_keys in wanted]
-        for (dummy_name, keys), (rc, out, dummy_err) in zip(wanted, self.read_together(batches)):
+                   for name in wanted]
+        for keys, (rc, out, dummy) in zip(wanted.values(), self.read_together(batches)):
             texts = split_json_texts(out) if rc == 0 else []
             if len(texts) == len(keys):
                 self.cache.update(zip(keys, texts))
