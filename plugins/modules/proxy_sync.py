@@ -417,6 +417,16 @@ waiting:
   type: list
   elements: str
   sample: [kube]
+leaving_netns:
+  description:
+    - With O(drain), the namespaces of the pods leaving this node - those in C(/run/netns) that a sync of this owner
+      was given as this node's pods, or with no sync record yet any in C(/run/netns), and that no listed pod of this
+      node has now. Empty means no app has to stop before the pod network converges, so a converge can skip that
+      step. Empty without O(drain).
+  returned: always
+  type: list
+  elements: str
+  sample: [netns_eve]
 no_endpoints:
   description: One message per Service port without endpoints (also shown as a warning, except in O(drain)).
   returned: always
@@ -566,7 +576,29 @@ class ProxySync:
             self.module.warn(warning)
         return dict(changed=False, in_sync=True, digest_hit=True, model_sent=False, backend=self.params["backend"],
                     layout=self.params["layout"], applied="", removed_backend=None, partial=False, waiting=[], no_endpoints=warnings,
-                    complete=True)
+                    complete=True, leaving_netns=self.leaving_netns(self.params["local_netns"], record))
+
+    def running_netns(self):
+        """The names in /run/netns (ip netns's folder), as a set."""
+        return set(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else set()
+
+    @staticmethod
+    def known_netns(record):
+        """The namespaces sync record ``record`` lists as given to a sync as this node's pods (older records: those
+        it served); None without a record."""
+        if not record:
+            return None
+        known = record.get("listed") if isinstance(record.get("listed"), list) else record.get("serving")
+        return set(known) if isinstance(known, list) else None
+
+    def leaving_netns(self, local, record):
+        """With O(drain), the namespaces in /run/netns that a sync of this owner was given as this node's pods (per
+        its record ``record``; with none, any) and that none of ``local`` (the listed pods') is: the apps site.yml
+        stops before the pod network converges. Empty without O(drain)."""
+        if not self.params["drain"]:
+            return []
+        running, known = self.running_netns(), self.known_netns(record)
+        return sorted((running if known is None else running & known) - set(local or []))
 
     def out_of_sync(self, record):
         """Why the node may differ from the model of this digest, the sync record ``record`` says (None when it
@@ -577,8 +609,7 @@ class ProxySync:
         if record.get("records") != self.record_files(params["backend"]):
             return "an ownership record changed"
         if params["drain"]:
-            running = set(os.listdir(NETNS_DIR)) if os.path.isdir(NETNS_DIR) else set()
-            if not set(params["local_netns"] or []) <= running:
+            if not set(params["local_netns"] or []) <= self.running_netns():
                 return "a pod of this node does not run"
         if params["backend"] == "iptables":
             entry = record.get("iptables")
@@ -640,13 +671,14 @@ class ProxySync:
             options = proxier.check_options(layout, backend, dict((key, params[key]) for key in proxier.LAYOUT_OPTIONS))
             services, slices = proxier.split(params["services"] or [], params["endpoint_slices"] or [])
             pods = proxier.check_pods(params["pods"] or [])
+            local = proxier.local_netns(pods, params["node"])
             counters = self.nfacct_counters(layout, backend)
             full = proxier.render(layout, backend, services, slices, pods, options, params["fail_on_no_endpoints"],
                                   params["node"], counters)
             waiting, kept = [], pods
             rendered = full
             if params["drain"]:
-                running = os.listdir(NETNS_DIR) if os.path.isdir(NETNS_DIR) else []
+                running = self.running_netns()
                 # Only pods the last sync served: a converge killed between pod_sync and the app start left a
                 # namespace whose app never answered (a record without the list: any pod that runs).
                 kept, waiting = proxier.drained_pods(pods, params["node"], running, (last or {}).get("serving"))
@@ -672,7 +704,8 @@ class ProxySync:
             iptables.check_clashes(declared_full, records, current, params["adopt"])
         output = dict(changed=False, in_sync=True, digest_hit=False, model_sent=True, backend=backend, layout=layout, applied="",
                       removed_backend=None, partial=False, waiting=waiting, complete=False,
-                      no_endpoints=[] if params["drain"] else full["warnings"])
+                      no_endpoints=[] if params["drain"] else full["warnings"],
+                      leaving_netns=self.leaving_netns(local, last))
         if not params["drain"]:
             for warning in full["warnings"]:
                 self.module.warn(warning)
@@ -724,6 +757,9 @@ class ProxySync:
                 "digest": None if waiting else params["model_digest"],
                 # This node's pods the written rules serve: the next drain keeps no other (drained_pods).
                 "serving": proxier.local_netns(kept, params["node"]),
+                # The namespaces given as this node's pods, while they exist: a later drain names those no longer
+                # listed (leaving_netns), and no namespace this owner was never given.
+                "listed": sorted((self.running_netns() & (self.known_netns(last) or set())) | set(local)),
                 # What the next run's digest path compares: the engine's entry (iptables), the listing's digest (nft).
                 "iptables": iptables.no_change_entry(plans) if backend == "iptables" else None,
                 "live": live,
@@ -799,7 +835,7 @@ class ProxySync:
             self.sync_store.remove(self.owner)
         return dict(changed=changed, in_sync=not changed, digest_hit=False, model_sent=False, backend=self.params["backend"],
                     layout=self.params["layout"], applied=applied, removed_backend=None, partial=False, waiting=[], no_endpoints=[],
-                    complete=False)
+                    complete=False, leaving_netns=[])
 
     def run(self):
         params = self.params

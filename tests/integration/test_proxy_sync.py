@@ -290,6 +290,30 @@ def test_drain_takes_out_pods_that_do_not_run(lab):
     assert again["changed"] is False
 
 
+def test_drain_names_the_namespaces_of_pods_leaving(lab):
+    """site.yml stops apps before the pod network converges only when the drain names a pod's namespace that
+    leaves: one a sync was given as this node's pod, or any with no sync record yet."""
+    lab.run(["ip", "netns", "add", "netns_kube"])
+    [fresh] = lab.playbook(sync(drain=True))
+    assert fresh["complete"] is False and fresh["leaving_netns"] == ["netns_kube"]
+    [synced] = lab.playbook(sync())
+    assert synced["leaving_netns"] == []
+    [same] = lab.playbook(sync(drain=True))
+    assert same["digest_hit"] is True and same["leaving_netns"] == []  # netns_kube: never given as a pod
+    [leaving] = lab.playbook(sync(drain=True, pods=PODS[:1]))
+    assert leaving["digest_hit"] is False and leaving["leaving_netns"] == ["netns_eve"]
+    [checked] = lab.playbook(sync(drain=True, pods=PODS[:1]), check=True)
+    assert checked["leaving_netns"] == ["netns_eve"]
+    [final] = lab.playbook(sync(pods=PODS[:1]))
+    assert final["leaving_netns"] == []
+    [still] = lab.playbook(sync(drain=True, pods=PODS[:1]))  # a run killed before the pod network converged
+    assert still["digest_hit"] is True and still["leaving_netns"] == ["netns_eve"]
+    lab.run(["ip", "netns", "del", "netns_eve"])
+    [gone] = lab.playbook(sync(drain=True, pods=PODS[:1]))
+    assert gone["leaving_netns"] == []
+    lab.run(["ip", "netns", "del", "netns_kube"])
+
+
 def test_drain_on_a_fresh_node_writes_nothing(lab):
     [result] = lab.playbook(sync(drain=True))
     assert result["changed"] is False and user_chains(lab) == ["DOCKER"]

@@ -113,3 +113,17 @@ def test_a_timed_replay_kill_lands_within_the_aimed_steps_shortest_time():
         assert number == 1 and 0.0 <= at <= 0.25
         number, at = crash.moment(rng, steps, ("random moment", None, None))
         assert number < 3 and 0.0 <= at <= steps[number][1]
+
+
+def test_a_set_without_the_app_stop_is_replayed_only_where_no_pod_leaves():
+    """A converge runs the app stop only when a pod leaves, so a set captured where none left lacks the step."""
+    steps = ["node_lock locked", "proxy_sync drain", "sysctl", "pod_sync", "go_binary", "app_instances present",
+             "proxy_sync", "node_lock unlocked"]
+    with_stop = steps[:3] + ["app_instances pruned"] + steps[3:]
+    sets = {"joined": (model("adam", "eve"), "vars-1.json", None), "left": (model("adam", "eve"), "vars-2.json", None)}
+    labels = {"joined": steps, "left": with_stop}
+    assert crash.replayable(model("adam"), sets, labels, None) == ["joined", "left"]
+    assert crash.replayable(model("adam", "eve", "cain"), sets, labels, None) == ["left"]
+    assert crash.replayable(model("adam", "eve", "cain"), sets, labels, "app_instances pruned") == ["left"]
+    assert crash.replayable(model("adam"), sets, labels, "app_instances pruned") == ["left"]
+    assert crash.replayable(model("adam", "eve"), sets, labels, None) == []  # nothing would change

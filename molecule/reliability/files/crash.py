@@ -156,6 +156,21 @@ def reachable(old, new):
     return app_pods(old) <= app_pods(new)
 
 
+def replayable(current, sets, labels, marker):
+    """The sets (``sets``: name -> (target, ...); ``labels``: name -> its steps) a module round may replay from
+    ``current`` and kill at step ``marker`` (None: any step). A set is a fixed list of module runs, and a converge
+    runs the app stop only when a pod leaves: a set without that step is replayed only where no pod leaves, as
+    the converge it was captured from would have run it from there."""
+    names = []
+    for name, (model, dummy_varfile, dummy_steps) in sorted(sets.items()):
+        steps = labels[name]
+        if not reachable(current, model) or (marker and marker not in steps):
+            continue
+        if "app_instances pruned" in steps or app_pods(current) <= app_pods(model):
+            names.append(name)
+    return names
+
+
 def plan(rng, count):
     """``count`` targets, each reachable from the one before (the first from the inventory's adam and eve on
     tutorial/iptables), and every one reachable again in the module rounds: all app pods on shape A, some
@@ -319,6 +334,7 @@ class Harness:
                         "service_proxy_layout": "tutorial", "service_proxy_backend": "iptables"}
         self.rows, self.problems, self.summary = [], [], {}
         self.sets = {}  # set name -> (target, its vars file, [label, seconds] of each step's last replay)
+        self.labels = {}  # set name -> its steps' labels, as captured
         self.number = 0
         self.budget = 14.0  # seconds a converge lasts: random kills fall within it (then the last recovery's length)
 
@@ -362,6 +378,7 @@ class Harness:
             failed.append("the converge left no whole set of module payloads: %s" % captured.stdout.strip())
         else:
             self.sets[name] = (model, varfile, None)
+            self.labels[name] = captured.stdout.strip().splitlines()[-1].split(" / ")
         how = killed[0] if killed else how
         row = {"killed": bool(killed), "how": how, "kind": kind(how), "phase": "full converge", "aim": point[0],
                "point": point[0],
@@ -371,11 +388,11 @@ class Harness:
 
     def module_round(self):
         """A converge replayed on the node from a set reachable from the current state, one module killed."""
-        names = [name for name, (model, varfile, steps) in sorted(self.sets.items())
-                 if reachable(self.current, model)]
+        fits = [(point, names) for point, names in ((point, replayable(self.current, self.sets, self.labels, point[1]))
+                                                    for point in self.module_points) if names]
+        point, names = self.rng.choice(fits)
         name = self.rng.choice(names)
         model, varfile, recorded = self.sets[name]
-        point = self.rng.choice(self.module_points)
         mode = self.rng.choice(["release", "die"])
         # before the set's first whole replay its steps' times are a guess
         steps = recorded or [[label, 0.6] for label in self.node.run("steps", name).stdout.split(" / ")]
