@@ -13,8 +13,12 @@ version_added: 0.1.0
 author: k8slab maintainers (@k8slab)
 description:
   - Two plays converging the same node at once would interleave their steps (one creates an address
-    the other is about to create, one writes chains the other prunes). C(site.yml) and C(teardown.yml)
-    take this lock first and release it last, so the second run waits for the first, then converges.
+    the other is about to create, one writes chains the other prunes). A play takes this lock first and
+    releases it last, so the second run waits for the first, then converges.
+  - C(site.yml) takes and ends the same lock without module runs of its own - its first module (the drain sync)
+    takes it, given C(K8SLAB_LOCK_ACQUIRE) in its environment (a JSON object with the run's C(token), C(timeout)
+    and C(lease), the options of this module), and its last ends it (below). It uses this module only to release
+    the lock of a run that failed before its last module.
   - A lock must outlive the module's process, so O(state=locked) starts a small holder process on the
     node that takes an exclusive C(flock) on O(path) and keeps it until O(state=unlocked) with the same
     O(token) stops it, or until the run's lease lapses.
@@ -26,6 +30,10 @@ description:
   - A module whose run lost its lock (lapsed, or taken over) fails before changing anything, so two runs never
     interleave on the node.
   - A run that finds a lapsed or dead holder takes the lock over, warns whose lock it took, and returns it in RV(took_over).
+  - The run's last module can end the lock without a module run of its own - given C(K8SLAB_LOCK_RELEASE) set to the
+    run's token in its environment, as C(site.yml) sets it for the last Service sync, a module of this collection
+    whose answer is final asks for it, and the holder gives the lock up (C(ended=released)) within a tenth of a
+    second of that module's exit. V(unlocked) is then needed only when the run failed before.
   - The holder's process is not tied to the controller, because over C(docker exec) and ssh nothing on the node
     lives exactly as long as C(ansible-playbook); the module processes of the run do.
   - The holder writes its PID, the token and the time it took the lock into O(path); a waiting run says
@@ -133,97 +141,15 @@ waited_for:
   elements: dict
 """
 
-import fcntl
-import json
 import os
-import select
 import signal
-import time
 import uuid
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.node_lease import (
-    DEFAULT_LEASE, DEFAULT_LOCK, alive, last_sign, lease_path, read_json)
+    DEFAULT_LEASE, DEFAULT_LOCK, LockBusy, acquire, alive, read_json)
 
 read_holder = read_json
-POLL = 0.5
-
-
-def write_holder(fd, info):
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
-
-
-def keep(info, ttl, lease):
-    """Keep the flock while the run shows signs of life within the lease (and within the ttl); say why it ended."""
-    lease_file = lease_path(info["path"])
-    last = info["since"]
-    while True:
-        time.sleep(POLL)
-        now = time.time()
-        if ttl and now - info["since"] > ttl:
-            return "ttl of %d s passed" % ttl
-        last = last_sign(read_json(lease_file), info["token"], last, now)
-        if now - last > lease:
-            return "lease lapsed: no process of the run for %d s" % lease
-
-
-def hold(path, token, deadline, ttl, lease, report_fd):
-    """In the holder process: take the flock, say so (and whose lock it took), keep it until SIGTERM or lapse."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except OSError:
-            if time.time() > deadline:
-                os._exit(1)
-            time.sleep(0.1)
-    previous = {}
-    try:
-        previous = json.loads(os.pread(fd, 65536, 0).decode("utf-8") or "{}")
-    except ValueError:
-        pass
-    if not isinstance(previous, dict) or not previous.get("token") or previous.get("ended") == "released":
-        previous = {}
-    elif not previous.get("ended"):
-        previous["ended"] = "holder died"
-    info = {"pid": os.getpid(), "token": token, "since": time.time(), "lease": lease, "path": path}
-    write_holder(fd, info)
-    os.write(report_fd, (json.dumps({"ok": True, "took_over": previous}) + "\n").encode("utf-8"))
-    os.close(report_fd)
-
-    def release(signum, frame):
-        write_holder(fd, dict(info, ended="released"))
-        os._exit(0)
-    signal.signal(signal.SIGTERM, release)
-    # Written before the flock goes: a module of this run that starts now sees it and stops (the fence).
-    write_holder(fd, dict(info, ended=keep(info, ttl, lease)))
-    os._exit(0)
-
-
-def start_holder(path, token, timeout, ttl, lease):
-    """Fork a detached holder; return its PID once it holds the lock, or None after the timeout."""
-    read_fd, write_fd = os.pipe()
-    deadline = time.time() + timeout
-    pid = os.fork()
-    if pid == 0:  # child: detach, fork the holder, exit
-        try:
-            os.close(read_fd)
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for number in (0, 1, 2):
-                os.dup2(devnull, number)  # the connection (ssh, docker exec) must not wait for the holder
-            os.closerange(3, write_fd)
-            os.closerange(write_fd + 1, 1024)
-            hold(path, token, deadline, ttl, lease, write_fd)
-        finally:
-            os._exit(1)
-    os.close(write_fd)
-    os.waitpid(pid, 0)
-    return read_fd, deadline
 
 
 def main():
@@ -252,59 +178,13 @@ def main():
         # Taking and releasing the lock changes nothing the node is configured for: never "changed".
         module.exit_json(changed=False, released=released, holder={}, waited=0.0, waited_for=[], took_over={})
 
-    if holder.get("token") == token and not holder.get("ended") and alive(holder.get("pid")):
-        module.exit_json(changed=False, holder=holder, waited=0.0, waited_for=[], took_over={})
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    started = time.time()
-    read_fd, deadline = start_holder(path, token, params["timeout"], params["ttl"], params["lease"])
-    seen = []
-    answer = b""
-    os.set_blocking(read_fd, False)
-    while time.time() <= deadline + 1:
-        # Woken as soon as the holder reports (a free lock costs no poll interval); every 0.1 s otherwise,
-        # to note whom the run waits for.
-        if select.select([read_fd], [], [], 0.1)[0]:
-            try:
-                chunk = os.read(read_fd, 65536)
-            except BlockingIOError:
-                continue
-            if not chunk:  # the holder gave up (timeout) without the lock
-                break
-            answer += chunk
-            if answer.endswith(b"\n"):
-                break
-            continue
-        current = read_holder(path)
-        if alive(current.get("pid")) and not current.get("ended") and current.get("token") != token \
-                and current not in seen:
-            seen.append(current)
-    os.close(read_fd)
-    waited = round(time.time() - started, 1)
     try:
-        report = json.loads(answer.decode("utf-8") or "{}")
-    except ValueError:
-        report = {}
-    if not report.get("ok"):
-        current = read_holder(path)
-        module.fail_json(msg="node busy: another converge holds %s (PID %s, run %s, since %s); waited %d s for it. "
-                             "Wait for it to finish; a run that died frees the node %d s after its last module."
-                             % (path, current.get("pid"), current.get("token"),
-                                time.strftime("%H:%M:%S", time.localtime(current.get("since", 0))),
-                                params["timeout"], current.get("lease", params["lease"])),
-                         waited=waited, waited_for=seen, took_over={})
-    took_over = report.get("took_over") or {}
-    if took_over:
-        module.warn("took over the node lock of run %s (PID %s, holding since %s): %s"
-                    % (took_over.get("token"), took_over.get("pid"),
-                       time.strftime("%H:%M:%S", time.localtime(took_over.get("since", 0))), took_over.get("ended")))
-    for other in seen:
-        if other.get("token") == took_over.get("token"):
-            continue
-        module.warn("node busy, waited %.1f s for PID %s (run %s) to finish its converge"
-                    % (waited, other.get("pid"), other.get("token")))
-    module.exit_json(changed=False, holder=read_holder(path), waited=waited, waited_for=seen, took_over=took_over)
+        result = acquire(path, token, params["timeout"], params["lease"], params["ttl"])
+    except LockBusy as busy:
+        module.fail_json(msg=str(busy), waited=busy.waited, waited_for=busy.waited_for, took_over={})
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ description:
     changed model, a corrupt record) takes the full path, which repairs it.
   - Returns the plan with O(return_plan) (the role sets it in check mode, which is how
     C(playbooks/verify_services.yml) learns what to expect and whether the node is in sync).
+  - As the last module of a C(site.yml) converge it ends the run's node lock (M(k8slab.kube_proxy.node_lock)) - with
+    C(K8SLAB_LOCK_RELEASE) set to the run's C(K8SLAB_LOCK_TOKEN) in its environment, a run whose answer is final (not
+    the digest probe that asks for the model) has the lock's holder give it up when the module exits, and returns
+    RV(lock_released). The converge then needs no module run of its own to release the lock.
 author:
   - k8slab maintainers (@k8slab)
 options:
@@ -417,6 +421,13 @@ waiting:
   type: list
   elements: str
   sample: [kube]
+lock_released:
+  description:
+    - Whether the run's node lock goes as soon as this module has exited - C(K8SLAB_LOCK_RELEASE) named the run's
+      token and this answer is final. False otherwise, and always without a run (no C(K8SLAB_LOCK_TOKEN)).
+  returned: always
+  type: bool
+  sample: true
 leaving_netns:
   description:
     - With O(drain), the namespaces of the pods leaving this node - those in C(/run/netns) that a sync of this owner
@@ -492,6 +503,7 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import 
     ValidationError, normalize_builtin_rules, normalize_chains, record_name, validate_chain_name, validate_owner)
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables_owner import IptablesOwner
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.nft_owner import NftTable
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.node_lease import LeaseLost, release_on_exit
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore, file_digest, text_digest
 
@@ -892,6 +904,11 @@ def main():
     )
     unpack_model(module)
     output = ProxySync(module).run()
+    # A final answer of the converge's last module: the node lock goes when this process exits.
+    try:
+        output["lock_released"] = not output.get("model_needed") and release_on_exit() is not None
+    except LeaseLost as exc:
+        module.fail_json(msg=str(exc))
     # Echoing a kube-proxy-sized model (a megabyte) back as the task's invocation costs more than the work.
     args = dict(module.params)
     for key in proxier.MODEL_KEYS:

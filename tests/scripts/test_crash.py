@@ -95,14 +95,14 @@ def test_every_named_step_waits_for_a_line_ansible_playbook_prints():
 
 def recovery(*seconds):
     return [{"step": label, "seconds": value} for label, value in zip(["node_lock locked", "sysctl", "pod_sync",
-                                                                       "node_lock unlocked"], seconds)]
+                                                                       "proxy_sync"], seconds)]
 
 
 def test_a_sets_step_times_are_the_shortest_of_its_replays():
     first = crash.shortest(None, recovery(0.3, 0.9, 0.5, 0.2))
-    assert first == [["node_lock locked", 0.3], ["sysctl", 0.9], ["pod_sync", 0.5], ["node_lock unlocked", 0.2]]
+    assert first == [["node_lock locked", 0.3], ["sysctl", 0.9], ["pod_sync", 0.5], ["proxy_sync", 0.2]]
     assert crash.shortest(first, recovery(0.4, 0.25, 0.7, 0.1)) == [
-        ["node_lock locked", 0.3], ["sysctl", 0.25], ["pod_sync", 0.5], ["node_lock unlocked", 0.1]]
+        ["node_lock locked", 0.3], ["sysctl", 0.25], ["pod_sync", 0.5], ["proxy_sync", 0.1]]
 
 
 def test_a_timed_replay_kill_lands_within_the_aimed_steps_shortest_time():
@@ -112,7 +112,10 @@ def test_a_timed_replay_kill_lands_within_the_aimed_steps_shortest_time():
         number, at = crash.moment(rng, steps, ("between drain and app stop", "sysctl", None))
         assert number == 1 and 0.0 <= at <= 0.25
         number, at = crash.moment(rng, steps, ("random moment", None, None))
-        assert number < 3 and 0.0 <= at <= steps[number][1]
+        assert number < 4 and 0.0 <= at <= steps[number][1]
+        # the last sync ends the lock itself: a target like any other step
+        number, at = crash.moment(rng, steps, ("last sync: records, then apply", "proxy_sync", None))
+        assert number == 3 and 0.0 <= at <= 0.1
 
 
 def test_a_set_without_the_app_stop_is_replayed_only_where_no_pod_leaves():

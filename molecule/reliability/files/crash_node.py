@@ -27,11 +27,13 @@ import ast
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 LOCK = "/run/lock/kube-proxy-lab.converge.lock"
 FOREIGN_FILE = "/var/lib/k8slab/crash-foreign.txt"
@@ -157,8 +159,7 @@ def capture(name, since):
     for path in found:
         module = os.path.basename(path)[len("AnsiballZ_"):-len(".py")]
         args = payload_args(path)
-        steps.append({"path": path, "module": module, "label": label(module, args),
-                      "token": args.get("token") or ""})
+        steps.append({"path": path, "module": module, "label": label(module, args)})
     labels = [step["label"] for step in steps]
     # a proxy_sync that sent only the digest could not converge another state (capture with return_plan)
     probes = [step["label"] for step in steps if step["module"] == "proxy_sync"
@@ -167,28 +168,29 @@ def capture(name, since):
     with open(os.path.join(SETS, name + ".json"), "w") as handle:
         json.dump(steps, handle)
     print(" / ".join(labels))
-    whole = len(steps) > 2 and labels[0] == "node_lock locked" and labels[-1] == "node_lock unlocked" and not probes
+    # a whole converge: from the drain, which takes the lock (K8SLAB_LOCK_ACQUIRE), to the last sync, which ends it
+    whole = len(steps) > 2 and labels[0] == "proxy_sync drain" and labels[-1] == "proxy_sync" and not probes
     return 0 if whole else 1
 
 
 class Replay:
-    """One converge replayed from a set: the node_lock step's token goes to the other steps (K8SLAB_LOCK_TOKEN)."""
+    """One converge replayed from a set under a token of its own, in the environment site.yml gives its modules:
+    the token (K8SLAB_LOCK_TOKEN) to every step, the first (the drain) takes the lock (K8SLAB_LOCK_ACQUIRE, with
+    the lease and timeout crash.py's converges use, K8SLAB_CRASH_LEASE and K8SLAB_CRASH_TIMEOUT), the last sync
+    ends it as it exits (K8SLAB_LOCK_RELEASE)."""
 
     def __init__(self, steps):
         self.steps = steps
-        self.token = None
+        self.token = "replay-%s" % uuid.uuid4().hex[:12]
+        self.acquire = json.dumps({"token": self.token, "timeout": int(os.environ["K8SLAB_CRASH_TIMEOUT"]),
+                                   "lease": int(os.environ["K8SLAB_CRASH_LEASE"])})
 
     def start(self, step):
-        path, env = step["path"], dict(os.environ)
-        if step["label"] == "node_lock unlocked":
-            # the token of this run, not the captured run's
-            with open(path) as handle:
-                text = handle.read().replace(step["token"], self.token or "none")
-            path = os.path.join(os.path.dirname(path), "replay_unlock.py")
-            with open(path, "w") as handle:
-                handle.write(text)
-        elif self.token:
-            env["K8SLAB_LOCK_TOKEN"] = self.token
+        path, env = step["path"], dict(os.environ, K8SLAB_LOCK_TOKEN=self.token)
+        if step is self.steps[0]:
+            env["K8SLAB_LOCK_ACQUIRE"] = self.acquire
+        if step is self.steps[-1]:
+            env["K8SLAB_LOCK_RELEASE"] = self.token
         log = tempfile.TemporaryFile(mode="w+")
         return subprocess.Popen(["python3", path], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 env=env, cwd="/"), log
@@ -199,12 +201,13 @@ class Replay:
         text = log.read()
         log.close()
         result = output_text(text)
-        if step["label"] == "node_lock locked":
-            self.token = (result.get("holder") or {}).get("token")
+        # the first step says whose lock it took over, as node_lock did: "took over the node lock of run TOKEN (...";
+        # a warning is a text or (ansible-core 2.19 and later) an object holding it
+        took_over = re.findall(r"took over the node lock of run (\S+) ", json.dumps(result.get("warnings") or []))
         return {"step": step["label"], "start": started, "seconds": round(time.time() - started, 2), "rc": process.returncode,
                 "failed": bool(result.get("failed")) or process.returncode != 0,
                 "msg": str(result.get("msg") or text[-300:] if result.get("failed") or process.returncode else ""),
-                "took_over": (result.get("took_over") or {}).get("token", "")}
+                "took_over": took_over[0] if took_over else ""}
 
     def run(self, kill_step=-1, kill_at=0.0, kill_on=()):
         """Run the steps; kill the one running ``kill_at`` s after step ``kill_step`` started, or, given ``kill_on``,
@@ -222,7 +225,7 @@ class Replay:
                     process.send_signal(signal.SIGKILL)
                     kill = {"step": "%s, running %s" % (step["label"], command), "at": round(time.time() - started, 2),
                             "time": time.time()}
-            elif deadline is not None and step["label"] != "node_lock unlocked":
+            elif deadline is not None:
                 try:
                     process.wait(timeout=max(0.0, deadline - time.time()))
                 except subprocess.TimeoutExpired:
@@ -234,11 +237,33 @@ class Replay:
         return done, kill
 
     def release(self):
-        """site.yml's ``always``: release the lock with this run's token."""
-        step = self.steps[-1]
+        """site.yml's ``always``: release the lock with this run's token (what node_lock state=unlocked does: stop
+        the holder when it is this run's)."""
         started = time.time()
-        process, log = self.start(step)
-        return self.finish(step, process, log, started)
+        holder = read_lock()
+        released = holder.get("token") == self.token and not holder.get("ended") and alive(holder.get("pid"))
+        if released:
+            os.kill(int(holder["pid"]), signal.SIGTERM)
+        return {"step": "release the lock", "start": started, "seconds": round(time.time() - started, 2), "rc": 0,
+                "failed": False, "msg": "released" if released else "not this run's lock", "took_over": ""}
+
+
+def read_lock():
+    """The lock file's holder ({} when there is none)."""
+    try:
+        with open(LOCK) as handle:
+            holder = json.loads(handle.read() or "{}")
+        return holder if isinstance(holder, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def alive(pid):
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (OSError, TypeError, ValueError):
+        return False
 
 
 def wait_for_child(process, words):
@@ -276,17 +301,17 @@ def replay(name, kill_step, kill_at, mode, kill_on=""):
         steps = json.load(handle)
     killed = Replay(steps)
     done, kill = killed.run(int(kill_step), float(kill_at), [word for word in kill_on.split(",") if word])
-    if kill and mode == "release" and killed.token:
+    if kill and mode == "release":
         done.append(killed.release())
     recovery = Replay(steps)
-    started = time.time()
     steps_done, _none = recovery.run()
-    if len(steps_done) < len(steps) and recovery.token:
+    if len(steps_done) < len(steps):
         recovery.release()  # a failed step: site.yml's always releases the lock
-    lock = steps_done[0]
-    takeover = started + lock["seconds"] - kill["time"] if kill else None
+    holder = read_lock()
+    # when the recovery's first step held the lock (the holder's "since")
+    takeover = holder["since"] - kill["time"] if kill and holder.get("token") == recovery.token else None
     report = {"kill": kill, "killed_run": done, "recovery": steps_done, "takeover": takeover,
-              "took_over": lock["took_over"], "ok": len(steps_done) == len(steps)
+              "took_over": steps_done[0]["took_over"], "ok": len(steps_done) == len(steps)
               and not any(step["failed"] for step in steps_done)}
     print(json.dumps(report))
     return 0 if report["ok"] else 1

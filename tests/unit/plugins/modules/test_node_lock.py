@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -152,6 +153,95 @@ def test_modules_renew_the_lease_and_stop_when_their_run_lost_the_lock(tmp_path,
             os.kill(pid, signal.SIGTERM)
 
 
+def test_the_runs_last_module_ends_the_lock_as_soon_as_it_exits(tmp_path, capsys):
+    """site.yml's last sync sets K8SLAB_LOCK_RELEASE: no module run to release the lock, and no lease to wait out."""
+    path = str(tmp_path / "lock")
+    pid = run(capsys, path=path, token="run-a", timeout=2, lease=30)["holder"]["pid"]
+    environ = {node_lease.TOKEN_ENV: "run-a", node_lease.PATH_ENV: path}
+    module = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.6)"])
+    try:
+        assert node_lease.release_on_exit(environ, pid=module.pid) is None  # not asked
+        assert node_lease.release_on_exit(dict(environ, **{node_lease.RELEASE_ENV: "run-b"}), pid=module.pid) is None
+        lease = node_lease.release_on_exit(dict(environ, **{node_lease.RELEASE_ENV: "run-a"}), pid=module.pid)
+        assert lease["release"] is True and lease["pid"] == module.pid
+        time.sleep(0.3)
+        assert not node_lock.read_holder(path).get("ended")  # the module still runs
+        module.wait()
+        assert ended(path, 1)["ended"] == "released"  # within a second of its exit, not after the 30 s lease
+        with pytest.raises(node_lease.LeaseLost, match="released"):
+            node_lease.renew(environ)
+        assert run(capsys, path=path, token="run-b", timeout=2)["took_over"] == {}
+        run(capsys, path=path, token="run-b", state="unlocked")
+    finally:
+        module.kill()
+        if node_lock.alive(pid):
+            os.kill(pid, signal.SIGTERM)
+
+
+class Module:
+    """What renew_or_fail needs of AnsibleModule: warn and fail_json."""
+
+    def __init__(self):
+        self.warnings = []
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+    def fail_json(self, **result):
+        raise AssertionError(result)
+
+
+def test_the_runs_first_module_takes_the_lock_and_the_others_only_renew_it(tmp_path):
+    """site.yml's drain sets K8SLAB_LOCK_ACQUIRE: no module run of its own to take the lock."""
+    path = str(tmp_path / "lock")
+    request = json.dumps({"token": "run-a", "timeout": 2, "lease": 30})
+    environ = {node_lease.TOKEN_ENV: "run-a", node_lease.PATH_ENV: path, node_lease.ACQUIRE_ENV: request}
+    first = Module()
+    node_lease.renew_or_fail(first, environ)
+    holder = node_lock.read_holder(path)
+    try:
+        assert holder["token"] == "run-a" and node_lock.alive(holder["pid"]) and first.warnings == []
+        assert node_lease.read_json(node_lease.lease_path(path))["token"] == "run-a"
+        node_lease.renew_or_fail(Module(), environ)  # the same module again (the probe, then the model): kept
+        assert node_lock.read_holder(path)["pid"] == holder["pid"]
+        # another run's first module waits, then says who held the node
+        other = dict(environ, **{node_lease.TOKEN_ENV: "run-b",
+                                 node_lease.ACQUIRE_ENV: json.dumps({"token": "run-b", "timeout": 1, "lease": 30})})
+        with pytest.raises(AssertionError, match="node busy: another converge holds .* run run-a"):
+            node_lease.renew_or_fail(Module(), other)
+        # and a module of a run that never took it is fenced off
+        with pytest.raises(AssertionError, match="no longer holds the node lock"):
+            node_lease.renew_or_fail(Module(), {node_lease.TOKEN_ENV: "run-b", node_lease.PATH_ENV: path})
+    finally:
+        os.kill(holder["pid"], signal.SIGTERM)
+
+
+@pytest.mark.parametrize("request_text, message", [
+    ("run-a", "must be a JSON object with token, timeout and lease"),
+    ('{"token": "run-b", "timeout": 2, "lease": 20}', "names run 'run-b' but K8SLAB_LOCK_TOKEN is 'run-a'"),
+    ('{"token": "run-a", "timeout": -1, "lease": 20}', "timeout must be a whole number of seconds, 0 or more"),
+    ('{"token": "run-a", "timeout": 2, "lease": 0}', "lease must be a whole number of seconds, 1 or more"),
+    ('{"token": "run-a", "timeout": true, "lease": 20}', "timeout must be a whole number"),
+])
+def test_a_bad_acquire_request_fails_before_anything(request_text, message):
+    with pytest.raises(ValueError, match=message):
+        node_lease.acquire_request({node_lease.TOKEN_ENV: "run-a", node_lease.ACQUIRE_ENV: request_text})
+
+
+def test_a_run_is_done_when_its_last_module_asked_and_nothing_of_it_lives():
+    dead = 2 ** 22 + 1  # above pid_max's default: no such process
+
+    def nobody(token, skip=()):
+        return []
+
+    asked = {"token": "a", "pid": dead, "at": 1.0, "release": True}
+    assert node_lease.run_done(asked, "a", nobody) is True
+    assert node_lease.run_done(dict(asked, release=False), "a", nobody) is False
+    assert node_lease.run_done(asked, "b", nobody) is False
+    assert node_lease.run_done(dict(asked, pid=os.getpid()), "a", nobody) is False  # the module still runs
+    assert node_lease.run_done(asked, "a", lambda token, skip=(): [4242]) is False  # another process of the run
+
+
 def test_last_sign_counts_only_this_runs_lease():
     def nobody(token, skip=()):
         return []
@@ -182,13 +272,13 @@ def test_a_free_lock_is_taken_as_soon_as_the_holder_says_so(tmp_path, capsys, mo
         if os.getpid() == parent:
             slept.append(seconds)
         real_sleep(seconds)
-    monkeypatch.setattr(node_lock.time, "sleep", sleep)
-    hold = node_lock.hold
+    monkeypatch.setattr(node_lease.time, "sleep", sleep)
+    hold = node_lease.hold
 
     def slow_hold(*args):  # in the holder: answer a little later than the module's first look at the pipe
         real_sleep(0.05)
         hold(*args)
-    monkeypatch.setattr(node_lock, "hold", slow_hold)
+    monkeypatch.setattr(node_lease, "hold", slow_hold)
     path = str(tmp_path / "lock")
     taken = run(capsys, path=path, token="free", timeout=2)
     pid = taken["holder"]["pid"]
