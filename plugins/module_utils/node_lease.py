@@ -303,9 +303,8 @@ def start_holder(path, token, timeout, ttl, lease):
     return read_fd, deadline
 
 
-def held_by(path, token):
-    """Whether the live holder of ``path`` is run ``token``'s."""
-    holder = read_json(path)
+def held_by(holder, token):
+    """Whether ``holder`` (a lock file's content) is run ``token``'s live holder."""
     return holder.get("token") == token and not holder.get("ended") and alive(holder.get("pid"))
 
 
@@ -313,8 +312,9 @@ def acquire(path, token, timeout, lease=DEFAULT_LEASE, ttl=0):
     """Take the node lock ``path`` for run ``token`` (or keep it, when that run holds it already), waiting up to
     ``timeout`` seconds for another run's; returns node_lock's result (holder, waited, waited_for, took_over) and the
     warnings to show. Raises :class:`LockBusy` when another run held it the whole time."""
-    if held_by(path, token):
-        return dict(holder=read_json(path), waited=0.0, waited_for=[], took_over={}, warnings=[])
+    holder = read_json(path)
+    if held_by(holder, token):
+        return dict(holder=holder, waited=0.0, waited_for=[], took_over={}, warnings=[])
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)

@@ -147,7 +147,7 @@ import uuid
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.node_lease import (
-    DEFAULT_LEASE, DEFAULT_LOCK, LockBusy, acquire, alive, read_json)
+    DEFAULT_LEASE, DEFAULT_LOCK, LockBusy, acquire, held_by, read_json)
 
 read_holder = read_json
 
@@ -169,12 +169,11 @@ def main():
     path, token = params["path"], params["token"] or "run-%s" % uuid.uuid4().hex[:12]
     if params["timeout"] < 0 or params["ttl"] < 0 or params["lease"] < 1:
         module.fail_json(msg="timeout and ttl must be 0 or more and lease 1 or more seconds")
-    holder = read_holder(path)
     if params["state"] == "unlocked":
-        released = False
-        if holder.get("token") == token and not holder.get("ended") and alive(holder.get("pid")):
+        holder = read_holder(path)
+        released = held_by(holder, token)
+        if released:
             os.kill(int(holder["pid"]), signal.SIGTERM)
-            released = True
         # Taking and releasing the lock changes nothing the node is configured for: never "changed".
         module.exit_json(changed=False, released=released, holder={}, waited=0.0, waited_for=[], took_over={})
 

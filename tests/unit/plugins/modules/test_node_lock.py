@@ -32,7 +32,7 @@ def test_second_converge_is_told_who_holds_the_node(tmp_path, capsys):
     first = run(capsys, path=path, token="first", timeout=2)
     pid = first["holder"]["pid"]
     try:
-        assert first["changed"] is False and first["holder"]["token"] == "first" and node_lock.alive(pid)
+        assert first["changed"] is False and first["holder"]["token"] == "first" and node_lease.alive(pid)
         # the same run asking again keeps its lock
         assert run(capsys, path=path, token="first", timeout=0)["holder"]["pid"] == pid
         second = run(capsys, path=path, token="second", timeout=1)
@@ -46,7 +46,7 @@ def test_second_converge_is_told_who_holds_the_node(tmp_path, capsys):
         assert third["holder"]["token"] == "third"
         assert run(capsys, path=path, token="third", state="unlocked")["released"] is True
     finally:
-        if node_lock.alive(pid):
+        if node_lease.alive(pid):
             os.kill(pid, signal.SIGTERM)
 
 
@@ -56,12 +56,12 @@ def test_a_lock_without_token_gets_one_to_release_with(tmp_path, capsys):
     pid = taken["holder"]["pid"]
     try:
         token = taken["holder"]["token"]
-        assert token.startswith("run-") and node_lock.alive(pid)
+        assert token.startswith("run-") and node_lease.alive(pid)
         assert run(capsys, path=path, token=token, state="unlocked")["released"] is True
         refused = run(capsys, path=path, state="unlocked")
         assert refused["failed"] is True and "token" in refused["msg"]
     finally:
-        if node_lock.alive(pid):
+        if node_lease.alive(pid):
             os.kill(pid, signal.SIGTERM)
 
 
@@ -85,7 +85,7 @@ def test_a_dead_runs_lock_lapses_and_the_next_run_says_whose_it_took(tmp_path, c
     try:
         # nothing of run "first" lives: its lease lapses a second later, not after a ttl
         assert ended(path, 4)["ended"].startswith("lease lapsed")
-        assert not node_lock.alive(pid) or ended(path, 1)
+        assert not node_lease.alive(pid) or ended(path, 1)
         second = run(capsys, path=path, token="second", timeout=2, lease=1)
         assert second["took_over"]["token"] == "first" and second["took_over"]["pid"] == pid
         assert any("took over the node lock of run first (PID %d" % pid in warning for warning in warnings)
@@ -96,7 +96,7 @@ def test_a_dead_runs_lock_lapses_and_the_next_run_says_whose_it_took(tmp_path, c
         assert third["took_over"] == {} and warnings == []
         run(capsys, path=path, token="third", state="unlocked")
     finally:
-        if node_lock.alive(pid):
+        if node_lease.alive(pid):
             os.kill(pid, signal.SIGTERM)
 
 
@@ -119,7 +119,7 @@ def test_a_live_process_of_the_run_keeps_the_lock_however_long_it_lasts(tmp_path
     build = subprocess.Popen(["sleep", "30"], env=dict(os.environ, **{node_lease.TOKEN_ENV: "long-build"}))
     try:
         time.sleep(3)
-        assert node_lock.alive(pid) and not node_lock.read_holder(path).get("ended")
+        assert node_lease.alive(pid) and not node_lock.read_holder(path).get("ended")
         busy = run(capsys, path=path, token="other", timeout=1, lease=1)
         assert busy["failed"] is True and "run long-build" in busy["msg"]
         build.kill()
@@ -127,7 +127,7 @@ def test_a_live_process_of_the_run_keeps_the_lock_however_long_it_lasts(tmp_path
         assert ended(path, 4)["ended"].startswith("lease lapsed")
     finally:
         build.kill()
-        if node_lock.alive(pid):
+        if node_lease.alive(pid):
             os.kill(pid, signal.SIGTERM)
 
 
@@ -149,7 +149,7 @@ def test_modules_renew_the_lease_and_stop_when_their_run_lost_the_lock(tmp_path,
         with pytest.raises(node_lease.LeaseLost, match="released"):
             node_lease.renew(environ)
     finally:
-        if node_lock.alive(pid):
+        if node_lease.alive(pid):
             os.kill(pid, signal.SIGTERM)
 
 
@@ -174,7 +174,7 @@ def test_the_runs_last_module_ends_the_lock_as_soon_as_it_exits(tmp_path, capsys
         run(capsys, path=path, token="run-b", state="unlocked")
     finally:
         module.kill()
-        if node_lock.alive(pid):
+        if node_lease.alive(pid):
             os.kill(pid, signal.SIGTERM)
 
 
@@ -200,7 +200,7 @@ def test_the_runs_first_module_takes_the_lock_and_the_others_only_renew_it(tmp_p
     node_lease.renew_or_fail(first, environ)
     holder = node_lock.read_holder(path)
     try:
-        assert holder["token"] == "run-a" and node_lock.alive(holder["pid"]) and first.warnings == []
+        assert holder["token"] == "run-a" and node_lease.alive(holder["pid"]) and first.warnings == []
         assert node_lease.read_json(node_lease.lease_path(path))["token"] == "run-a"
         node_lease.renew_or_fail(Module(), environ)  # the same module again (the probe, then the model): kept
         assert node_lock.read_holder(path)["pid"] == holder["pid"]
@@ -285,5 +285,5 @@ def test_a_free_lock_is_taken_as_soon_as_the_holder_says_so(tmp_path, capsys, mo
     try:
         assert taken["holder"]["token"] == "free" and slept == []
     finally:
-        if node_lock.alive(pid):
+        if node_lease.alive(pid):
             os.kill(pid, signal.SIGTERM)
