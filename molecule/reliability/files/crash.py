@@ -212,7 +212,12 @@ def describe(old, new):
                     + ["%s/%s" % (new["service_proxy_layout"], new["service_proxy_backend"])])
 
 
-def kill(rng, node, play, how, point, budget):
+def after_marker(rng, seconds):
+    """Seconds to wait, once the aimed step's line is printed, before the kill."""
+    return rng.uniform(0.0, 1.0)  # the aimed step may be the last: land before the run ends
+
+
+def kill(rng, node, play, how, point, budget, seconds=None):
     """Kill ``play`` ``how`` at ``point``; returns (how, seconds into the run, the lock's token then), or None
     when the run ended first."""
     marker = point[1]
@@ -220,7 +225,7 @@ def kill(rng, node, play, how, point, budget):
     if marker:
         while not play.saw(marker) and play.process.poll() is None and time.time() < deadline:
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 1.0))  # the aimed step may be the last: land before the run ends
+        time.sleep(after_marker(rng, seconds))
     else:
         time.sleep(rng.uniform(0.5, budget))
     if play.process.poll() is not None:
