@@ -130,3 +130,49 @@ def test_a_set_without_the_app_stop_is_replayed_only_where_no_pod_leaves():
     assert crash.replayable(model("adam", "eve", "cain"), sets, labels, "app_instances pruned") == ["left"]
     assert crash.replayable(model("adam"), sets, labels, "app_instances pruned") == ["left"]
     assert crash.replayable(model("adam", "eve"), sets, labels, None) == []  # nothing would change
+
+
+def output(*steps, start=100.0):
+    """ansible-playbook's output with the time each line came: ``steps`` are (task name, result, seconds)."""
+    timed, now = [(start, "PLAY [Converge] ****\n")], start
+    for name, result, seconds in steps:
+        timed += [(now, "\n"), (now, "TASK [role : %s] ****\n" % name)]
+        now += seconds
+        timed.append((now, "%s: [node1]\n" % result))
+    return timed + [(now, "\n"), (now, "PLAY RECAP ****\n")]
+
+
+DRAIN, LAST = (point[1] for point in crash.POINTS if point[0].endswith("sync: records, then apply"))
+
+
+def test_a_steps_length_runs_from_its_line_to_its_result():
+    timed = output(("Sync the Service rules (drain)", "ok", 0.39), ("Stop the app in pods no longer listed", "skipping", 0.02),
+                   ("Converge every pod's namespace, veth pair and routes", "changed", 0.41), ("Sync the Service rules", "ok", 0.28))
+    assert crash.step_seconds(timed, DRAIN) == pytest.approx(0.39)
+    assert crash.step_seconds(timed, LAST) == pytest.approx(0.28)
+    assert crash.step_seconds(timed, "Converge every pod's namespace") == pytest.approx(0.41)
+    assert crash.step_seconds(timed, "Stop the app in pods no longer listed") is None  # skipped: it never ran
+    assert crash.step_seconds(timed, "Forward IPv4 packets between interfaces") is None  # not in this run
+    assert crash.step_seconds(timed[:-3], LAST) is None  # no result: the run died in it
+
+
+def test_a_steps_length_is_the_shortest_of_the_whole_converges():
+    markers = [point[1] for point in crash.POINTS if point[1]]
+    first = crash.step_lengths({}, output(("Sync the Service rules (drain)", "changed", 0.5), ("Sync the Service rules", "ok", 0.3)),
+                               markers)
+    assert first == {DRAIN: pytest.approx(0.5), LAST: pytest.approx(0.3)}
+    second = crash.step_lengths(first, output(("Sync the Service rules (drain)", "ok", 0.4), ("Sync the Service rules", "ok", 0.35)),
+                                markers)
+    assert second == {DRAIN: pytest.approx(0.4), LAST: pytest.approx(0.3)}
+
+
+@pytest.mark.parametrize("seconds", [0.3, 0.12, None])
+def test_a_controller_kill_aimed_at_a_step_lands_within_that_steps_length(seconds):
+    """The last sync ends the run in about 0.3 s: a wait longer than the step after its line outlasts the run."""
+    rng, same = random.Random(7), random.Random(7)
+    for _draw in range(200):
+        wait = crash.after_marker(rng, seconds)
+        assert 0.0 <= wait <= (seconds or crash.SHORT_STEP)
+        same.random()  # one draw from the seeded rng, as before: the run's later choices stay those of its seed
+        assert rng.getstate() == same.getstate()
+    assert crash.SHORT_STEP < 0.28  # the last sync's median in a no-change converge (guide_performance.rst)

@@ -6,14 +6,16 @@ Usage: crash.py SEED KILLS CONTAINER PROJECT WORKDIR [--verify-every N] [--repor
 
 Runs on the controller, in two phases, all drawn from SEED.
 
-Controller rounds (K8SLAB_CRASH_CONTROLLER_KILLS, 3 by default): a full site.yml converge to a new set of
-pods, layout and backend, killed with SIGKILL to the whole process group of ansible-playbook (the
-controller) or to the module's own python3 process on the node, at a random moment of the converge or
-just after a chosen step starts (the hard cases: the drain sync that records ownership then applies, the
-window between the drain and the app stop, pod_sync creating veth pairs), a step only when that converge
-gives it work (the drain with pods leaving, veth pairs with pods joining). The next converge, to the same
-target, must succeed without help; it runs with ANSIBLE_KEEP_REMOTE_FILES, and the module payloads it
-leaves on the node (AnsiballZ files: module and arguments) are kept as that target's set.
+Controller rounds (K8SLAB_CRASH_CONTROLLER_KILLS, 3 by default): a full site.yml converge to a new set of pods,
+layout and backend, killed with SIGKILL to the whole process group of ansible-playbook (the controller) or to
+the module's own python3 process on the node, at a random moment of the converge or just after a chosen step
+starts (the hard cases: the drain sync that records ownership then applies, the window between the drain and the
+app stop, pod_sync creating veth pairs, the last sync), a step only when that converge gives it work (the drain
+with pods leaving, veth pairs with pods joining). A kill at a step comes within the shortest time that step took
+in the earlier rounds' whole converges, from its task line to its result (SHORT_STEP before one has), so it
+lands in the step even when that is the last sync, which ends the run. The next converge, to the same target,
+must succeed without help; it runs with ANSIBLE_KEEP_REMOTE_FILES, and the module payloads it leaves on the node
+(AnsiballZ files: module and arguments) are kept as that target's set.
 
 Module rounds (the rest of KILLS): cheap kills without the controller. The node replays one set's
 converge module by module (crash_node.py round), SIGKILLs the module running at a random moment (or at
@@ -115,7 +117,7 @@ class Playbook:
         if keep:
             env["ANSIBLE_KEEP_REMOTE_FILES"] = "1"  # the module payloads stay on the node: a set to replay
         self.log = open(log, "w")
-        self.lines = []
+        self.lines, self.times = [], []  # the output, and when each line came
         self.started = time.time()
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                         universal_newlines=True, start_new_session=True)
@@ -124,6 +126,7 @@ class Playbook:
 
     def read(self):
         for line in self.process.stdout:
+            self.times.append(time.time())
             self.lines.append(line)
             self.log.write(line)
 
@@ -135,6 +138,10 @@ class Playbook:
         self.reader.join()
         self.log.close()
         return rc
+
+    def timed(self):
+        """[(time, line)] of the output (once the run ended)."""
+        return list(zip(self.times, self.lines))
 
 
 def target(pods, layout_backend):
@@ -212,9 +219,39 @@ def describe(old, new):
                     + ["%s/%s" % (new["service_proxy_layout"], new["service_proxy_backend"])])
 
 
+# Seconds a controller kill waits at most after its step's line while no whole converge has timed that step: a
+# module task takes 0.27-0.41 s in a no-change converge (guide_performance.rst: the last sync 0.28 s, the shortest
+# such step), so the kill lands in the step even when it is the last sync, which ends the run.
+SHORT_STEP = 0.25
+
+
+def step_seconds(timed, marker):
+    """Seconds the step whose line holds ``marker`` took in an ansible-playbook output ``timed`` ([(time, line)]):
+    from its line to the next line printed, its result. None when the step did not run (absent or skipped) or
+    printed no result."""
+    lines = [(when, line) for when, line in timed if line.strip()]
+    for number, (when, line) in enumerate(lines[:-1]):
+        if marker in line:
+            after, result = lines[number + 1]
+            return None if result.startswith(("skipping:", "TASK [", "PLAY ")) else after - when
+    return None
+
+
+def step_lengths(known, timed, markers):
+    """``known`` (marker -> seconds, the shortest its step took so far) with the steps of a whole converge's
+    output ``timed`` added. A kill drawn within a step's shortest time lands inside that step, not after it."""
+    lengths = dict(known)
+    for marker in markers:
+        seconds = step_seconds(timed, marker)
+        if seconds is not None:
+            lengths[marker] = min(seconds, lengths.get(marker, seconds))
+    return lengths
+
+
 def after_marker(rng, seconds):
-    """Seconds to wait, once the aimed step's line is printed, before the kill."""
-    return rng.uniform(0.0, 1.0)  # the aimed step may be the last: land before the run ends
+    """Seconds to wait, once the aimed step's line is printed, before the kill: within ``seconds`` (the shortest
+    the step took in the earlier whole converges), or SHORT_STEP before any timed it. One draw from ``rng``."""
+    return rng.uniform(0.0, seconds or SHORT_STEP)
 
 
 def kill(rng, node, play, how, point, budget, seconds=None):
@@ -346,6 +383,7 @@ class Harness:
         self.rows, self.problems, self.summary = [], [], {}
         self.sets = {}  # set name -> (target, its vars file, [label, seconds] of each step's last replay)
         self.labels = {}  # set name -> its steps' labels, as captured
+        self.step_lengths = {}  # a POINTS line -> the shortest seconds its step took in a whole converge's output
         self.number = 0
         self.budget = 14.0  # seconds a converge lasts: random kills fall within it (then the last recovery's length)
 
@@ -368,7 +406,7 @@ class Harness:
         if kill_it:
             how, point = self.rng.choice(["controller", "module"]), self.rng.choice(aims(self.points, self.current, model))
             play = Playbook(self.project, "site.yml", varfile, os.path.join(self.workdir, "kill-%d.log" % self.number))
-            killed = kill(self.rng, self.node, play, how, point, self.budget)
+            killed = kill(self.rng, self.node, play, how, point, self.budget, self.step_lengths.get(point[1]))
             rc = play.wait()
         died = time.time()
         recovery = Playbook(self.project, "site.yml", varfile,
@@ -384,6 +422,8 @@ class Harness:
         failed = []
         if recovery.wait() != 0:
             failed.append("converge after the kill failed (see recover-%d.log)" % self.number)
+        else:
+            self.step_lengths = step_lengths(self.step_lengths, recovery.timed(), [point[1] for point in POINTS if point[1]])
         self.budget = max(4.0, time.time() - recovery.started)
         name = "set%d" % self.number
         captured = self.node.run("capture", name, "%.3f" % recovery.started)
