@@ -261,25 +261,27 @@ def kill(rng, node, play, how, point, budget, seconds=None):
     deadline = time.time() + budget
     if marker:
         while not play.saw(marker) and play.process.poll() is None and time.time() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.01)  # a step may last a quarter of a second
         time.sleep(after_marker(rng, seconds))
     else:
         time.sleep(rng.uniform(0.5, budget))
     if play.process.poll() is not None:
         return None
-    token = node.lock().get("token")
+    # the lock is read once the kill is done: a docker exec before it would carry the kill past a short step
     if how == "module":
         for _attempt in range(40):
             pids = node.run("modules").stdout.split()
             if pids:
                 subprocess.run(["docker", "exec", node.container, "kill", "-KILL"] + pids, check=False)
-                return how, time.time() - play.started, token
+                at = time.time() - play.started
+                return how, at, node.lock().get("token")
             if play.process.poll() is not None:
                 return None
             time.sleep(0.05)
         how = "controller"  # no module ran: kill the controller instead
     os.killpg(play.process.pid, signal.SIGKILL)
-    return how, time.time() - play.started, token
+    at = time.time() - play.started
+    return how, at, node.lock().get("token")
 
 
 def load_figures(node, start, end):
