@@ -12,6 +12,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils import sysctl as sysctl_utils
 from ansible_collections.k8slab.kube_proxy.plugins.modules import sysctl
 
 NAME = "net.ipv4.ip_forward"
@@ -27,27 +28,27 @@ NAME = "net.ipv4.ip_forward"
     ("net/ipv4/conf/eth0.100/forwarding", "net/ipv4/conf/eth0.100/forwarding"),
 ])
 def test_normalize_name(given, expected):
-    assert sysctl.normalize_name(given) == expected
+    assert sysctl_utils.normalize_name(given) == expected
 
 
 @pytest.mark.parametrize("bad", ["", "net..ipv4", "net/../etc/passwd", "net.ipv4.ip forward", "net/ipv4/$(reboot)", "."])
 def test_normalize_name_rejects(bad):
     with pytest.raises(ValueError):
-        sysctl.normalize_name(bad)
+        sysctl_utils.normalize_name(bad)
 
 
 def test_proc_path_keeps_dotted_components():
-    assert sysctl.proc_path("net/ipv4/conf/eth0.100/forwarding", "/p") == "/p/net/ipv4/conf/eth0.100/forwarding"
-    assert sysctl.proc_path(NAME, "/p") == "/p/net/ipv4/ip_forward"
+    assert sysctl_utils.proc_path("net/ipv4/conf/eth0.100/forwarding", "/p") == "/p/net/ipv4/conf/eth0.100/forwarding"
+    assert sysctl_utils.proc_path(NAME, "/p") == "/p/net/ipv4/ip_forward"
 
 
 def test_normalize_value_collapses_tabs():
-    assert sysctl.normalize_value("4096\t87380\t6291456\n") == "4096 87380 6291456"
-    assert sysctl.normalize_value(1) == "1"
+    assert sysctl_utils.normalize_value("4096\t87380\t6291456\n") == "4096 87380 6291456"
+    assert sysctl_utils.normalize_value(1) == "1"
 
 
 @pytest.mark.parametrize("content, value, expected", [
-    ("", "1", sysctl.FILE_HEADER + "net.ipv4.ip_forward = 1\n"),
+    ("", "1", sysctl_utils.FILE_HEADER + "net.ipv4.ip_forward = 1\n"),
     ("# mine\nnet.ipv4.ip_forward=0\nkernel.pid_max = 9\n", "1", "# mine\nnet.ipv4.ip_forward = 1\nkernel.pid_max = 9\n"),
     # duplicates would win at boot: keep one, in the first one's place
     ("net.ipv4.ip_forward = 0\nkernel.pid_max = 9\nnet/ipv4/ip_forward=0", "1", "net.ipv4.ip_forward = 1\nkernel.pid_max = 9\n"),
@@ -57,12 +58,12 @@ def test_normalize_value_collapses_tabs():
     ("; x\nnet.ipv4.ip_forward_x = 1\n", None, "; x\nnet.ipv4.ip_forward_x = 1\n"),
 ])
 def test_render_file(content, value, expected):
-    assert sysctl.render_file(content, NAME, value) == expected
+    assert sysctl_utils.render_file(content, NAME, value) == expected
 
 
 def test_only_comments():
-    assert sysctl.only_comments(sysctl.FILE_HEADER + "\n; x\n")
-    assert not sysctl.only_comments("# x\nkernel.pid_max = 9\n")
+    assert sysctl_utils.only_comments(sysctl_utils.FILE_HEADER + "\n; x\n")
+    assert not sysctl_utils.only_comments("# x\nkernel.pid_max = 9\n")
 
 
 # the module end to end on a fake /proc/sys ----------------------------------
@@ -76,7 +77,7 @@ class Node(object):
         (self.proc / "net" / "ipv4").mkdir(parents=True)
         self.knob = self.proc / "net" / "ipv4" / "ip_forward"
         self.knob.write_text(running + "\n")
-        monkeypatch.setattr(sysctl, "PROC_SYS", str(self.proc))
+        monkeypatch.setattr(sysctl_utils, "PROC_SYS", str(self.proc))
         self.conf = tmp_path / "etc" / "sysctl.d" / "99-k8slab-ip_forward.conf"
         self.state_dir = tmp_path / "var" / "lib" / "k8slab" / "sysctl"
         self.record = self.state_dir / (NAME + ".json")
