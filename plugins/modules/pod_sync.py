@@ -41,6 +41,9 @@ description:
   - With O(iptables) the same run also writes the rules the pod network needs in the node's iptables, once the pods
     are converged (with O(state=absent) it removes them first), as the CNI bridge plugin writes its masquerade in its
     ADD. The pod_network role puts the tutorial's FORWARD accepts of the bridge and the MASQUERADE of the pod CIDR there.
+  - With O(sysctls) the same run first sets the kernel parameters the pod network needs, such as
+    C(net.ipv4.ip_forward), as the CNI bridge plugin turns forwarding on in its ADD; with O(state=absent) it puts
+    back the values they had before the first change, after everything else is gone.
 options:
   bridge:
     description:
@@ -147,6 +150,36 @@ options:
       - Only for a node without a record yet (last converged by version 0.1), the routes in the main table with this
         metric and a gateway are taken as this owner's. The pod_network role passes 1013, the metric 0.1 used.
     type: int
+  sysctls:
+    description:
+      - Kernel parameters of the node's network namespace, each set now and in a file under C(/etc/sysctl.d/), as
+        M(k8slab.kube_proxy.sysctl) sets one with O(k8slab.kube_proxy.sysctl#module:state=present); the value found
+        before the first change is recorded under O(sysctls[].state_dir) first.
+      - With O(state=absent), each recorded value is put back and the parameter's line, file and record are removed,
+        as M(k8slab.kube_proxy.sysctl) does with O(k8slab.kube_proxy.sysctl#module:state=absent); a parameter with
+        no record is left alone. O(sysctls[].value) is not used then (the recorded value comes back).
+      - The records and files are the sysctl module's own, so either module undoes what the other set (the lab's
+        teardown puts C(net.ipv4.ip_forward) back with the ip_forward role).
+      - Every name, value and record is checked with the pods, before anything changes.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The parameter, as O(k8slab.kube_proxy.sysctl#module:name) takes it, such as C(net.ipv4.ip_forward).
+        type: str
+        required: true
+      value:
+        description: The value to hold. Required with O(state=present).
+        type: str
+      sysctl_file:
+        description: The file that persists the value, as O(k8slab.kube_proxy.sysctl#module:sysctl_file).
+        type: path
+        default: /etc/sysctl.d/99-k8slab.conf
+      state_dir:
+        description: Where the original value is recorded, as O(k8slab.kube_proxy.sysctl#module:state_dir).
+        type: path
+        default: /var/lib/k8slab/sysctl
   iptables:
     description:
       - Rules in built-in chains (such as C(FORWARD) and C(POSTROUTING)) that the pod network needs, converged by the
@@ -216,7 +249,7 @@ attributes:
   diff_mode:
     description:
       - Shows the bridge, each pod's namespace, veth pair and default route, and the node routes, before and after;
-        with O(iptables), its owner's rules too.
+        with O(sysctls), each parameter's running value, file and record; with O(iptables), its owner's rules too.
 notes:
   - Deleting a namespace also destroys the veth ends inside it, and with them their peers on the bridge.
   - O(iptables) writes IPv4 rules only, as the pod network is IPv4.
@@ -225,16 +258,19 @@ seealso:
   - module: k8slab.kube_proxy.netns
   - module: k8slab.kube_proxy.veth
   - module: k8slab.kube_proxy.route
+  - module: k8slab.kube_proxy.sysctl
   - name: The CNI bridge plugin
     description: C(plugins/main/bridge/bridge.go), whose ADD this module runs for every pod.
     link: https://github.com/containernetworking/plugins/blob/main/plugins/main/bridge/bridge.go
 """
 
 EXAMPLES = r"""
-- name: The tutorial's pod network with its FORWARD accepts and the MASQUERADE of the pod CIDR, in one run
+- name: The tutorial's pod network with IPv4 forwarding, its FORWARD accepts and the MASQUERADE of the pod CIDR, in one run
   k8slab.kube_proxy.pod_sync:
     bridge: bridge_eden
     bridge_address: 10.0.0.1/24
+    sysctls:
+      - {name: net.ipv4.ip_forward, value: "1", sysctl_file: /etc/sysctl.d/99-k8slab-ip_forward.conf}
     pods:
       - {netns: netns_adam, host_veth: veth_adam, pod_veth: veth_ns_adam, cidr: 10.0.0.11/24, nameservers: [8.8.8.8]}
       - {netns: netns_eve, host_veth: veth_eve, pod_veth: veth_ns_eve, cidr: 10.0.0.21/24, nameservers: [8.8.8.8]}
@@ -274,11 +310,13 @@ EXAMPLES = r"""
       - {destination: 10.0.2.0/24, gateway: 192.0.2.12}
     force: true
 
-- name: Remove the whole pod network this owner created, its rules first
+- name: Remove the whole pod network this owner created, its rules first, then put ip_forward back
   k8slab.kube_proxy.pod_sync:
     bridge: bridge_eden
     state: absent
     force: true
+    sysctls:
+      - {name: net.ipv4.ip_forward, sysctl_file: /etc/sysctl.d/99-k8slab-ip_forward.conf}
     iptables:
       owner: pod_network
       tables: [{table: filter}, {table: nat}]
@@ -365,6 +403,32 @@ killed_pids:
   type: list
   elements: int
   sample: []
+sysctls:
+  description:
+    - With O(sysctls), each parameter after the run (predicted in check mode), in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The parameter in dotted form.
+      type: str
+    value:
+      description: The running value after the run.
+      type: str
+    previous:
+      description: The running value before the run.
+      type: str
+    original:
+      description: The recorded value from before the first change (with O(state=absent), the value put back), or V(null).
+      type: str
+    recorded:
+      description: Whether a record of the original value exists after the run.
+      type: bool
+    changed:
+      description: Whether the run changed the running value, the file or the record.
+      type: bool
+  sample: [{name: net.ipv4.ip_forward, value: "1", previous: "0", original: "0", recorded: true, changed: true}]
 iptables:
   description:
     - With O(iptables), what the rules' part of the run did - C(changed),
@@ -387,8 +451,9 @@ commands:
   sample: [["/usr/sbin/ip", "link", "add", "dev", "bridge_eden", "type", "bridge"]]
 diff:
   description:
-    - The bridge, each pod and the node routes before and after, with C(--diff); with O(iptables), its owner's rules
-      too (key C(iptables), as C(iptables-save) lines).
+    - The bridge, each pod and the node routes before and after, with C(--diff); with O(sysctls), each parameter's
+      running value, file and record (key C(sysctls)); with O(iptables), its owner's rules too (key C(iptables), as
+      C(iptables-save) lines).
   returned: when diff mode is on
   type: dict
 """
@@ -411,6 +476,8 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables_owner i
     BACKENDS, BUILTIN_RULES_SPEC, TABLES, TablesSync, per_table, requested_tables)
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import RecordStore
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.sysctl import (
+    DEFAULT_FILE as SYSCTL_FILE, DEFAULT_STATE_DIR as SYSCTL_STATE_DIR, Sysctl, normalize_name, parse_value)
 
 RECORD_VERSION = 1
 
@@ -423,8 +490,9 @@ def validate(params):
         raise ValidationError("owner %r must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
                               % (params["owner"],))
     validate_ifname(params["bridge"], "bridge name")
+    sysctls = validate_sysctls(params.get("sysctls"), params["state"])
     if params["state"] == "absent":
-        return {"bridge": params["bridge"], "pods": [], "routes": []}
+        return {"bridge": params["bridge"], "pods": [], "routes": [], "sysctls": sysctls}
     if params["bridge_address"] is None:
         raise ValidationError("bridge_address is required with state=present")
     if not params["pods"]:
@@ -480,7 +548,28 @@ def validate(params):
         one = {"netns": None, "destination": destination, "gateway": route["gateway"], "device": None,
                "metric": None, "state": "present"}
         routes.append({"params": one, "checked": validate_route(one)})
-    return {"bridge": bridge, "addresses": addresses, "pods": pods, "routes": routes}
+    return {"bridge": bridge, "addresses": addresses, "pods": pods, "routes": routes, "sysctls": sysctls}
+
+
+def validate_sysctls(items, state):
+    """O(sysctls) normalized: [{name, value (None with state=absent), sysctl_file, state_dir}]."""
+    result, seen = [], set()
+    for index, item in enumerate(items or []):
+        try:
+            name = normalize_name(item["name"])
+            if state == "present":
+                if item["value"] is None:
+                    raise ValueError("value is required with state=present")
+                value = parse_value(item["value"])
+            else:
+                value = None
+        except ValueError as exc:
+            raise ValidationError("sysctls[%d]: %s" % (index, exc))
+        if name in seen:
+            raise ValidationError("sysctls[%d]: %s is listed twice" % (index, name))
+        seen.add(name)
+        result.append({"name": name, "value": value, "sysctl_file": item["sysctl_file"], "state_dir": item["state_dir"]})
+    return result
 
 
 # ---------------------------------------------------------------- planning (pure)
@@ -565,9 +654,13 @@ class PodSync:
         self.record_path = self.store.path(self.owner)
         self.marker = os.path.join(iproute.ETC_NETNS, ".k8slab-%s" % self.owner)
         self.result = {"removed": {"netns": [], "routes": [], "bridges": []}, "killed_pids": [],
-                       "kept": {"netns": [], "routes": [], "bridges": []}, "record": self.record_path}
+                       "kept": {"netns": [], "routes": [], "bridges": []}, "record": self.record_path, "sysctls": []}
         self.before = {}
         self.after = {}
+        # Each parameter's running value, file and record, read now: a bad one stops the run before any change.
+        runner = Runner(module) if model["sysctls"] else None
+        self.sysctls = [(item, Sysctl(module, item["name"], item["sysctl_file"], item["state_dir"], runner=runner))
+                        for item in model["sysctls"]]
 
     def fail(self, msg):
         self.module.fail_json(msg=msg, commands=self.ip.commands)
@@ -650,7 +743,8 @@ class PodSync:
             [pod["netns"]["name"] for pod in self.model["pods"]], self.params["adopt_route_metric"])
         self.preflight(leftovers, clashes)
         self.write_record(owned)  # before creating anything: a run killed in between leaves nothing unrecorded
-        changed = self.ensure_etc_netns()
+        changed = self.converge_sysctls()
+        changed |= self.ensure_etc_netns()
 
         done, after, before = converge_bridge(self.module, self.ip, self.model["bridge"], self.model["addresses"])
         changed |= done
@@ -786,6 +880,22 @@ class PodSync:
             changed = True
             if not self.module.check_mode:
                 self.store.remove(self.owner)
+        return self.converge_sysctls() or changed
+
+    def converge_sysctls(self):
+        """O(sysctls): set (state=present, first thing) or put back (state=absent, last thing)."""
+        changed = False
+        for item, sysctl in self.sysctls:
+            if self.params["state"] == "present":
+                out = sysctl.state_present(item["value"])
+            else:
+                out = sysctl.state_absent()
+            changed |= out["changed"]
+            self.result["sysctls"].append(dict((key, out[key]) for key in (
+                "name", "value", "previous", "original", "recorded", "changed")))
+            if self.module._diff:
+                self.before.setdefault("sysctls", {})[out["name"]] = sysctl.diff["before"]
+                self.after.setdefault("sysctls", {})[out["name"]] = sysctl.diff["after"]
         return changed
 
     def apply_rules(self):
@@ -848,6 +958,12 @@ def main():
             state_dir=dict(type="path", default="/var/lib/k8slab/pod_sync"),
             netns_state_dir=dict(type="path", default="/var/lib/k8slab/netns"),
             adopt_route_metric=dict(type="int"),
+            sysctls=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                value=dict(type="str"),
+                sysctl_file=dict(type="path", default=SYSCTL_FILE),
+                state_dir=dict(type="path", default=SYSCTL_STATE_DIR),
+            )),
             iptables=dict(type="dict", options=dict(
                 owner=dict(type="str", required=True),
                 tables=dict(type="list", elements="dict", required=True, options=dict(

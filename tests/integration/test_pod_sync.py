@@ -338,3 +338,58 @@ def test_bad_rules_are_refused_before_any_pod_changes(node):
         failed = node.sync(iptables=bad, expect_failure=True)
         assert words in failed["msg"] and failed.get("commands", []) == [], failed
         assert node.netns_records() == [] and "bridge_eden" not in node.links()
+
+
+def ip_forward(box):
+    return box.run(["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.strip()
+
+
+def test_ip_forward_on_in_the_same_run_and_back_with_absent(node):
+    """As the CNI bridge plugin turns forwarding on in its ADD; the value found first comes back with state=absent."""
+    box = node.box
+    box.run(["sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"])
+    conf = os.path.join(box.tmpdir, "sysctl.d", "99-k8slab-ip_forward.conf")
+    state_dir = os.path.join(node.records, "sysctl")
+    sysctls = [{"name": "net.ipv4.ip_forward", "value": "1", "sysctl_file": conf, "state_dir": state_dir}]
+    before = settled_netlink_state(box)
+
+    result = node.sync(check=True, diff=True, sysctls=sysctls)
+    assert result["changed"] is True and result["sysctls"][0]["value"] == "1"
+    assert result["diff"]["after"]["sysctls"]["net.ipv4.ip_forward"]["running"] == "1"
+    assert ip_forward(box) == "0" and not os.path.exists(conf) and settled_netlink_state(box) == before
+
+    result = node.sync(sysctls=sysctls)
+    assert result["sysctls"] == [{"name": "net.ipv4.ip_forward", "value": "1", "previous": "0", "original": "0",
+                                  "recorded": True, "changed": True}]
+    assert ip_forward(box) == "1"
+    with open(conf) as handle:
+        assert "net.ipv4.ip_forward = 1\n" in handle.read()
+    assert node.sync(sysctls=sysctls)["changed"] is False
+
+    # the sysctl module reads the same record: nothing to do for it either
+    task = ("- k8slab.kube_proxy.sysctl: {name: net.ipv4.ip_forward, value: '1', sysctl_file: %s, state_dir: %s}\n"
+            % (conf, state_dir))
+    assert box.playbook(task)[0]["changed"] is False
+
+    absent = [{"name": "net.ipv4.ip_forward", "sysctl_file": conf, "state_dir": state_dir}]
+    result = node.sync(state="absent", force=True, sysctls=absent)
+    assert result["changed"] is True and result["sysctls"][0]["value"] == "0"
+    assert ip_forward(box) == "0" and not os.path.exists(conf) and not os.path.exists(state_dir)
+    assert settled_netlink_state(box) == before
+    assert node.sync(state="absent", force=True, sysctls=absent)["changed"] is False
+
+
+def test_bad_sysctls_are_refused_before_any_change(node):
+    box = node.box
+    before = settled_netlink_state(box)
+    for sysctls, message in (
+            ([{"name": "net.ipv4.no_such_knob", "value": "1"}], "unknown kernel parameter net.ipv4.no_such_knob"),
+            ([{"name": "net..ipv4", "value": "1"}], "sysctls[0]: 'net..ipv4' is not a sysctl name"),
+            ([{"name": "net.ipv4.ip_forward"}], "sysctls[0]: value is required with state=present"),
+            ([{"name": "net.ipv4.ip_forward", "value": "1"}, {"name": "net/ipv4/ip_forward", "value": "1"}],
+             "sysctls[1]: net.ipv4.ip_forward is listed twice")):
+        for item in sysctls:
+            item.update(sysctl_file=os.path.join(box.tmpdir, "x.conf"), state_dir=os.path.join(node.records, "sysctl"))
+        result = node.sync(expect_failure=True, sysctls=sysctls)
+        assert message in result["msg"]
+        assert settled_netlink_state(box) == before and node.record() is None
