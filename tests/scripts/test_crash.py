@@ -51,13 +51,13 @@ def aimed(old, new):
 
 
 @pytest.mark.parametrize("old, new, named", [
-    # pods joining, none leaving: the drain, the window after it and the app stop have nothing to do
+    # pods joining, none leaving: the drain and the app stop have nothing to do
     (model("adam", "eve"), model("adam", "eve", "cain", layout="kube-proxy", backend="nftables"),
      {"pod_sync, veth pairs half made", "last sync: records, then apply"}),
     (model("adam", "eve", "cain"), model("adam"),
-     {"drain sync: records, then apply", "between drain and app stop", "app stop", "last sync: records, then apply"}),
+     {"drain sync: records, then apply", "app stop", "last sync: records, then apply"}),
     (model("adam", "eve"), model("adam", "cain"),
-     {"drain sync: records, then apply", "between drain and app stop", "app stop", "pod_sync, veth pairs half made",
+     {"drain sync: records, then apply", "app stop", "pod_sync, veth pairs half made",
       "last sync: records, then apply"}),
 ])
 def test_a_full_converge_aims_at_a_named_step_only_when_it_gives_that_step_work(old, new, named):

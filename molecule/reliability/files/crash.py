@@ -9,8 +9,8 @@ Runs on the controller, in two phases, all drawn from SEED.
 Controller rounds (K8SLAB_CRASH_CONTROLLER_KILLS, 3 by default): a full site.yml converge to a new set of pods,
 layout and backend, killed with SIGKILL to the whole process group of ansible-playbook (the controller) or to
 the module's own python3 process on the node, at a random moment of the converge or just after a chosen step
-starts (the hard cases: the drain sync that records ownership then applies, the window between the drain and the
-app stop, pod_sync creating veth pairs, the last sync), a step only when that converge gives it work (the drain
+starts (the hard cases: the drain sync that records ownership then applies, the app stop right after it,
+pod_sync creating veth pairs, the last sync), a step only when that converge gives it work (the drain
 with pods leaving, veth pairs with pods joining). A kill at a step comes within the shortest time that step took
 in the earlier rounds' whole converges, from its task line to its result (SHORT_STEP before one has), so it
 lands in the step even when that is the last sync, which ends the run. The next converge, to the same target,
@@ -58,9 +58,8 @@ POINTS = [
     ("random moment", None, None),
     ("random moment", None, None),
     ("drain sync: records, then apply", "Sync the Service rules (drain)]", "leaving"),
-    ("between drain and app stop", "Forward IPv4 packets between interfaces", "leaving"),
     ("app stop", "Stop the app in pods no longer listed", "leaving"),
-    ("pod_sync, veth pairs half made", "Converge every pod's namespace, veth pair and routes", "joining"),
+    ("pod_sync, veth pairs half made", "Converge IPv4 forwarding, every pod's namespace, veth pair and routes", "joining"),
     ("last sync: records, then apply", "Sync the Service rules]", None),
 ]
 # (what the kill aims at, the replayed step or None for a random moment, words of a command that step runs:
@@ -71,7 +70,6 @@ MODULE_POINTS = [
     ("random moment", None, None),
     ("drain sync: records, then apply", "proxy_sync drain", None),
     ("drain sync: during its apply", "proxy_sync drain", "--noflush,nft -f"),
-    ("between drain and app stop", "sysctl", None),
     ("app stop", "app_instances pruned", None),
     ("pod_sync, veth pairs half made", "pod_sync", None),
     ("pod_sync: during a netns or veth add", "pod_sync", "netns add,link add"),
