@@ -136,18 +136,10 @@ import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.program_stamp import (
+    program_spec, stamp_path, stamp_text, up_to_date)
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import install_file, read_text, write_atomic
-
-
-def stamp_text(kind, digest):
-    """What the record holds: the source's digest (as earlier versions wrote it), or the binary's, marked."""
-    return digest if kind == "source" else "%s binary" % digest
-
-
-def up_to_date(recorded, dest_exists, kind, digest):
-    """Whether the installed program is the one asked for (pure; unit-tested)."""
-    return dest_exists and (recorded or "").strip() == stamp_text(kind, digest)
 
 
 def missing_packages(dpkg_output, packages):
@@ -190,17 +182,8 @@ def remove(paths):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            src=dict(type="path"),
-            binary_src=dict(type="path"),
-            dest=dict(type="path", required=True),
-            stamp=dict(type="path"),
-            build_dir=dict(type="path"),
-            go=dict(type="str", default="go"),
-            go_env=dict(type="dict", default={}),
-            packages=dict(type="list", elements="str", default=[]),
+            program_spec(),
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            digest=dict(type="str"),
-            kind=dict(type="str", choices=["source", "binary"], default="source"),
             remote_src=dict(type="path"),
             source_name=dict(type="str", default="main.go"),
         ),
@@ -209,7 +192,7 @@ def main():
     params = module.params
     runner = Runner(module)
     dest = params["dest"]
-    stamp = params["stamp"] or dest + ".sha256"
+    stamp = stamp_path(dest, params["stamp"])
     recorded = read_text(stamp)
 
     if params["state"] == "absent":

@@ -9,58 +9,19 @@ from __future__ import annotations
 
 import hashlib
 
-from ansible.parsing.dataloader import DataLoader
-
 from ansible_collections.k8slab.kube_proxy.plugins.action import go_binary as action
-from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.action.fake_task import Task
+from ansible_collections.k8slab.kube_proxy.tests.unit.plugins.action import fake_task
 
 MODULE = "k8slab.kube_proxy.go_binary"
 SOURCE = "package main\n"
 
 
-class Shell:
-    def __init__(self):
-        self.tmpdir = None
-
-    def join_path(self, *parts):
-        return "/".join(parts)
-
-
-class Connection:
-    def __init__(self):
-        self._shell = Shell()
-
-
-class Controller:
+class Controller(fake_task.Controller):
     def __init__(self, tmp_path):
-        self.play = tmp_path / "play"
-        (self.play / "files").mkdir(parents=True)
-        (self.play / "files" / "main.go").write_text(SOURCE)
-        self.events = []
+        super().__init__(tmp_path, SOURCE)
 
     def run(self, answers):
-        answers = list(answers)
-        loader = DataLoader()
-        loader.set_basedir(str(self.play))
-        connection = Connection()
-        plugin = action.ActionModule(Task({"src": "main.go", "dest": "/usr/local/bin/app"}, [str(self.play)], MODULE),
-                                     connection, None, loader, None)
-
-        def execute_module(module_name=None, module_args=None, task_vars=None):
-            self.events.append(("module", module_name, dict(module_args)))
-            return dict(answers.pop(0))
-
-        def make_tmp_path():
-            self.events.append(("mkdir",))
-            connection._shell.tmpdir = "/tmp/ansible-tmp-1"
-            return connection._shell.tmpdir
-
-        plugin._execute_module = execute_module
-        plugin._make_tmp_path = make_tmp_path
-        plugin._remove_tmp_path = lambda path, force=False: self.events.append(("rmdir", path))
-        plugin._transfer_file = lambda local, remote: self.events.append(("transfer", remote))
-        plugin._fixup_perms2 = lambda paths: None
-        return plugin.run(task_vars={})
+        return super().run(action.ActionModule, MODULE, {"src": "main.go", "dest": "/usr/local/bin/app"}, answers)
 
 
 def test_an_up_to_date_node_gets_one_call_with_the_digest_and_no_tmp_dir(tmp_path):
