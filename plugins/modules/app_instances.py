@@ -22,6 +22,12 @@ description:
     listed instances (O(enabled)) and starts those not running, or restarts all of them when the unit changed or
     O(restart) says the program changed. Then it waits until every instance it started answers its HTTP check
     (O(check_url), O(check_body)) and fails with the journal of each one that does not.
+  - With O(program) the same run first checks the program the instances run, on the node, against the digest of
+    its source (or binary) on the controller: when the program is there and was made from that file, the run goes on
+    as above and the check costs nothing more. Otherwise the module changes nothing and the action plugin builds the
+    program with M(k8slab.kube_proxy.go_binary) (packages, copy, C(go build), only then), and runs the module again
+    with O(restart), so every instance runs the new program. A run without changes is one module call for the
+    program and the instances together.
   - O(state=pruned) only stops and disables the instances that are not listed, after O(drain_seconds); it starts
     nothing and writes nothing else. Use it to take instances away before what they need (a network namespace) goes.
   - O(state=absent) stops and disables every instance of the unit, stops the unit's slice, removes the template unit
@@ -96,6 +102,51 @@ options:
     description: How many journal lines of an instance that fails go into the error message.
     type: int
     default: 50
+  program:
+    description:
+      - The program the instances run, built or installed with M(k8slab.kube_proxy.go_binary) only when it is
+        missing or its source changed (see above); the instances are restarted then. With O(state=present) only.
+      - Its options are M(k8slab.kube_proxy.go_binary)'s, and mean the same; O(program.digest) and O(program.kind)
+        are set by the action plugin.
+    type: dict
+    suboptions:
+      src:
+        description: As O(k8slab.kube_proxy.go_binary#module:src) (a role's C(files/) folder is searched).
+        type: path
+      binary_src:
+        description: As O(k8slab.kube_proxy.go_binary#module:binary_src).
+        type: path
+      dest:
+        description: As O(k8slab.kube_proxy.go_binary#module:dest).
+        type: path
+        required: true
+      stamp:
+        description: As O(k8slab.kube_proxy.go_binary#module:stamp).
+        type: path
+      build_dir:
+        description: As O(k8slab.kube_proxy.go_binary#module:build_dir).
+        type: path
+      go:
+        description: As O(k8slab.kube_proxy.go_binary#module:go).
+        type: str
+        default: go
+      go_env:
+        description: As O(k8slab.kube_proxy.go_binary#module:go_env).
+        type: dict
+        default: {}
+      packages:
+        description: As O(k8slab.kube_proxy.go_binary#module:packages).
+        type: list
+        elements: str
+        default: []
+      digest:
+        description: Set by the action plugin, as O(k8slab.kube_proxy.go_binary#module:digest); do not set it yourself.
+        type: str
+      kind:
+        description: Set by the action plugin, as O(k8slab.kube_proxy.go_binary#module:kind).
+        type: str
+        choices: [source, binary]
+        default: source
   user_comment:
     description:
       - With C(DynamicUser=yes) in O(unit_content), an existing account of the C(User=) name is refused unless its
@@ -107,9 +158,12 @@ notes:
 extends_documentation_fragment:
   - k8slab.kube_proxy.attributes
 attributes:
+  action:
+    support: full
+    description: With O(program), an action plugin sends the program's digest and builds it only when the node asks.
   check_mode:
     support: full
-    description: Reads the node and reports what it would stop, write, enable and start; no drain, no waiting.
+    description: Reads the node and reports what it would stop, write, enable, build and start; no drain, no waiting.
   diff_mode:
     support: full
     description: Shows the template unit file, and the running and enabled instances, before and after.
@@ -118,9 +172,15 @@ attributes:
 EXAMPLES = r"""
 # test: skip - needs systemd as PID 1 (each app is an instance of a template unit); molecule default runs it on a node
 
-- name: Run the app in every pod and nowhere else
+- name: Build the app when main.go changed, and run it in every pod and nowhere else
   k8slab.kube_proxy.app_instances:
     unit: k8slab-web-app
+    program:
+      src: main.go
+      dest: /usr/local/lib/k8slab-web-app/web-app
+      build_dir: /var/cache/k8slab-web-app
+      go_env: {GO111MODULE: "off", GOPATH: /usr/share/gocode}
+      packages: [golang-go, golang-github-gin-gonic-gin-dev]
     unit_content: "{{ lookup('ansible.builtin.template', 'web-app@.service.j2') }}"
     instances:
       - {netns: netns_adam, address: 10.0.0.11}
@@ -129,7 +189,6 @@ EXAMPLES = r"""
     requires: ["/run/netns/{netns}"]
     check_url: http://{address}:8080/
     check_body: hello world from {netns} namespace
-    restart: "{{ app_binary is changed }}"
     drain_seconds: 1
 
 - name: Only stop the apps of pods that left, after one second
@@ -146,6 +205,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+program:
+  description:
+    - With O(program), what became of it - C(digest) (the sha256 of the file it is made from), C(built) (whether this
+      run built or installed it, or would in check mode), C(changed), and when it was built what
+      M(k8slab.kube_proxy.go_binary) returns (such as C(installed_packages)).
+  returned: with O(program)
+  type: dict
+  sample: {digest: 3c9d0f..., built: false, changed: false}
 started:
   description: Instances started (or, in check mode, that would be), with RV(restarted) among them.
   returned: always
@@ -210,6 +277,7 @@ import urllib.request
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native, to_text
 
+from ansible_collections.k8slab.kube_proxy.plugins.module_utils.program_stamp import installed, program_spec
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.runner import Runner
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.state_dir import read_text, write_atomic
 
@@ -417,6 +485,10 @@ class AppInstances:
             self.fail("unit %r must be a template name without @.service (letters, digits and _ . : -)" % self.unit)
         if params["drain_seconds"] < 0 or params["wait_timeout"] < 0:
             self.fail("drain_seconds and wait_timeout must not be negative")
+        if params["program"] and params["state"] != "present":
+            self.fail("program is for state=present only (remove a program with k8slab.kube_proxy.go_binary state=absent)")
+        if params["program"] and not params["program"]["digest"]:
+            self.fail("program.digest is set by the action plugin: call the module as k8slab.kube_proxy.app_instances")
         if params["state"] == "absent":
             return []
         try:
@@ -527,7 +599,6 @@ class AppInstances:
         self.diffs = []
         wanted = self.validate()
         names = [record[params["name_key"]] for record in wanted]
-        self.systemctl_bin = self.runner.bin("systemctl")
         if params["state"] == "present":
             if params["unit_content"] is not None:
                 problem = user_problem(params["unit_content"], names, params["user_comment"])
@@ -539,6 +610,12 @@ class AppInstances:
                 if missing:
                     self.fail("missing before any change: %s; create them first (for a pod's namespace, run the pod network "
                               "role first)" % "; ".join(missing))
+        program = params["program"]
+        if program and not installed(program["dest"], program["stamp"], program["kind"], program["digest"]):
+            # The program is missing or not the one asked for: the action plugin builds it, then runs this again.
+            self.result["program_needed"] = True
+            self.module.exit_json(**self.result)
+        self.systemctl_bin = self.runner.bin("systemctl")
         loaded, slice_active, enabled_now = self.read()
         before = self.summary(loaded, enabled_now)
 
@@ -607,6 +684,7 @@ def main():
             wait_timeout=dict(type="float", default=30),
             journal_lines=dict(type="int", default=50),
             user_comment=dict(type="str"),
+            program=dict(type="dict", options=program_spec()),
         ),
         supports_check_mode=True,
     )

@@ -1,14 +1,16 @@
 # Copyright: (c) 2026, k8slab maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""app_instances: what one run reads, plans and refuses (pure parts; no systemd needed)."""
+"""app_instances: what one run reads, plans and refuses, and its program check (no systemd needed)."""
 
 from __future__ import annotations
 
 import collections
+import json
 
 import pytest
 
+from ansible.module_utils.testing import patch_module_args
 from ansible_collections.k8slab.kube_proxy.plugins.modules import app_instances as ai
 
 UNIT = "k8slab-web-app"
@@ -145,3 +147,53 @@ def test_user_problem(content, problem):
         assert found is None
     else:
         assert problem in found
+
+
+# the program check (O(program), sent by the action plugin with the source's digest) --------------------------
+
+def run_module(capsys, **params):
+    with patch_module_args(dict({"unit": UNIT, "instances": ["netns_adam"]}, **params)):
+        with pytest.raises(SystemExit):
+            ai.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def program(tmp_path, recorded=None, binary=True):
+    dest = tmp_path / "web-app"
+    if binary:
+        dest.write_text("#!/bin/sh\n")
+    if recorded is not None:
+        (tmp_path / "web-app.sha256").write_text(recorded + "\n")
+    return {"dest": str(dest), "kind": "source", "digest": "a" * 64}
+
+
+@pytest.mark.parametrize("recorded, binary", [(None, True), ("b" * 64, True), ("a" * 64, False)],
+                         ids=["no record", "another source", "binary gone"])
+def test_a_missing_or_stale_program_stops_the_run_before_systemd_is_asked(tmp_path, capsys, monkeypatch, recorded, binary):
+    monkeypatch.setattr(ai.AppInstances, "read", lambda self: pytest.fail("systemd was asked before the program"))
+    result = run_module(capsys, program=program(tmp_path, recorded, binary))
+    assert result["program_needed"] is True and result["changed"] is False and result["commands"] == []
+
+
+def test_an_installed_program_lets_the_run_go_on_to_the_instances(tmp_path, capsys, monkeypatch):
+    class Read(Exception):
+        pass
+
+    def read(self):
+        raise Read()
+    monkeypatch.setattr(ai.AppInstances, "read", read)
+    monkeypatch.setattr(ai.Runner, "bin", lambda self, name, required=True: "/bin/" + name)
+    with pytest.raises(Read):
+        run_module(capsys, program=program(tmp_path, "a" * 64))
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"state": "pruned"}, "program is for state=present only"),
+    ({"program_digest": None}, "program.digest is set by the action plugin"),
+])
+def test_program_refusals(tmp_path, capsys, params, message):
+    given = program(tmp_path, "a" * 64)
+    if params.pop("program_digest", "keep") is None:
+        given["digest"] = None
+    result = run_module(capsys, program=given, **params)
+    assert result["failed"] is True and message in result["msg"]
