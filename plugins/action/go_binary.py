@@ -67,8 +67,8 @@ def converge(action, local, args, task_vars):
             installed = action._execute_module("ansible.legacy.apt", task_vars=task_vars,
                                                module_args={"name": answer["missing_packages"], "state": "present"})
             if installed.get("failed"):
-                installed.update(msg="installing %s failed: %s" % (", ".join(answer["missing_packages"]),
-                                                                  installed.get("msg")))
+                packages = ", ".join(answer["missing_packages"])
+                installed.update(msg="installing %s failed: %s" % (packages, installed.get("msg")))
                 return installed
         if not shell.tmpdir:
             action._make_tmp_path()

@@ -23,7 +23,7 @@ description:
     O(restart) says the program changed. Then it waits until every instance it started answers its HTTP check
     (O(check_url), O(check_body)) and fails with the journal of each one that does not.
   - With O(program) the same run first checks the program the instances run, on the node, against the digest of
-    its source (or binary) on the controller: when the program is there and was made from that file, the run goes on
+    its source (or binary) on the controller. When the program is there and was made from that file, the run goes on
     as above and the check costs nothing more. Otherwise the module changes nothing and the action plugin builds the
     program with M(k8slab.kube_proxy.go_binary) (packages, copy, C(go build), only then), and runs the module again
     with O(restart), so every instance runs the new program. A run without changes is one module call for the
