@@ -470,7 +470,6 @@ from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iproute import (
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.netlink_objects import (
     OWNER_RE, Namespace, converge_bridge, converge_route, converge_veth, plan_veth, read_veth_world, recorded_namespaces,
     validate_bridge, validate_route, validate_veth)
-from ansible_collections.k8slab.kube_proxy.plugins.module_utils.node_lease import renew_or_fail
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables import ValidationError as RulesError
 from ansible_collections.k8slab.kube_proxy.plugins.module_utils.iptables_owner import (
     BACKENDS, BUILTIN_RULES_SPEC, TABLES, TablesSync, per_table, requested_tables)
@@ -643,7 +642,7 @@ def stale_neighbours(neighbours, addresses, mac):
 class PodSync:
     """One run: read, check ownership for everything, then converge object by object, then remove leftovers."""
 
-    def __init__(self, module, model, rules=None):
+    def __init__(self, module, model, runner, rules=None):
         self.module = module
         self.rules = rules
         self.params = module.params
@@ -658,7 +657,6 @@ class PodSync:
         self.before = {}
         self.after = {}
         # Each parameter's running value, file and record, read now: a bad one stops the run before any change.
-        runner = Runner(module) if model["sysctls"] else None
         self.sysctls = [(item, Sysctl(module, item["name"], item["sysctl_file"], item["state_dir"], runner=runner))
                         for item in model["sysctls"]]
 
@@ -977,7 +975,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    renew_or_fail(module)
+    runner = Runner(module)  # renews the run's node lock lease before anything else, once for the whole run
     params = module.params
     try:
         model = validate(params)
@@ -987,11 +985,11 @@ def main():
     if params["iptables"]:
         spec = params["iptables"]
         try:
-            rules = TablesSync(module, Runner(module), spec["owner"], requested_tables(spec["tables"]), "ipv4",
+            rules = TablesSync(module, runner, spec["owner"], requested_tables(spec["tables"]), "ipv4",
                                params["state"], (), spec["state_dir"], spec["wait"], spec["backend"])
         except RulesError as exc:
             module.fail_json(msg="iptables: %s" % exc, commands=[])
-    module.exit_json(**PodSync(module, model, rules).run())
+    module.exit_json(**PodSync(module, model, runner, rules).run())
 
 
 if __name__ == "__main__":
